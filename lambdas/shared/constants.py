@@ -1,0 +1,117 @@
+"""Names shared by the infrastructure and the runtime: one place for every name and environment key.
+
+Imported by `infra/` (as `lambdas.shared.constants`) and by the Lambda code (as `shared.constants`);
+it must stay free of imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+STACK_NAME: Final = "Waguard"
+SERVICE_NAME: Final = "waguard"
+METRICS_NAMESPACE: Final = "Waguard"
+FUNCTION_TAG: Final = "waguard:function"  # tag on every function: its logical name below
+
+# Functions: logical name -> handler path (relative to the lambdas/ asset root).
+FN_WEBHOOK: Final = "webhook"
+FN_PROCESSOR: Final = "processor"
+FN_MESSAGES_API: Final = "messages-api"
+FN_CONTACTS_API: Final = "contacts-api"
+FN_SENDER: Final = "sender"
+HANDLERS: Final[dict[str, str]] = {
+    FN_WEBHOOK: "handlers.webhook.handler",
+    FN_PROCESSOR: "handlers.processor.handler",
+    FN_MESSAGES_API: "handlers.messages_api.handler",
+    FN_CONTACTS_API: "handlers.contacts_api.handler",
+    FN_SENDER: "handlers.sender.handler",
+}
+
+# Tables (logical names; the physical names are CloudFormation's and reach code through env keys).
+TABLE_CONTACTS: Final = "contacts"
+TABLE_MESSAGES: Final = "messages"
+TABLE_CONSENT: Final = "consent"
+TABLE_AUDIT: Final = "audit"
+TABLE_IDEMPOTENCY: Final = "idempotency"
+TABLE_KEYS: Final = "keys"
+TABLES: Final = (TABLE_CONTACTS, TABLE_MESSAGES, TABLE_CONSENT, TABLE_AUDIT, TABLE_IDEMPOTENCY, TABLE_KEYS)
+
+PK: Final = "pk"
+SK: Final = "sk"
+TTL_ATTRIBUTE: Final = "expires_at"
+GSI_BY_MSG_ID: Final = "by_msg_id"
+GSI_BY_WAMID: Final = "by_wamid"
+
+# Environment keys.
+ENV_TABLE: Final[dict[str, str]] = {
+    TABLE_CONTACTS: "WG_CONTACTS_TABLE",
+    TABLE_MESSAGES: "WG_MESSAGES_TABLE",
+    TABLE_CONSENT: "WG_CONSENT_TABLE",
+    TABLE_AUDIT: "WG_AUDIT_TABLE",
+    TABLE_IDEMPOTENCY: "WG_IDEMPOTENCY_TABLE",
+    TABLE_KEYS: "WG_KEYS_TABLE",
+}
+ENV_INBOUND_QUEUE_URL: Final = "WG_INBOUND_QUEUE_URL"
+ENV_SEND_QUEUE_URL: Final = "WG_SEND_QUEUE_URL"
+ENV_SECRET_ID: Final = "WG_SECRET_ID"
+ENV_DATA_KEY_ARN: Final = "WG_DATA_KEY_ARN"
+ENV_SETTINGS: Final = "WG_SETTINGS"
+# Contract overrides (local development and tests).
+ENV_GRAPH_API_URL: Final = "WA_GRAPH_API_URL"
+ENV_GRAPH_API_VERSION: Final = "WA_GRAPH_API_VERSION"
+ENV_PHONE_NUMBER_ID: Final = "WA_PHONE_NUMBER_ID"
+ENV_RETRY_BASE_SECONDS: Final = "WA_RETRY_BASE_SECONDS"
+
+# Secret fields (one Secrets Manager secret, JSON).
+SECRET_APP_SECRET: Final = "app_secret"
+SECRET_VERIFY_TOKEN: Final = "verify_token"
+SECRET_ACCESS_TOKEN: Final = "access_token"
+SECRET_CONTACT_KEY: Final = "contact_key"
+SECRET_FIELDS: Final = (SECRET_APP_SECRET, SECRET_VERIFY_TOKEN, SECRET_ACCESS_TOKEN, SECRET_CONTACT_KEY)
+
+# Data classes: every item belongs to one; its TTL comes from the class's retention in cdk.json.
+CLASS_MESSAGES: Final = "messages"
+CLASS_STATUSES: Final = "statuses"
+CLASS_CONTACTS: Final = "contacts"
+CLASS_CONSENT: Final = "consent"
+CLASS_AUDIT: Final = "audit"
+CLASS_IDEMPOTENCY: Final = "idempotency"
+CLASS_SUPPRESSION: Final = "suppression"
+CLASS_OPERATIONAL: Final = "operational"
+CLASS_KEYS: Final = "keys"
+DATA_CLASSES: Final = (
+    CLASS_MESSAGES,
+    CLASS_STATUSES,
+    CLASS_CONTACTS,
+    CLASS_CONSENT,
+    CLASS_AUDIT,
+    CLASS_IDEMPOTENCY,
+    CLASS_SUPPRESSION,
+    CLASS_OPERATIONAL,
+    CLASS_KEYS,
+)
+# Which classes each table holds (the report and the retention checks read this).
+TABLE_CLASSES: Final[dict[str, tuple[str, ...]]] = {
+    TABLE_CONTACTS: (CLASS_CONTACTS, CLASS_SUPPRESSION),
+    TABLE_MESSAGES: (CLASS_MESSAGES, CLASS_STATUSES, CLASS_OPERATIONAL),
+    TABLE_CONSENT: (CLASS_CONSENT,),
+    TABLE_AUDIT: (CLASS_AUDIT,),
+    TABLE_IDEMPOTENCY: (CLASS_IDEMPOTENCY,),
+    TABLE_KEYS: (CLASS_KEYS,),
+}
+
+# Consent purposes.
+PURPOSE_SERVICE: Final = "service"
+CONSENT_PURPOSES: Final = ("marketing", "utility", "authentication")
+SEND_PURPOSES: Final = (PURPOSE_SERVICE, *CONSENT_PURPOSES)
+
+# Meta limits.
+WEBHOOK_MAX_BYTES: Final = 3 * 1024 * 1024
+TEXT_MAX_CHARS: Final = 4096
+QUEUE_BODY_MAX_BYTES: Final = 240 * 1024
+
+# Personnel roles (contract: sender, privacy-officer, auditor).
+ROLE_SENDER: Final = "sender"
+ROLE_PRIVACY_OFFICER: Final = "privacy-officer"
+ROLE_AUDITOR: Final = "auditor"
+ROLES: Final = (ROLE_SENDER, ROLE_PRIVACY_OFFICER, ROLE_AUDITOR)

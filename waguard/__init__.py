@@ -1,0 +1,1 @@
+"""waguard local runtime: the `waguard` CLI (serve, invoke, report)."""
