@@ -115,3 +115,7 @@ ROLE_SENDER: Final = "sender"
 ROLE_PRIVACY_OFFICER: Final = "privacy-officer"
 ROLE_AUDITOR: Final = "auditor"
 ROLES: Final = (ROLE_SENDER, ROLE_PRIVACY_OFFICER, ROLE_AUDITOR)
+
+# Outbound message statuses: a status only ever moves to a higher rank (never backwards; failed is final).
+STATUS_RANK: Final[dict[str, int]] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+STATUS_ALIASES: Final[dict[str, str]] = {"played": "read"}

@@ -1,0 +1,89 @@
+"""Runtime configuration, parsed on first use (never at import: handler modules must import with no env).
+
+Non-secret settings come from the `WG_SETTINGS` JSON that the stack builds from cdk.json; resource names
+from one environment key each. A few contract variables (`WA_GRAPH_API_URL`, ...) override for local use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from functools import cache
+
+from shared import constants as c
+
+
+class ConfigurationError(RuntimeError):
+    """A required environment key is missing or malformed (a deployment error, never user input)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    retention_days: dict[str, int]
+    keep_profile_name: bool
+    keep_contact_cards: bool
+    keep_locations: bool
+    opt_out_keywords: tuple[str, ...]
+    opt_in_keywords: tuple[str, ...]
+    stop_confirmation: str
+    service_window_hours: int
+    send_rate_per_second: int
+    max_send_attempts: int
+    retry_base_seconds: float
+    graph_api_url: str
+    graph_api_version: str
+    phone_number_id: str
+
+    def retention_seconds(self, data_class: str) -> int:
+        try:
+            return self.retention_days[data_class] * 86400
+        except KeyError as exc:
+            raise ConfigurationError(f"no retention configured for data class {data_class!r}") from exc
+
+    def expires_at(self, data_class: str, now: float | None = None) -> int:
+        """The Number TTL of an item of `data_class` written at `now`."""
+        return int(now if now is not None else time.time()) + self.retention_seconds(data_class)
+
+
+def require_env(key: str) -> str:
+    value = os.environ.get(key, "")
+    if not value:
+        raise ConfigurationError(f"environment key {key} is not set")
+    return value
+
+
+def table_name(logical: str) -> str:
+    return require_env(c.ENV_TABLE[logical])
+
+
+@cache
+def get_settings() -> Settings:
+    try:
+        raw = json.loads(require_env(c.ENV_SETTINGS))
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{c.ENV_SETTINGS} is not valid JSON") from exc
+    keep = raw.get("keep", {})
+    env = os.environ
+    return Settings(
+        retention_days={str(k): int(v) for k, v in raw["retention_days"].items()},
+        keep_profile_name=bool(keep.get("profile_name", False)),
+        keep_contact_cards=bool(keep.get("contact_cards", False)),
+        keep_locations=bool(keep.get("locations", False)),
+        opt_out_keywords=tuple(raw["opt_out_keywords"]),
+        opt_in_keywords=tuple(raw["opt_in_keywords"]),
+        stop_confirmation=str(raw.get("stop_confirmation", "")),
+        service_window_hours=int(raw["service_window_hours"]),
+        send_rate_per_second=int(raw["send_rate_per_second"]),
+        max_send_attempts=int(raw["max_send_attempts"]),
+        retry_base_seconds=float(env.get(c.ENV_RETRY_BASE_SECONDS) or raw["retry_base_seconds"]),
+        graph_api_url=(env.get(c.ENV_GRAPH_API_URL) or raw["graph_api_url"]).rstrip("/"),
+        graph_api_version=env.get(c.ENV_GRAPH_API_VERSION) or raw["graph_api_version"],
+        phone_number_id=env.get(c.ENV_PHONE_NUMBER_ID) or raw["phone_number_id"],
+    )
+
+
+def reset() -> None:
+    """Forget parsed settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

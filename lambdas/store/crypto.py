@@ -1,0 +1,281 @@
+"""Field-level envelope encryption with per-contact data keys (crypto-shredding).
+
+A hierarchy like the AWS Database Encryption SDK's hierarchical keyring, built on AEAD from
+`cryptography` (which the Powertools layer carries):
+
+- a *branch key* comes from KMS `GenerateDataKey` under the stack's CMK; only its KMS ciphertext is
+  stored (keys table, `BRANCH` / `<created>#<id>`), and a container keeps the plaintext for 15 minutes,
+  so KMS is called a handful of times per thousand messages, not once per message;
+- each contact has its own random 256-bit *data key*, stored wrapped by a branch key (AES-GCM, the
+  contact's pseudonym as associated data) at keys table `<pseudonym>` / `DK`;
+- each personal attribute is AES-GCM encrypted under the contact's data key, with associated data
+  binding it to its table, item key and attribute: a ciphertext copied elsewhere does not decrypt.
+
+Erasure deletes the contact's `DK` item first. The keys table has no point-in-time recovery or backup,
+so no restore of any other table brings anything readable back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from shared import constants as c
+from shared.settings import get_settings, require_env
+from store import tables
+
+PREFIX = "v1:"
+BRANCH_PK = "BRANCH"
+DATA_KEY_SK = "DK"
+BRANCH_ROTATION_SECONDS = 30 * 86400
+BRANCH_CACHE_SECONDS = 15 * 60
+DATA_KEY_CACHE_SECONDS = 60
+DATA_KEY_CACHE_SIZE = 2048
+_NONCE = 12
+
+
+class KeyShredded(LookupError):
+    """The contact's data key no longer exists: its data is unreadable by design."""
+
+
+@dataclass
+class _Branch:
+    branch_id: str
+    key: bytes
+    created_at: int
+    loaded_at: float
+
+
+@dataclass
+class _DataKey:
+    key: bytes
+    expires_at: int
+    loaded_at: float
+
+
+def _aad(*parts: str) -> bytes:
+    return "|".join(parts).encode()
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(_NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], aad)
+
+
+class FieldCipher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._branches: dict[str, _Branch] = {}
+        self._active: _Branch | None = None
+        self._keys: OrderedDict[str, _DataKey] = OrderedDict()
+        self.kms_calls = 0
+
+    # ---- KMS and branch keys -------------------------------------------------------------------
+    @staticmethod
+    @cache
+    def _kms() -> Any:
+        import boto3
+
+        return boto3.client("kms")
+
+    def _context(self, branch_id: str) -> dict[str, str]:
+        return {"waguard": "branch", "branch_id": branch_id}
+
+    def _create_branch(self) -> _Branch:
+        created = tables.now()
+        branch_id = f"{created:012d}#{secrets.token_hex(8)}"
+        self.kms_calls += 1
+        out = self._kms().generate_data_key(
+            KeyId=require_env(c.ENV_DATA_KEY_ARN), KeySpec="AES_256", EncryptionContext=self._context(branch_id)
+        )
+        keys_days = get_settings().retention_days[c.CLASS_KEYS]
+        item = {
+            c.PK: BRANCH_PK,
+            c.SK: branch_id,
+            "edk": out["CiphertextBlob"],
+            "created_at": created,
+            # A branch wraps new data keys for BRANCH_ROTATION_SECONDS; the keys it wrapped live at most
+            # keys-retention after that, so the branch outlives every key it wrapped.
+            c.TTL_ATTRIBUTE: created + BRANCH_ROTATION_SECONDS + keys_days * 86400 + 86400,
+        }
+        tables.table(c.TABLE_KEYS).put_item(Item=item)
+        return _Branch(branch_id, out["Plaintext"], created, time.monotonic())
+
+    def _load_branch(self, branch_id: str) -> _Branch:
+        cached = self._branches.get(branch_id)
+        if cached and time.monotonic() - cached.loaded_at < BRANCH_CACHE_SECONDS:
+            return cached
+        item = tables.get_live(c.TABLE_KEYS, BRANCH_PK, branch_id)
+        if item is None:
+            raise KeyShredded("branch key expired")
+        self.kms_calls += 1
+        plain = self._kms().decrypt(
+            CiphertextBlob=bytes(item["edk"]),
+            KeyId=require_env(c.ENV_DATA_KEY_ARN),
+            EncryptionContext=self._context(branch_id),
+        )["Plaintext"]
+        branch = _Branch(branch_id, plain, int(item["created_at"]), time.monotonic())
+        self._branches[branch_id] = branch
+        return branch
+
+    def _active_branch(self) -> _Branch:
+        active = self._active
+        if (
+            active
+            and time.monotonic() - active.loaded_at < BRANCH_CACHE_SECONDS
+            and tables.now() - active.created_at < BRANCH_ROTATION_SECONDS
+        ):
+            return active
+        from boto3.dynamodb.conditions import Key
+
+        newest = next(
+            tables.query_live(c.TABLE_KEYS, Key(c.PK).eq(BRANCH_PK), ScanIndexForward=False, Limit=5), None
+        )
+        if newest and tables.now() - int(newest["created_at"]) < BRANCH_ROTATION_SECONDS:
+            branch = self._load_branch(str(newest[c.SK]))
+        else:
+            branch = self._create_branch()
+            self._branches[branch.branch_id] = branch
+        self._active = branch
+        return branch
+
+    # ---- per-contact data keys -----------------------------------------------------------------
+    def _remember(self, chash: str, key: _DataKey) -> _DataKey:
+        self._keys[chash] = key
+        self._keys.move_to_end(chash)
+        while len(self._keys) > DATA_KEY_CACHE_SIZE:
+            self._keys.popitem(last=False)
+        return key
+
+    def _cached(self, chash: str) -> _DataKey | None:
+        hit = self._keys.get(chash)
+        if hit and time.monotonic() - hit.loaded_at < DATA_KEY_CACHE_SECONDS:
+            return hit
+        return None
+
+    def _read_key(self, chash: str) -> _DataKey | None:
+        item = tables.get_live(c.TABLE_KEYS, chash, DATA_KEY_SK)
+        if item is None:
+            return None
+        branch = self._load_branch(str(item["branch_id"]))
+        key = _open(branch.key, bytes(item["wrapped"]), _aad(chash))
+        return _DataKey(key, int(item[c.TTL_ATTRIBUTE]), time.monotonic())
+
+    def _write_key(self, chash: str, key: bytes, condition: str) -> _DataKey:
+        branch = self._active_branch()
+        expires = tables.expires_at(c.CLASS_KEYS)
+        tables.table(c.TABLE_KEYS).put_item(
+            Item={
+                c.PK: chash,
+                c.SK: DATA_KEY_SK,
+                "wrapped": _seal(branch.key, key, _aad(chash)),
+                "branch_id": branch.branch_id,
+                "created_at": tables.now(),
+                c.TTL_ATTRIBUTE: expires,
+            },
+            ConditionExpression=condition,
+        )
+        return _DataKey(key, expires, time.monotonic())
+
+    def _key_for_write(self, chash: str) -> _DataKey:
+        """The contact's data key, created on first use and kept alive longer than any item it protects."""
+        from botocore.exceptions import ClientError
+
+        with self._lock:
+            hit = self._cached(chash) or self._read_key(chash)
+            if hit is None:
+                try:
+                    hit = self._write_key(chash, os.urandom(32), "attribute_not_exists(pk)")
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+                    hit = self._read_key(chash)  # another writer created it first
+                    if hit is None:
+                        raise
+            # Items written now expire at most max-retention from now; the key must outlive them.
+            elif hit.expires_at < tables.expires_at(c.CLASS_KEYS) - 86400:
+                try:  # re-wrap under the active branch; never resurrect a key erased meanwhile
+                    hit = self._write_key(chash, hit.key, "attribute_exists(pk)")
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+                    self._keys.pop(chash, None)
+                    raise KeyShredded("the contact was erased while this message was processed") from exc
+            return self._remember(chash, hit)
+
+    def _key_for_read(self, chash: str) -> bytes:
+        with self._lock:
+            hit = self._cached(chash) or self._read_key(chash)
+            if hit is None:
+                raise KeyShredded("no data key for this contact")
+            return self._remember(chash, hit).key
+
+    # ---- public API ----------------------------------------------------------------------------
+    def encrypt(self, chash: str, table: str, pk: str, sk: str, attr: str, value: Any) -> str:
+        """Encrypt a JSON-serializable value for one attribute of one item."""
+        key = self._key_for_write(chash).key
+        plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        blob = _seal(key, plaintext, _aad(table, pk, sk, attr))
+        return PREFIX + base64.urlsafe_b64encode(blob).decode()
+
+    def decrypt(self, chash: str, table: str, pk: str, sk: str, attr: str, token: str) -> Any:
+        """The value, or raise KeyShredded when the contact's key is gone."""
+        if not isinstance(token, str) or not token.startswith(PREFIX):
+            raise ValueError("not a waguard ciphertext")
+        key = self._key_for_read(chash)
+        blob = base64.urlsafe_b64decode(token[len(PREFIX) :])
+        return json.loads(_open(key, blob, _aad(table, pk, sk, attr)))
+
+    def decrypt_or_none(self, chash: str, table: str, pk: str, sk: str, attr: str, token: str) -> Any:
+        try:
+            return self.decrypt(chash, table, pk, sk, attr, token)
+        except KeyShredded:
+            return None
+
+    def shred(self, chash: str) -> bool:
+        """Delete the contact's data key (first step of erasure). True when a key existed."""
+        with self._lock:
+            self._keys.pop(chash, None)
+            out = tables.table(c.TABLE_KEYS).delete_item(
+                Key={c.PK: chash, c.SK: DATA_KEY_SK}, ReturnValues="ALL_OLD"
+            )
+            return "Attributes" in out
+
+    def forget(self) -> None:
+        """Drop every cached plaintext key (tests; a container does this by ending)."""
+        with self._lock:
+            self._keys.clear()
+            self._branches.clear()
+            self._active = None
+
+
+_cipher: FieldCipher | None = None
+
+
+def cipher() -> FieldCipher:
+    global _cipher  # noqa: PLW0603 - one per container, created on first use
+    if _cipher is None:
+        _cipher = FieldCipher()
+    return _cipher
+
+
+def reset() -> None:
+    global _cipher  # noqa: PLW0603
+    _cipher = None
+    FieldCipher._kms.cache_clear()

@@ -1,0 +1,103 @@
+"""DynamoDB access shared by every store module: table handles, TTL stamping, expiry filtering, paging.
+
+DynamoDB's TTL deletes late (up to days), so every read drops items whose `expires_at` has passed.
+No function here Scans: every read is by key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from functools import cache
+from typing import Any
+
+from shared import constants as c
+from shared.settings import get_settings, table_name
+
+
+@cache
+def _resource() -> Any:
+    import boto3
+
+    return boto3.resource("dynamodb")
+
+
+@cache
+def table(logical: str) -> Any:
+    """The boto3 Table for a logical table name (see constants.TABLES)."""
+    return _resource().Table(table_name(logical))
+
+
+def reset() -> None:
+    """Forget cached clients and tables (tests switch endpoints and environments)."""
+    table.cache_clear()
+    _resource.cache_clear()
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def expires_at(data_class: str, at: float | None = None) -> int:
+    return get_settings().expires_at(data_class, at)
+
+
+def stamp(item: dict[str, Any], data_class: str, at: float | None = None) -> dict[str, Any]:
+    """Set the item's Number TTL from its data class's retention."""
+    item[c.TTL_ATTRIBUTE] = expires_at(data_class, at)
+    return item
+
+
+def is_live(item: dict[str, Any] | None, at: float | None = None) -> bool:
+    if not item:
+        return False
+    ttl = item.get(c.TTL_ATTRIBUTE)
+    return ttl is not None and int(ttl) > (at if at is not None else now())
+
+
+def get_live(logical: str, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+    item = table(logical).get_item(Key={c.PK: pk, c.SK: sk}, ConsistentRead=consistent).get("Item")
+    return item if is_live(item) else None
+
+
+def query_live(logical: str, key_condition: Any, index: str | None = None, **kwargs: Any) -> Iterator[dict]:
+    """All live items matching `key_condition`, across pages, expired ones filtered out server-side."""
+    from boto3.dynamodb.conditions import Attr
+
+    args: dict[str, Any] = {"KeyConditionExpression": key_condition, **kwargs}
+    expiry = Attr(c.TTL_ATTRIBUTE).gt(now())
+    args["FilterExpression"] = expiry & args["FilterExpression"] if "FilterExpression" in args else expiry
+    if index:
+        args["IndexName"] = index
+    while True:
+        page = table(logical).query(**args)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def partition(logical: str, pk: str, include_expired: bool = False) -> list[dict[str, Any]]:
+    """Every item of one partition (a contact's, by pseudonym)."""
+    from boto3.dynamodb.conditions import Key
+
+    if include_expired:
+        items: list[dict[str, Any]] = []
+        args: dict[str, Any] = {"KeyConditionExpression": Key(c.PK).eq(pk)}
+        while True:
+            page = table(logical).query(**args)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return list(query_live(logical, Key(c.PK).eq(pk)))
+
+
+def delete_keys(logical: str, keys: Iterable[dict[str, Any]]) -> int:
+    """Delete items by key in batches of 25; returns how many keys were deleted."""
+    count = 0
+    with table(logical).batch_writer() as batch:
+        for key in keys:
+            batch.delete_item(Key={c.PK: key[c.PK], c.SK: key[c.SK]})
+            count += 1
+    return count

@@ -1,0 +1,185 @@
+"""Shared fixtures: an AWS account on moto (mock_aws, in-process) with the stack's data resources.
+
+`aws_stack` creates the tables, queues, key and secret the way the synthesized template declares them
+(see docs/design.md); handlers and store modules then run against it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS = ROOT / "lambdas"
+if str(LAMBDAS) not in sys.path:
+    sys.path.insert(0, str(LAMBDAS))
+
+from shared import constants as c  # noqa: E402
+
+REGION = "eu-central-1"
+SECRETS = {
+    c.SECRET_APP_SECRET: "test-app-secret",
+    c.SECRET_VERIFY_TOKEN: "test-verify-token",
+    c.SECRET_ACCESS_TOKEN: "test-access-token",
+    c.SECRET_CONTACT_KEY: "test-contact-key-0123456789abcdef",
+}
+
+
+def settings_json() -> str:
+    """WG_SETTINGS exactly as the stack builds it from cdk.json (one source of truth)."""
+    from infra.config import WaguardConfig
+
+    return WaguardConfig.from_cdk_json(ROOT / "cdk.json").settings_json()
+
+
+def reset_runtime_caches() -> None:
+    from shared import secrets, settings
+    from store import crypto, tables
+
+    settings.reset()
+    tables.reset()
+    crypto.reset()
+    try:
+        secrets.clear_cache()
+    except Exception:  # noqa: S110 - parameters not imported yet
+        pass
+
+
+@dataclass
+class AwsStack:
+    region: str
+    tables: dict[str, str]
+    queues: dict[str, str]
+    dlqs: dict[str, str]
+    secret_arn: str
+    key_arn: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=self.region)
+
+    def items(self, logical: str) -> list[dict[str, Any]]:
+        """Every item of a table (test inspection only; the product never scans)."""
+        import boto3
+
+        table = boto3.resource("dynamodb", region_name=self.region).Table(self.tables[logical])
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = table.scan(**kwargs)
+            out.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def queue_messages(self, url: str) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=0)
+        return got.get("Messages", [])
+
+
+def _create_stack() -> AwsStack:
+    import boto3
+
+    kms = boto3.client("kms", region_name=REGION)
+    key_arn = kms.create_key(Description="waguard data key")["KeyMetadata"]["Arn"]
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    names: dict[str, str] = {}
+    for logical in c.TABLES:
+        name = f"waguard-{logical}"
+        args: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": [{"AttributeName": c.PK, "KeyType": "HASH"}, {"AttributeName": c.SK, "KeyType": "RANGE"}],
+            "AttributeDefinitions": [
+                {"AttributeName": c.PK, "AttributeType": "S"},
+                {"AttributeName": c.SK, "AttributeType": "S"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+        }
+        if logical == c.TABLE_MESSAGES:
+            args["AttributeDefinitions"] += [
+                {"AttributeName": "msg_id", "AttributeType": "S"},
+                {"AttributeName": "wamid_h", "AttributeType": "S"},
+            ]
+            args["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index,
+                    "KeySchema": [{"AttributeName": attr, "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index, attr in ((c.GSI_BY_MSG_ID, "msg_id"), (c.GSI_BY_WAMID, "wamid_h"))
+            ]
+        ddb.create_table(**args)
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": c.TTL_ATTRIBUTE}
+        )
+        names[logical] = name
+    sqs = boto3.client("sqs", region_name=REGION)
+    queues: dict[str, str] = {}
+    dlqs: dict[str, str] = {}
+    for name, receives in (("inbound", 5), ("send", 6)):
+        dlq = sqs.create_queue(QueueName=f"waguard-{name}-dlq", Attributes={"KmsMasterKeyId": key_arn})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queues[name] = sqs.create_queue(
+            QueueName=f"waguard-{name}",
+            Attributes={
+                "KmsMasterKeyId": key_arn,
+                "VisibilityTimeout": "60",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": receives}),
+            },
+        )["QueueUrl"]
+        dlqs[name] = dlq
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="waguard-secret", SecretString=json.dumps(SECRETS), KmsKeyId=key_arn
+    )["ARN"]
+    env = {c.ENV_TABLE[logical]: name for logical, name in names.items()}
+    env.update(
+        {
+            c.ENV_INBOUND_QUEUE_URL: queues["inbound"],
+            c.ENV_SEND_QUEUE_URL: queues["send"],
+            c.ENV_SECRET_ID: secret_arn,
+            c.ENV_DATA_KEY_ARN: key_arn,
+            c.ENV_SETTINGS: settings_json(),
+        }
+    )
+    return AwsStack(REGION, names, queues, dlqs, secret_arn, key_arn, env)
+
+
+@pytest.fixture
+def aws_stack(monkeypatch: pytest.MonkeyPatch):
+    """A fresh moto account holding the stack's data resources, with the functions' environment set."""
+    from moto import mock_aws
+
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", *c.ENV_TABLE.values()):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_DEV", "false")
+    with mock_aws():
+        stack = _create_stack()
+        for key, value in stack.env.items():
+            monkeypatch.setenv(key, value)
+        reset_runtime_caches()
+        yield stack
+    reset_runtime_caches()
+
+
+@pytest.fixture
+def contact_key() -> str:
+    return SECRETS[c.SECRET_CONTACT_KEY]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Keep child processes (the local stack) from inheriting a developer's real AWS profile.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
