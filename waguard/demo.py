@@ -1,0 +1,394 @@
+"""`make demo`: start the local stack and play a whole conversation through the contract's HTTP API.
+
+Everything goes over HTTP exactly as a user's systems would: Meta's side is simulated by signing webhook
+deliveries with the app secret; the business side signs requests with SigV4. The `Client` and
+`LocalStack` classes here are also what the scenario tests drive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_KEY = ("testing", "testing")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sign_webhook(body: bytes, app_secret: str) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Client:
+    """HTTP client of the local API: SigV4 for business routes, Meta's HMAC for the webhook."""
+
+    api: str
+    region: str
+    app_secret: str
+    verify_token: str
+    key: tuple[str, str] = ADMIN_KEY
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        sign: bool = True,
+        key: tuple[str, str] | None = None,
+    ) -> Reply:
+        url = self.api + path
+        hdrs = {"content-type": "application/json", **(headers or {})}
+        if sign:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+
+            access, secret = key or self.key
+            aws_req = AWSRequest(method=method, url=url, data=body or b"", headers=hdrs)
+            SigV4Auth(Credentials(access, secret), "execute-api", self.region).add_auth(aws_req)
+            hdrs = dict(aws_req.headers.items())
+        req = urllib.request.Request(url, data=body, method=method, headers=hdrs)  # noqa: S310 - local URL
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+                return Reply(resp.status, resp.read(), dict(resp.headers.items()))
+        except urllib.error.HTTPError as err:
+            return Reply(err.code, err.read(), dict(err.headers.items()))
+
+    # ---- Meta's side -------------------------------------------------------------------------------
+    def handshake(self, token: str | None = None, challenge: str = "1158201444") -> Reply:
+        query = urllib.parse.urlencode(
+            {
+                "hub.mode": "subscribe",
+                "hub.verify_token": token or self.verify_token,
+                "hub.challenge": challenge,
+            }
+        )
+        return self.request("GET", "/webhook?" + query, sign=False)
+
+    def deliver(self, payload: dict[str, Any] | bytes, signature: str | None = None) -> Reply:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        sig = signature if signature is not None else sign_webhook(body, self.app_secret)
+        headers = {"X-Hub-Signature-256": sig} if sig else {}
+        return self.request("POST", "/webhook", body=body, headers=headers, sign=False)
+
+    # ---- business side -----------------------------------------------------------------------------
+    def send(self, payload: dict[str, Any], idempotency_key: str | None = None, **kw: Any) -> Reply:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.request("POST", "/messages", json.dumps(payload).encode(), headers=headers, **kw)
+
+    def message(self, message_id: str, **kw: Any) -> Reply:
+        return self.request("GET", f"/messages/{urllib.parse.quote(message_id, safe='')}", **kw)
+
+    def set_consent(self, contact: str, purpose: str, status: str, source: str, **kw: Any) -> Reply:
+        body = json.dumps({"purpose": purpose, "status": status, "source": source}).encode()
+        return self.request("PUT", f"/contacts/{urllib.parse.quote(contact, safe='')}/consent", body, **kw)
+
+    def consent(self, contact: str, **kw: Any) -> Reply:
+        return self.request("GET", f"/contacts/{urllib.parse.quote(contact, safe='')}/consent", **kw)
+
+    def export(self, contact: str, **kw: Any) -> Reply:
+        return self.request("GET", f"/contacts/{urllib.parse.quote(contact, safe='')}/export", **kw)
+
+    def erase(self, contact: str, **kw: Any) -> Reply:
+        return self.request("DELETE", f"/contacts/{urllib.parse.quote(contact, safe='')}", **kw)
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll until `check()` returns something truthy; the queues are asynchronous, as in AWS."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("the local stack did not reach the expected state in time")
+        time.sleep(interval)
+
+
+# ---- Meta webhook bodies ---------------------------------------------------------------------------
+PHONE_NUMBER_ID = "106540352242922"
+
+
+def envelope(value: dict[str, Any], field_name: str = "messages") -> dict[str, Any]:
+    base = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"value": {**base, **value}, "field": field_name}]}],
+    }
+
+
+def inbound_text(wa_id: str, text: str, wamid: str | None = None, name: str = "Demo User") -> dict[str, Any]:
+    wamid = wamid or "wamid." + secrets.token_hex(16)
+    return envelope(
+        {
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [
+                {
+                    "from": wa_id,
+                    "id": wamid,
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": text},
+                }
+            ],
+        }
+    )
+
+
+def status_update(
+    wa_id: str, wamid: str, status: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    st: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": str(int(time.time())),
+        "recipient_id": wa_id,
+    }
+    if errors:
+        st["errors"] = errors
+    return envelope({"statuses": [st]})
+
+
+# ---- the local stack as a subprocess ---------------------------------------------------------------
+@dataclass
+class LocalStack:
+    """`waguard serve` in a subprocess with known secrets and free ports."""
+
+    env_extra: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    api: str = ""
+    aws: str = ""
+    region: str = ""
+    roles: dict[str, tuple[str, str]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def start(self, timeout: float = 240.0) -> LocalStack:
+        self.secrets = {
+            "WA_APP_SECRET": "demo-app-secret-" + secrets.token_hex(8),
+            "WA_VERIFY_TOKEN": "demo-verify-" + secrets.token_hex(4),
+            "WA_ACCESS_TOKEN": "demo-access-" + secrets.token_hex(8),
+            "WA_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        }
+        env = {
+            **os.environ,
+            **self.secrets,
+            "WA_RETRY_BASE_SECONDS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **self.env_extra,
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "waguard.cli",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--aws-port",
+            str(free_port()),
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - our own CLI
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.process and self.process.stdout
+            for line in self.process.stdout:
+                self.lines.append(line.rstrip("\n"))
+                if m := re.match(r"waguard: api (\S+)", line):
+                    self.api = m.group(1)
+                elif m := re.match(r"waguard: aws (\S+) region=(\S+)", line):
+                    self.aws, self.region = m.group(1), m.group(2)
+                elif m := re.match(r"waguard: role (\S+) (\S+) (\S+)", line):
+                    self.roles[m.group(1)] = (m.group(2), m.group(3))
+                if self.api and self.aws:
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("waguard serve did not start:\n" + "\n".join(self.lines[-40:]))
+        time.sleep(0.3)  # let the role lines that follow the ready lines arrive
+        return self
+
+    def client(self) -> Client:
+        return Client(self.api, self.region, self.secrets["WA_APP_SECRET"], self.secrets["WA_VERIFY_TOKEN"])
+
+    def stop(self) -> int | None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode if self.process else None
+
+
+# ---- the demo conversation -------------------------------------------------------------------------
+CUSTOMER = "4915112345678"
+
+
+def _step(n: int, title: str) -> None:
+    print(f"\n== {n}. {title}", flush=True)
+
+
+def _show(label: str, reply: Reply) -> None:
+    body = reply.text
+    print(f"   {label}: HTTP {reply.status} {body[:300]}", flush=True)
+
+
+def _expect(reply: Reply, status: int, what: str) -> Reply:
+    if reply.status != status:
+        raise SystemExit(f"demo: {what}: expected HTTP {status}, got {reply.status}: {reply.text[:500]}")
+    return reply
+
+
+def _message_status(client: Client, message_id: str, wanted: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        reply = client.message(message_id)
+        body = reply.json() if reply.status == 200 else {}
+        return body if body.get("status") == wanted else None
+
+    return wait_for(check)
+
+
+def play(client: Client) -> None:
+    """The whole conversation, each step printed; raises SystemExit on any unexpected answer."""
+    _step(1, "Meta verifies the webhook (subscription handshake)")
+    _show("GET /webhook", _expect(client.handshake(challenge="demo-challenge-42"), 200, "handshake"))
+    _show("GET /webhook with a wrong token", _expect(client.handshake(token="wrong"), 403, "bad handshake"))  # noqa: S106
+
+    _step(2, "The customer writes in (a signed inbound text)")
+    hello = inbound_text(CUSTOMER, "Hallo! Is my order #1042 ready? 📦")
+    _show("POST /webhook", _expect(client.deliver(hello), 200, "inbound"))
+    _show("POST /webhook, unsigned", _expect(client.deliver(hello, signature=""), 401, "unsigned"))
+    wait_for(lambda: client.export(CUSTOMER).status == 200)
+    print("   stored: the message is in the contact's export (encrypted at rest)")
+
+    _step(3, "The customer opts in to marketing (recorded by the business)")
+    _show(
+        "PUT consent",
+        _expect(client.set_consent(CUSTOMER, "marketing", "granted", "web_form"), 200, "opt-in"),
+    )
+
+    _step(4, "The business replies inside the 24-hour service window")
+    reply = _expect(
+        client.send({"to": "+" + CUSTOMER, "purpose": "service", "text": {"body": "Yes, it ships today."}}),
+        202,
+        "reply",
+    )
+    _show("POST /messages", reply)
+    message_id = reply.json()["id"]
+    sent = _message_status(client, message_id, "sent")
+    print(f"   GET /messages/{message_id}: sent, wamid recorded")
+
+    _step(5, "Meta reports delivery and read (status webhooks)")
+    for status in ("delivered", "read"):
+        _expect(client.deliver(status_update(CUSTOMER, sent["wamid"], status)), 200, status)
+    _message_status(client, message_id, "read")
+    _expect(client.deliver(status_update(CUSTOMER, sent["wamid"], "delivered")), 200, "late status")
+    time.sleep(1)
+    _show("GET /messages/{id} after a late 'delivered'", client.message(message_id))
+    print("   statuses never move backwards")
+
+    _step(6, "A marketing template, with consent")
+    promo = {
+        "to": CUSTOMER,
+        "purpose": "marketing",
+        "template": {"name": "spring_sale", "language": {"code": "en_US"}},
+    }
+    tpl = _expect(client.send(promo), 202, "template")
+    _message_status(client, tpl.json()["id"], "sent")
+    _show("POST /messages (template)", tpl)
+
+    _step(7, "The customer writes STOP")
+    _expect(client.deliver(inbound_text(CUSTOMER, "  Stop! ")), 200, "stop")
+
+    def revoked() -> bool:
+        body = client.consent(CUSTOMER).json()
+        return body.get("purposes", {}).get("marketing", {}).get("status") == "revoked"
+
+    wait_for(revoked)
+    _show("GET consent", client.consent(CUSTOMER))
+
+    _step(8, "The next marketing template is refused before anything is sent")
+    _show("POST /messages (template)", _expect(client.send(promo), 403, "refused template"))
+
+    _step(9, "The customer asks for their data (GDPR Art. 15/20)")
+    export = _expect(client.export(CUSTOMER), 200, "export").json()
+    counts = f"{len(export.get('messages', []))} messages, {len(export.get('consent', []))} consent events"
+    print(f"   export: {counts}, each with the date it will be deleted")
+
+    _step(10, "The customer asks to be forgotten (GDPR Art. 17)")
+    _show("DELETE /contacts/{contact}", _expect(client.erase(CUSTOMER), 200, "erase"))
+    _show("GET export after erasure", _expect(client.export(CUSTOMER), 404, "export after erasure"))
+    _show("POST /messages (template) after erasure", _expect(client.send(promo), 403, "suppressed"))
+    print("\nDemo complete: every step answered as the contract says.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    print("Starting the local stack (moto, the functions, the API, a fake Graph API)...", flush=True)
+    stack = LocalStack().start()
+    try:
+        print(f"   api {stack.api}  aws {stack.aws}  region {stack.region}")
+        play(stack.client())
+    finally:
+        stack.stop()
+    report = ROOT / "cdk.out" / "report.html"
+    try:
+        from waguard import report as report_mod
+
+        report_mod.main(["--format", "html", "--out", str(report)])
+        print(f"\nData-protection report written to {report.relative_to(ROOT)}")
+    except ImportError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
