@@ -1,0 +1,83 @@
+"""One `waguard serve` per test session (xdist group "scenario"), driven over HTTP like a user would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from waguard.demo import Client, LocalStack
+
+pytestmark = pytest.mark.xdist_group("scenario")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/scenario" in str(item.path):
+            item.add_marker(pytest.mark.scenario)
+            item.add_marker(pytest.mark.xdist_group("scenario"))
+
+
+@pytest.fixture(scope="session")
+def graph() -> Iterator[Any]:
+    """A Graph API fake owned by the tests (the stack is pointed at it, as a user would)."""
+    from waguard import graph_fake
+
+    server, base_url = graph_fake.start()
+    server.base_url = base_url
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stack(graph: Any) -> Iterator[LocalStack]:
+    local = LocalStack(env_extra={"WA_GRAPH_API_URL": graph.base_url}).start()
+    yield local
+    code = local.stop()
+    assert code == 0, "waguard serve did not stop cleanly:\n" + "\n".join(local.lines[-30:])
+
+
+@pytest.fixture
+def client(stack: LocalStack) -> Client:
+    return stack.client()
+
+
+@pytest.fixture
+def aws(stack: LocalStack) -> Any:
+    """boto3 against the local stack's AWS endpoint (inspection only)."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=stack.region
+    )
+
+    class Aws:
+        def client(self, service: str) -> Any:
+            return session.client(service, endpoint_url=stack.aws)
+
+        def resource(self, service: str) -> Any:
+            return session.resource(service, endpoint_url=stack.aws)
+
+        def table_names(self) -> list[str]:
+            return self.client("dynamodb").list_tables()["TableNames"]
+
+        def all_items(self) -> dict[str, list[dict[str, Any]]]:
+            ddb = session.resource("dynamodb", endpoint_url=stack.aws)
+            out: dict[str, list[dict[str, Any]]] = {}
+            for name in self.table_names():
+                items: list[dict[str, Any]] = []
+                kwargs: dict[str, Any] = {}
+                while True:
+                    page = ddb.Table(name).scan(**kwargs)
+                    items.extend(page["Items"])
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+                out[name] = items
+            return out
+
+        def dump(self) -> str:
+            return repr(self.all_items())
+
+    return Aws()
