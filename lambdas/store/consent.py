@@ -1,0 +1,75 @@
+"""The consent ledger: append-only events per contact pseudonym, ordered by the time waguard records them.
+
+Item: `<chash>` / `EV#<recorded_at iso, µs>#<8 hex>` with clear `purpose`, `status`, `source`,
+`recorded_at`, `meta_timestamp`? and the encrypted `data` (`{"evidence": ...}`). An event whose `data`
+does not open (key shredded) is treated as absent.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared import constants as c
+from store import contacts, tables
+
+PREFIX = "EV#"
+_lock = threading.Lock()
+_last: list[datetime] = [datetime.min.replace(tzinfo=UTC)]
+
+
+def _recorded_at() -> datetime:
+    """Now in UTC with µs, strictly increasing within this process (a stable order for fast writers)."""
+    with _lock:
+        at = datetime.now(UTC)
+        if at <= _last[0]:
+            at = _last[0] + timedelta(microseconds=1)
+        _last[0] = at
+        return at
+
+
+def append(
+    pk: str,
+    purpose: str,
+    status: str,
+    source: str,
+    evidence: str | None = None,
+    meta_timestamp: int | None = None,
+) -> dict[str, Any]:
+    """Append one event under the pseudonym `pk`; returns the stored item (without ciphertext)."""
+    at = _recorded_at()
+    recorded_at = at.isoformat(timespec="microseconds")
+    sk = f"{PREFIX}{recorded_at}#{secrets.token_hex(4)}"
+    item: dict[str, Any] = {
+        c.PK: pk,
+        c.SK: sk,
+        "purpose": purpose,
+        "status": status,
+        "source": source,
+        "recorded_at": recorded_at,
+    }
+    if meta_timestamp is not None:
+        item["meta_timestamp"] = int(meta_timestamp)
+    item[contacts.DATA] = contacts.seal(pk, sk, {"evidence": evidence}, table=c.TABLE_CONSENT)
+    tables.table(c.TABLE_CONSENT).put_item(
+        Item=tables.stamp(item, c.CLASS_CONSENT, at.timestamp()),
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+    return item
+
+
+def history(hashes: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    """Every readable live event of the identity set, oldest first, with `evidence` decrypted."""
+    from boto3.dynamodb.conditions import Key
+
+    events: list[dict[str, Any]] = []
+    for pk in hashes:
+        for item in tables.query_live(c.TABLE_CONSENT, Key(c.PK).eq(pk) & Key(c.SK).begins_with(PREFIX)):
+            data = contacts.open_data(pk, item[c.SK], item.get(contacts.DATA), table=c.TABLE_CONSENT)
+            if data is None:
+                continue
+            events.append({**item, "evidence": data.get("evidence")})
+    events.sort(key=lambda e: e[c.SK])
+    return events

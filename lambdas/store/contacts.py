@@ -1,0 +1,195 @@
+"""Contacts: pseudonyms, identity sets, the PROFILE item and the suppression record.
+
+A contact is stored under the pseudonym (`chash`) of its reference (wa_id or business-scoped user id).
+When Meta sends both for one person, each pseudonym's PROFILE names the other in its `linked` set, so
+every read, gate, export and erasure works on the identity set `{chash} | linked`.
+
+An item whose encrypted `data` no longer opens (the contact's data key was shredded, or the item came
+back from a backup after erasure) is treated as absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared import constants as c
+from shared import ids
+from store import tables
+
+PROFILE = "PROFILE"
+SUPPRESSED = "SUPPRESSED"
+DATA = "data"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A contact reference, its own pseudonym and every pseudonym linked to it (primary first)."""
+
+    ref: str
+    primary: str
+    hashes: tuple[str, ...]
+
+
+def contact_key() -> str:
+    from shared.secrets import get_secret_field
+
+    return get_secret_field(c.SECRET_CONTACT_KEY)
+
+
+def chash(ref: str) -> str:
+    """The pseudonym of an already normalized contact reference."""
+    return ids.contact_pseudonym(contact_key(), ref)
+
+
+def wamid_hash(wamid: str) -> str:
+    return ids.wamid_pseudonym(contact_key(), wamid)
+
+
+def open_data(pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> Any:
+    """Decrypt an item attribute of the contact `pk`; None when the key is gone or does not match."""
+    from cryptography.exceptions import InvalidTag
+
+    from store.crypto import KeyShredded, cipher
+
+    if not isinstance(token, str):
+        return None
+    try:
+        return cipher().decrypt(pk, table, pk, sk, attr, token)
+    except (KeyShredded, InvalidTag, ValueError):
+        return None
+
+
+def seal(pk: str, sk: str, value: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> str:
+    from store.crypto import cipher
+
+    return cipher().encrypt(pk, table, pk, sk, attr, value)
+
+
+def profile(pk: str) -> dict[str, Any] | None:
+    """The live PROFILE item of one pseudonym, with `data` decrypted into `_data`; None when unreadable."""
+    item = tables.get_live(c.TABLE_CONTACTS, pk, PROFILE)
+    if item is None:
+        return None
+    data = open_data(pk, PROFILE, item.get(DATA))
+    if data is None:
+        return None
+    return {**item, "_data": data}
+
+
+def identity(ref: str, strict: bool = True) -> Identity:
+    """The identity set of a contact reference (normalized here; InvalidContact when `strict` and invalid)."""
+    try:
+        norm = ids.normalize_contact(ref)
+    except ids.InvalidContact:
+        if strict:
+            raise
+        norm = str(ref).strip()
+    return identity_of(norm, chash(norm))
+
+
+def identity_of(ref: str, primary: str) -> Identity:
+    item = profile(primary)
+    linked = sorted(set(item.get("linked") or ()) - {primary}) if item else []
+    return Identity(ref=ref, primary=primary, hashes=(primary, *linked))
+
+
+def last_inbound_at(identity: Identity) -> int | None:
+    """The newest inbound time (epoch seconds) of a message that was not an opt-out keyword."""
+    times = []
+    for pk in identity.hashes:
+        item = profile(pk)
+        if item and item.get("last_inbound_at") is not None:
+            times.append(int(item["last_inbound_at"]))
+    return max(times) if times else None
+
+
+def is_suppressed(identity: Identity) -> bool:
+    """Erased and no explicit grant recorded since."""
+    for pk in identity.hashes:
+        item = tables.get_live(c.TABLE_CONTACTS, pk, SUPPRESSED)
+        if item is not None and not item.get("lifted_at"):
+            return True
+    return False
+
+
+def suppression(pk: str) -> dict[str, Any] | None:
+    return tables.get_live(c.TABLE_CONTACTS, pk, SUPPRESSED)
+
+
+def suppress(pk: str, erased_at: str, receipt_id: str) -> None:
+    """Write the pseudonymous suppression record of an erased contact (no personal data)."""
+    item = {c.PK: pk, c.SK: SUPPRESSED, "erased_at": erased_at, "receipt_id": receipt_id}
+    tables.table(c.TABLE_CONTACTS).put_item(Item=tables.stamp(item, c.CLASS_SUPPRESSION))
+
+
+def lift_suppression(identity: Identity, lifted_at: str) -> bool:
+    """Mark the suppression of every pseudonym of the set as lifted by an explicit grant."""
+    from botocore.exceptions import ClientError
+
+    lifted = False
+    for pk in identity.hashes:
+        try:
+            tables.table(c.TABLE_CONTACTS).update_item(
+                Key={c.PK: pk, c.SK: SUPPRESSED},
+                UpdateExpression="SET lifted_at = :l",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(lifted_at)",
+                ExpressionAttributeValues={":l": lifted_at},
+            )
+            lifted = True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+    return lifted
+
+
+def touch(
+    pk: str,
+    details: dict[str, Any],
+    linked: str | None = None,
+    inbound_at: int | None = None,
+) -> None:
+    """Create or refresh the PROFILE of one pseudonym.
+
+    `details` (wa_id, user_id, profile name when kept) are merged into the encrypted `data`; `linked`
+    adds a pseudonym to the link set; `inbound_at` moves `last_inbound_at` forward only.
+    """
+    from botocore.exceptions import ClientError
+
+    table = tables.table(c.TABLE_CONTACTS)
+    now = tables.now()
+    current = profile(pk)
+    data = dict(current["_data"]) if current else {}
+    data.update({k: v for k, v in details.items() if v})
+    names = {"#d": DATA, "#e": c.TTL_ATTRIBUTE}
+    values: dict[str, Any] = {
+        ":d": seal(pk, PROFILE, data),
+        ":e": tables.expires_at(c.CLASS_CONTACTS),
+        ":f": now,
+    }
+    update = "SET #d = :d, #e = :e, first_seen_at = if_not_exists(first_seen_at, :f)"
+    if linked and linked != pk:
+        update += " ADD linked :l"
+        values[":l"] = {linked}
+    table.update_item(
+        Key={c.PK: pk, c.SK: PROFILE},
+        UpdateExpression=update,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+    if inbound_at is not None:
+        try:
+            table.update_item(
+                Key={c.PK: pk, c.SK: PROFILE},
+                UpdateExpression="SET last_inbound_at = :t",
+                ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :t",
+                ExpressionAttributeValues={":t": int(inbound_at)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
+def partition_keys(logical: str, pk: str) -> list[dict[str, Any]]:
+    """Every item of one contact's partition in a table, expired ones included (erasure)."""
+    return tables.partition(logical, pk, include_expired=True)
