@@ -1,0 +1,403 @@
+"""Outbound messages: the `OUT#<id>` items of the messages table and the send queue.
+
+An outbound item lives in its contact's partition (`<chash>` / `OUT#<id>`) and is found by id through
+GSI `by_msg_id` and by Meta's message id (pseudonymized, `wamid_h`) through GSI `by_wamid`. Personal
+data (the recipient, the text or template, Meta's wamid) is field-encrypted under the contact's key;
+the rest (`status`, `purpose`, `kind`, `template_name`, `error`) is in clear for operations.
+
+A status only moves forward (constants.STATUS_RANK, `played` counts as `read`, `failed` is final): every
+status write is a conditional update on `status_rank`, so concurrent writers and late webhooks cannot
+move it back. Every write also requires the item to exist: an erased contact's message is never
+re-created by a late status or a send finishing after the erasure.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from shared import constants as c
+from shared.settings import require_env
+from store import tables
+
+OUT_PREFIX = "OUT#"
+ATTR_DATA = "data"
+ATTR_WAMID = "wamid"
+LEASE_ATTR = "lease_until"
+
+
+class NotFound(LookupError):
+    """No live outbound message with that id (never existed, expired or erased)."""
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One outbound message as stored, personal data still encrypted."""
+
+    item: dict[str, Any]
+
+    @property
+    def pk(self) -> str:
+        return str(self.item[c.PK])
+
+    @property
+    def sk(self) -> str:
+        return str(self.item[c.SK])
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.item["msg_id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.item.get("status", "queued"))
+
+    @property
+    def attempts(self) -> int:
+        return int(self.item.get("attempts", 0))
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        err = self.item.get("error")
+        return {"code": _plain(err.get("code")), "title": str(err.get("title", ""))} if err else None
+
+    def content(self) -> dict[str, Any] | None:
+        """The decrypted `data` (`{"to", "text"}` or `{"to", "template"}`); None once the key is shredded."""
+        from store import crypto
+
+        token = self.item.get(ATTR_DATA)
+        if not token:
+            return None
+        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, ATTR_DATA, token)
+
+    def wamid(self) -> str | None:
+        from store import crypto
+
+        token = self.item.get(ATTR_WAMID)
+        if not token:
+            return None
+        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, ATTR_WAMID, token)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: integers as int, the rest as given."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def new_id() -> str:
+    """A message id: opaque, unguessable, URL-safe, no personal data."""
+    return "msg_" + secrets.token_hex(12)
+
+
+def is_message_id(value: str) -> bool:
+    return len(value) == 28 and value.startswith("msg_") and all(ch in "0123456789abcdef" for ch in value[4:])
+
+
+def _sk(msg_id: str) -> str:
+    return OUT_PREFIX + msg_id
+
+
+def _is_conditional_failure(exc: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    return isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+# ---- create and read ---------------------------------------------------------------------------------
+def create(
+    chash: str,
+    msg_id: str,
+    purpose: str,
+    content: dict[str, Any],
+    idem_key: dict[str, str] | None = None,
+) -> Outbound:
+    """Write a new `queued` outbound message. `content` is `{"to", "text"}` or `{"to", "template"}`."""
+    from store import crypto
+
+    at = tables.now()
+    sk = _sk(msg_id)
+    kind = "template" if "template" in content else "text"
+    item: dict[str, Any] = {
+        c.PK: chash,
+        c.SK: sk,
+        "direction": "out",
+        "msg_id": msg_id,
+        "purpose": purpose,
+        "kind": kind,
+        "status": "queued",
+        "status_rank": c.STATUS_RANK["queued"],
+        "attempts": 0,
+        "created_at": at,
+        "updated_at": at,
+        ATTR_DATA: crypto.cipher().encrypt(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content),
+    }
+    if kind == "template":
+        item["template_name"] = str(content["template"]["name"])
+    if idem_key:
+        item["idem_pk"] = idem_key["pk"]
+        item["idem_sk"] = idem_key["sk"]
+    tables.table(c.TABLE_MESSAGES).put_item(
+        Item=tables.stamp(item, c.CLASS_MESSAGES, at), ConditionExpression="attribute_not_exists(pk)"
+    )
+    return Outbound(item)
+
+
+def delete(chash: str, msg_id: str) -> None:
+    tables.table(c.TABLE_MESSAGES).delete_item(Key={c.PK: chash, c.SK: _sk(msg_id)})
+
+
+def get(chash: str, msg_id: str) -> Outbound | None:
+    item = tables.get_live(c.TABLE_MESSAGES, chash, _sk(msg_id))
+    return Outbound(item) if item else None
+
+
+def get_by_id(msg_id: str) -> Outbound | None:
+    """The live outbound message with this id, read consistently from the table after the GSI lookup."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    if not is_message_id(msg_id):
+        return None
+    found = next(
+        tables.query_live(
+            c.TABLE_MESSAGES,
+            Key("msg_id").eq(msg_id),
+            index=c.GSI_BY_MSG_ID,
+            FilterExpression=Attr(c.SK).eq(_sk(msg_id)),
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    return get(str(found[c.PK]), msg_id)  # the index is eventually consistent; the table is the truth
+
+
+# ---- the send attempt ----------------------------------------------------------------------------------
+def claim(out: Outbound, lease_seconds: int, now: int | None = None) -> Outbound | None:
+    """Take the send lease of a queued message and count one attempt; None when it is not ours to send.
+
+    Two deliveries of the same queue message (SQS is at-least-once) or a re-delivery while an earlier
+    attempt is still in flight never both call the Graph API: only the holder of an unexpired lease does.
+    """
+    at = tables.now() if now is None else now
+    try:
+        got = tables.table(c.TABLE_MESSAGES).update_item(
+            Key={c.PK: out.pk, c.SK: out.sk},
+            UpdateExpression="SET #lease = :until, updated_at = :now ADD attempts :one",
+            ConditionExpression=(
+                "attribute_exists(pk) AND #status = :queued AND expires_at > :now "
+                "AND (attribute_not_exists(#lease) OR #lease < :now)"
+            ),
+            ExpressionAttributeNames={"#lease": LEASE_ATTR, "#status": "status"},
+            ExpressionAttributeValues={
+                ":until": at + lease_seconds,
+                ":now": at,
+                ":one": 1,
+                ":queued": "queued",
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if _is_conditional_failure(exc):
+            return None
+        raise
+    return Outbound(got["Attributes"])
+
+
+def release(out: Outbound, error: dict[str, Any] | None = None) -> None:
+    """Give the lease back after a retryable failure, remembering the error for the last attempt."""
+    names = {"#lease": LEASE_ATTR}
+    values: dict[str, Any] = {":now": tables.now()}
+    update = "SET updated_at = :now"
+    if error:
+        update += ", last_error = :err"
+        values[":err"] = _error_attr(error)
+    try:
+        tables.table(c.TABLE_MESSAGES).update_item(
+            Key={c.PK: out.pk, c.SK: out.sk},
+            UpdateExpression=update + " REMOVE #lease",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except Exception as exc:
+        if not _is_conditional_failure(exc):
+            raise
+
+
+def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
+    """Record Meta's wamid (encrypted) and its pseudonym, and move the status to `sent` (forward only).
+
+    False when the item is gone (the contact was erased while the message was in flight).
+    """
+    from store import crypto
+
+    token = crypto.cipher().encrypt(out.pk, c.TABLE_MESSAGES, out.pk, out.sk, ATTR_WAMID, wamid)
+    at = tables.now()
+    key = {c.PK: out.pk, c.SK: out.sk}
+    names = {"#lease": LEASE_ATTR, "#status": "status", "#wamid": ATTR_WAMID}
+    table = tables.table(c.TABLE_MESSAGES)
+    try:
+        table.update_item(
+            Key=key,
+            UpdateExpression=(
+                "SET #wamid = :w, wamid_h = :h, #status = :sent, status_rank = :rank, updated_at = :now, "
+                "sent_at = :now REMOVE #lease"
+            ),
+            ConditionExpression="attribute_exists(pk) AND status_rank < :rank",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":w": token,
+                ":h": wamid_h,
+                ":sent": "sent",
+                ":rank": c.STATUS_RANK["sent"],
+                ":now": at,
+            },
+        )
+        return True
+    except Exception as exc:
+        if not _is_conditional_failure(exc):
+            raise
+    # Already past `sent` (a status webhook won the race) or gone: keep the status, record the wamid.
+    try:
+        table.update_item(
+            Key=key,
+            UpdateExpression="SET #wamid = :w, wamid_h = :h, updated_at = :now REMOVE #lease",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#lease": LEASE_ATTR, "#wamid": ATTR_WAMID},
+            ExpressionAttributeValues={":w": token, ":h": wamid_h, ":now": at},
+        )
+        return True
+    except Exception as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+
+
+def _error_attr(error: dict[str, Any]) -> dict[str, Any]:
+    code = error.get("code")
+    return {
+        "code": code if isinstance(code, int | str) else str(code),
+        "title": str(error.get("title", ""))[:256],
+    }
+
+
+def mark_failed(out: Outbound, error: dict[str, Any]) -> bool:
+    """Move the message to `failed` (final) with Meta's `{code, title}`. False when it is gone."""
+    return _advance(out.pk, out.sk, "failed", error=error, release_lease=True)
+
+
+def _advance(
+    pk: str,
+    sk: str,
+    status: str,
+    timestamp: int | None = None,
+    error: dict[str, Any] | None = None,
+    release_lease: bool = False,
+) -> bool:
+    rank = c.STATUS_RANK[status]
+    at = tables.now()
+    names = {"#status": "status"}
+    values: dict[str, Any] = {":status": status, ":rank": rank, ":now": at}
+    update = "SET #status = :status, status_rank = :rank, updated_at = :now"
+    if timestamp is not None:
+        update += ", status_timestamp = :ts"
+        values[":ts"] = int(timestamp)
+    if error:
+        update += ", #error = :err"
+        names["#error"] = "error"
+        values[":err"] = _error_attr(error)
+    if release_lease:
+        update += " REMOVE #lease"
+        names["#lease"] = LEASE_ATTR
+    try:
+        tables.table(c.TABLE_MESSAGES).update_item(
+            Key={c.PK: pk, c.SK: sk},
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(pk) AND status_rank < :rank AND expires_at > :now",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return True
+    except Exception as exc:
+        if _is_conditional_failure(exc):
+            return False
+        raise
+
+
+def advance_status(
+    wamid_h: str, status: str, timestamp: int | float | str, error: dict | None = None
+) -> bool:
+    """Apply a status webhook to the outbound message with this wamid pseudonym, forward only.
+
+    `status` is Meta's (`sent`, `delivered`, `read`, `played`, `failed`); `played` counts as `read`;
+    a status that is not ahead of the stored one changes nothing; `failed` is final and records Meta's
+    error `{code, title}`. Returns True when an outbound message has this wamid (whether or not its
+    status moved), False when none has (an inbound message's wamid, an erased or expired message).
+    """
+    from boto3.dynamodb.conditions import Attr, Key
+
+    status = c.STATUS_ALIASES.get(status, status)
+    found = list(
+        tables.query_live(
+            c.TABLE_MESSAGES,
+            Key("wamid_h").eq(wamid_h),
+            index=c.GSI_BY_WAMID,
+            FilterExpression=Attr(c.SK).begins_with(OUT_PREFIX),
+        )
+    )
+    if not found:
+        return False
+    if status in c.STATUS_RANK and status != "queued":
+        try:
+            ts: int | None = int(float(timestamp))
+        except (TypeError, ValueError):
+            ts = None
+        for item in found:
+            _advance(
+                str(item[c.PK]),
+                str(item[c.SK]),
+                status,
+                timestamp=ts,
+                error=error if status == "failed" else None,
+            )
+    return True
+
+
+# ---- the send queue ------------------------------------------------------------------------------------
+@cache
+def _sqs() -> Any:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def reset() -> None:
+    """Forget the cached SQS client (tests switch endpoints)."""
+    _sqs.cache_clear()
+
+
+def enqueue(msg_id: str, delay_seconds: int = 0) -> None:
+    """Queue one message for the sender: the body is the message id only (no personal data)."""
+    args: dict[str, Any] = {
+        "QueueUrl": require_env(c.ENV_SEND_QUEUE_URL),
+        "MessageBody": json.dumps({"message_id": msg_id}),
+    }
+    if delay_seconds:
+        args["DelaySeconds"] = max(0, min(900, int(delay_seconds)))
+    _sqs().send_message(**args)
+
+
+def defer(receipt_handle: str, seconds: int) -> None:
+    """Make one received send-queue message visible again after `seconds` (SQS allows 0..43200)."""
+    _sqs().change_message_visibility(
+        QueueUrl=require_env(c.ENV_SEND_QUEUE_URL),
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(43200, int(seconds))),
+    )
