@@ -1,0 +1,11 @@
+"""`make demo`'s conversation, played against the session's local stack: every step as the contract says."""
+
+from waguard import demo
+
+
+def test_the_demo_conversation_plays_through(client, capsys) -> None:
+    demo.play(client)
+    out = capsys.readouterr().out
+    assert "Demo complete" in out
+    for step in ("handshake", "opts in", "replies", "delivery and read", "STOP", "refused", "forgotten"):
+        assert step in out
