@@ -19,6 +19,11 @@ REVOKED = "revoked"
 STATUSES = (GRANTED, REVOKED)
 
 
+def identify(contact: str) -> Identity:
+    """The identity set of a contact as given in a request (shared.ids.InvalidContact when malformed)."""
+    return contacts.identity(contact)
+
+
 def entry(event: dict[str, Any]) -> dict[str, Any]:
     """The public shape of one event."""
     return {

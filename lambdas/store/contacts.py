@@ -193,3 +193,19 @@ def touch(
 def partition_keys(logical: str, pk: str) -> list[dict[str, Any]]:
     """Every item of one contact's partition in a table, expired ones included (erasure)."""
     return tables.partition(logical, pk, include_expired=True)
+
+
+def write_receipt(
+    receipt_id: str, subject: str, erased_at: str, items_deleted: int, tables_: list[str]
+) -> None:
+    """The erasure receipt in the audit table: pseudonymous, no phone number, user id or text."""
+    item = {
+        c.PK: "RECEIPT#" + receipt_id,
+        c.SK: "RECEIPT",
+        "receipt_id": receipt_id,
+        "subject": subject,
+        "erased_at": erased_at,
+        "items_deleted": int(items_deleted),
+        "tables": list(tables_),
+    }
+    tables.table(c.TABLE_AUDIT).put_item(Item=tables.stamp(item, c.CLASS_AUDIT))

@@ -1,0 +1,239 @@
+"""Data-subject rights: export everything held on a contact, and erase it.
+
+Both work on the contact's identity set (its pseudonym and every linked one) and read by key only
+(partition queries), never by Scan. Export decrypts; an item whose data key is shredded, or that came
+back from a backup after erasure, does not decrypt and is treated as absent. Erasure shreds the data
+keys first, then deletes every item by key, then writes the pseudonymous suppression record and a
+receipt. Both are recorded in the audit log with the caller, the item count and no personal data.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from shared import constants as c
+from store import audit, contacts, messages, tables
+from store import consent as ledger
+from store.contacts import Identity
+
+ROUTE_EXPORT = "GET /contacts/{contact}/export"
+ROUTE_ERASE = "DELETE /contacts/{contact}"
+_ERASED_TABLES = (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB values as JSON values (Decimal -> int/float, sets -> sorted lists)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+def deletes_at(item: dict[str, Any]) -> str:
+    """The ISO date on which the item's TTL deletes it."""
+    return datetime.fromtimestamp(int(item[c.TTL_ATTRIBUTE]), UTC).date().isoformat()
+
+
+# ---- export ------------------------------------------------------------------------------------
+def _selection_text(data: dict[str, Any]) -> str | None:
+    selection = data.get("selection")
+    if isinstance(selection, dict):
+        return selection.get("title") or selection.get("response_json") or selection.get("response")
+    return None
+
+
+def _inbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    content = {k: v for k, v in data.items() if k not in ("wamid", "from", "from_user_id")}
+    text = data.get("text") or data.get("caption") or _selection_text(data)
+    out: dict[str, Any] = {
+        "direction": "in",
+        "id": data.get("wamid"),
+        "type": item.get("type"),
+        "text": text,
+        "content": content,
+        "timestamp": item.get("timestamp"),
+        "received_at": item.get("received_at"),
+        "deletes_at": deletes_at(item),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    wamid = messages.open_attr(item, "wamid") if item.get("wamid") else None
+    template = data.get("template") if isinstance(data.get("template"), dict) else None
+    text = data.get("text")
+    if isinstance(text, dict):
+        text = text.get("body")
+    out: dict[str, Any] = {
+        "direction": "out",
+        "id": item.get("msg_id"),
+        "type": item.get("kind"),
+        "purpose": item.get("purpose"),
+        "text": text,
+        "template_name": item.get("template_name") or (template or {}).get("name"),
+        "template": template,
+        "status": item.get("status"),
+        "error": item.get("error"),
+        "wamid": wamid,
+        "timestamp": item.get("created_at"),
+        "created_at": item.get("created_at"),
+        "updated_at": item.get("updated_at"),
+        "deletes_at": deletes_at(item),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _status(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "id": data.get("wamid"),
+        "status": item.get("status"),
+        "timestamp": item.get("timestamp"),
+        "error": item.get("error"),
+        "received_at": item.get("received_at"),
+        "deletes_at": deletes_at(item),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _profile(identity: Identity) -> dict[str, Any] | None:
+    merged: dict[str, Any] = {}
+    firsts, lasts, ttls = [], [], []
+    for pk in identity.hashes:
+        item = contacts.profile(pk)
+        if item is None:
+            continue
+        for key, value in item["_data"].items():
+            merged.setdefault(key, value)
+        if item.get("first_seen_at") is not None:
+            firsts.append(int(item["first_seen_at"]))
+        if item.get("last_inbound_at") is not None:
+            lasts.append(int(item["last_inbound_at"]))
+        ttls.append(item)
+    if not ttls:
+        return None
+    if firsts:
+        merged["first_seen_at"] = min(firsts)
+    if lasts:
+        merged["last_inbound_at"] = max(lasts)
+    merged["deletes_at"] = max(deletes_at(i) for i in ttls)
+    return merged
+
+
+def collect(identity: Identity) -> dict[str, Any] | None:
+    """The export document, or None when nothing readable is held on the contact."""
+    inbound_out: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+    for pk in identity.hashes:
+        for item in messages.held(pk):
+            sk = str(item[c.SK])
+            if not sk.startswith((messages.IN_PREFIX, messages.OUT_PREFIX, messages.STATUS_PREFIX)):
+                continue
+            data = messages.open_attr(item)
+            if not isinstance(data, dict):
+                continue  # shredded key or restored after erasure: gone
+            if sk.startswith(messages.IN_PREFIX):
+                inbound_out.append(_inbound(item, data))
+            elif sk.startswith(messages.OUT_PREFIX):
+                inbound_out.append(_outbound(item, data))
+            else:
+                statuses.append(_status(item, data))
+    consent = [
+        {
+            k: v
+            for k, v in {
+                "purpose": e["purpose"],
+                "status": e["status"],
+                "source": e["source"],
+                "recorded_at": e["recorded_at"],
+                "meta_timestamp": e.get("meta_timestamp"),
+                "evidence": e.get("evidence"),
+                "deletes_at": deletes_at(e),
+            }.items()
+            if v is not None
+        }
+        for e in ledger.history(identity.hashes)
+    ]
+    profile = _profile(identity)
+    if not (inbound_out or statuses or consent or profile):
+        return None
+    inbound_out.sort(key=lambda m: (int(m.get("timestamp") or 0), m["direction"]))
+    statuses.sort(key=lambda s: int(s.get("timestamp") or 0))
+    return plain(
+        {
+            "contact": identity.ref,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "profile": profile,
+            "messages": inbound_out,
+            "statuses": statuses,
+            "consent": consent,
+        }
+    )
+
+
+def export(identity: Identity, actor: str) -> dict[str, Any] | None:
+    """Everything held on the contact (None: nothing), recorded in the audit log."""
+    doc = collect(identity)
+    items = 0 if doc is None else len(doc["messages"]) + len(doc["statuses"]) + len(doc["consent"])
+    audit.record(
+        actor=actor,
+        action="export",
+        outcome="exported" if doc is not None else "not_found",
+        route=ROUTE_EXPORT,
+        items=items,
+        subject=identity.primary,
+    )
+    return doc
+
+
+# ---- erasure -----------------------------------------------------------------------------------
+def erase(identity: Identity, actor: str) -> dict[str, Any]:
+    """Crypto-shred, delete every item about the contact, suppress it and leave a receipt."""
+    from store.crypto import cipher
+
+    deleted = 0
+    tables_hit: set[str] = set()
+    for pk in identity.hashes:  # first: nothing encrypted for this contact is readable from here on
+        if cipher().shred(pk):
+            deleted += 1
+            tables_hit.add(c.TABLE_KEYS)
+    idem_keys: list[dict[str, Any]] = []
+    for pk in identity.hashes:
+        for logical in _ERASED_TABLES:
+            items = contacts.partition_keys(logical, pk)
+            if logical == c.TABLE_CONTACTS:
+                items = [i for i in items if i[c.SK] != contacts.SUPPRESSED]
+            if logical == c.TABLE_MESSAGES:
+                idem_keys += [
+                    {c.PK: i["idem_pk"], c.SK: i["idem_sk"]}
+                    for i in items
+                    if i.get("idem_pk") and i.get("idem_sk")
+                ]
+            if items:
+                deleted += tables.delete_keys(logical, items)
+                tables_hit.add(logical)
+    if idem_keys:
+        deleted += tables.delete_keys(c.TABLE_IDEMPOTENCY, idem_keys)
+        tables_hit.add(c.TABLE_IDEMPOTENCY)
+    receipt_id = "rcpt_" + secrets.token_hex(12)
+    erased_at = datetime.now(UTC).isoformat(timespec="microseconds")
+    for pk in identity.hashes:
+        contacts.suppress(pk, erased_at, receipt_id)
+    contacts.write_receipt(receipt_id, identity.primary, erased_at, deleted, sorted(tables_hit))
+    audit.record(
+        actor=actor,
+        action="erase",
+        outcome="erased",
+        route=ROUTE_ERASE,
+        items=deleted,
+        subject=identity.primary,
+        receipt_id=receipt_id,
+    )
+    return {"erased": True, "items_deleted": deleted, "receipt_id": receipt_id}

@@ -1,0 +1,364 @@
+"""Inbound webhook processing: contacts, messages, statuses, errors and marketing preferences.
+
+Data minimization (contract): an inbound message keeps its ids, type, timestamps, the text the user typed
+or chose (text body, captions, button/list/quick-reply titles and ids, flow response JSON, reaction
+emoji, order product ids and quantities and the order's text), media id and mime type. The profile name,
+contact cards and locations are kept only when the settings' `keep_*` say so. Everything personal is
+encrypted under the contact's data key; clear attributes hold only non-personal facts.
+
+Idempotent: a message is stored once per wamid and a status once per (wamid, status); the side effects
+of an event (consent, service window, outbound status) run until the event is marked done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain import consent, keywords
+from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Status, UserPreference
+from shared import constants as c
+from shared import ids
+from shared.observability import logger
+from shared.settings import Settings, get_settings
+from store import contacts, messages, tables
+from store.contacts import Identity
+
+FIELD_MESSAGES = "messages"
+FIELD_USER_PREFERENCES = "user_preferences"
+KEYWORD_SOURCE = "keyword"
+PREFERENCES_SOURCE = "user_preferences"
+ERROR_131050_SOURCE = "meta_error_131050"
+ERROR_USER_STOPPED_MARKETING = 131050
+MARKETING = "marketing"
+# Types that are not something the user said: they neither open the service window nor carry keywords.
+_NOT_USER_MESSAGES = frozenset({"system", "revoke"})
+_KEYWORD_TYPES = frozenset({"text", "button"})
+_MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+
+
+@dataclass
+class Counts:
+    messages: int = 0
+    duplicates: int = 0
+    statuses: int = 0
+    preferences: int = 0
+    errors: int = 0
+    ignored_changes: int = 0
+    invalid_changes: int = 0
+    opt_outs: int = 0
+    opt_ins: int = 0
+    fields: dict[str, int] = field(default_factory=dict)
+
+
+# ---- contact references ------------------------------------------------------------------------
+def _norm(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return ids.normalize_contact(raw)
+    except ids.InvalidContact:
+        return None
+
+
+def pick_ref(wa_id: str | None, user_id: str | None) -> str | None:
+    """The reference a record is filed under: a valid wa_id, else a valid user id, else whatever came."""
+    return _norm(wa_id) or _norm(user_id) or (wa_id or user_id or "").strip() or None
+
+
+class _Contacts:
+    """The contacts of one change: links wa_id and user_id pseudonyms, refreshes PROFILEs once."""
+
+    def __init__(self, settings: Settings, listed: list[Contact]) -> None:
+        self.settings = settings
+        self.user_of: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        self.listed = listed
+        self._seen: set[tuple[str | None, str | None]] = set()
+        for contact in listed:
+            wa, uid = _norm(contact.wa_id), _norm(contact.user_id)
+            if wa and uid:
+                self.user_of[wa] = uid
+            if contact.profile and contact.profile.name and (wa or uid):
+                self.names[str(wa or uid)] = contact.profile.name
+
+    def link(self, wa_id: str | None, user_id: str | None, inbound_at: int | None = None) -> Identity | None:
+        """File (wa_id, user_id) as one contact: PROFILE of each pseudonym, linked both ways."""
+        wa, uid = _norm(wa_id), _norm(user_id)
+        if wa and not uid:
+            uid = self.user_of.get(wa)
+        ref = pick_ref(wa_id, user_id)
+        if ref is None:
+            return None
+        primary = contacts.chash(ref)
+        other = contacts.chash(uid) if (uid and uid != ref) else None
+        key = (ref, uid)
+        if key not in self._seen or inbound_at is not None:
+            details: dict[str, Any] = {"wa_id": wa or (wa_id if ref == wa_id else None), "user_id": uid}
+            name = self.names.get(ref)
+            if name and self.settings.keep_profile_name:
+                details["profile_name"] = name
+            contacts.touch(primary, details, linked=other, inbound_at=inbound_at)
+            if other and key not in self._seen:
+                contacts.touch(other, {"user_id": uid, "wa_id": wa}, linked=primary)
+            self._seen.add(key)
+        return contacts.identity_of(ref, primary)
+
+    def file_all(self) -> None:
+        for contact in self.listed:
+            self.link(contact.wa_id, contact.user_id)
+
+
+# ---- minimization ------------------------------------------------------------------------------
+def _errors(errors: list[Error]) -> list[dict[str, Any]]:
+    return [{"code": e.code, "title": e.title} for e in errors if e.code is not None or e.title]
+
+
+def _clean(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v not in (None, "", [], {})}
+
+
+def content(msg: Message, settings: Settings) -> dict[str, Any]:
+    """What is kept of a message's content (see the module doc)."""
+    out: dict[str, Any] = {}
+    kind = msg.type or ""
+    if msg.text is not None:
+        out["text"] = msg.text.body
+    for media_type in _MEDIA_TYPES:
+        media = getattr(msg, media_type)
+        if media is not None:
+            out["media"] = _clean({"id": media.id, "mime_type": media.mime_type})
+            if media.caption:
+                out["caption"] = media.caption
+    if msg.interactive is not None:
+        inter = msg.interactive
+        reply = inter.button_reply or inter.list_reply
+        if reply is not None:
+            out["selection"] = _clean({"kind": inter.type, "id": reply.id, "title": reply.title})
+        elif inter.nfm_reply is not None:
+            out["selection"] = _clean(
+                {
+                    "kind": inter.type,
+                    "response_json": inter.nfm_reply.response_json,
+                    "name": inter.nfm_reply.name,
+                }
+            )
+        elif inter.type:
+            extra = getattr(inter, "model_extra", None) or {}
+            sub = extra.get(inter.type)
+            answer = sub.get("response") if isinstance(sub, dict) else None
+            out["selection"] = _clean({"kind": inter.type, "response": answer})
+    if msg.button is not None:
+        out["selection"] = _clean({"kind": "quick_reply", "id": msg.button.payload, "title": msg.button.text})
+    if msg.reaction is not None:
+        out["reaction"] = _clean({"message_id": msg.reaction.message_id, "emoji": msg.reaction.emoji or ""})
+    if msg.order is not None:
+        out["order"] = _clean(
+            {
+                "catalog_id": msg.order.catalog_id,
+                "text": msg.order.text,
+                "items": [
+                    {"product_retailer_id": p.product_retailer_id, "quantity": p.quantity}
+                    for p in msg.order.product_items
+                ],
+            }
+        )
+    if msg.location is not None and settings.keep_locations:
+        loc = msg.location
+        out["location"] = _clean(
+            {
+                "latitude": loc.latitude,
+                "longitude": loc.longitude,
+                "name": loc.name,
+                "address": loc.address,
+                "url": loc.url,
+            }
+        )
+    if msg.contacts and settings.keep_contact_cards:
+        out["contact_cards"] = msg.contacts
+    if msg.system is not None:
+        out["system_type"] = msg.system.type
+    if msg.revoke is not None:
+        out["original_id"] = msg.revoke.original_message_id
+    if msg.edit is not None:
+        out["original_id"] = msg.edit.original_message_id
+        if msg.edit.message is not None:
+            out["edited"] = {"type": msg.edit.message.type, **content(msg.edit.message, settings)}
+    if msg.context is not None and msg.context.id:
+        out["context_id"] = msg.context.id
+    if msg.errors:
+        out["errors"] = _errors(msg.errors)
+    if kind == "unsupported":
+        extra = getattr(msg, "model_extra", None) or {}
+        sub = extra.get("unsupported")
+        if isinstance(sub, dict) and sub.get("type"):
+            out["unsupported_type"] = str(sub["type"])
+    return _clean(out)
+
+
+def said(msg: Message) -> str | None:
+    """The text a keyword may be: a text body or a quick-reply button's text."""
+    if msg.type not in _KEYWORD_TYPES:
+        return None
+    if msg.text is not None:
+        return msg.text.body
+    if msg.button is not None:
+        return msg.button.text
+    return None
+
+
+# ---- events ------------------------------------------------------------------------------------
+def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts) -> None:
+    if not msg.id or not msg.sender:
+        counts.invalid_changes += 1
+        return
+    ref = pick_ref(msg.from_, msg.from_user_id)
+    if ref is None:
+        counts.invalid_changes += 1
+        return
+    pk = contacts.chash(ref)
+    wamid_h = contacts.wamid_hash(msg.id)
+    data = {"wamid": msg.id, "from": msg.from_, "from_user_id": msg.from_user_id, **content(msg, settings)}
+    state = messages.put_inbound(pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data))
+    if state == messages.DUPLICATE:
+        counts.duplicates += 1
+        return
+    counts.messages += 1
+    text = said(msg)
+    opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
+    opens_window = not opt_out and (msg.type or "") not in _NOT_USER_MESSAGES
+    at = min(msg.timestamp or tables.now(), tables.now()) if opens_window else None
+    ident = people.link(msg.from_, msg.from_user_id, inbound_at=at) or contacts.identity_of(ref, pk)
+    evidence = f"inbound message {msg.id}"
+    if opt_out:
+        counts.opt_outs += 1
+        already = all(
+            consent.current(ident).get(p, {}).get("status") == consent.REVOKED for p in c.CONSENT_PURPOSES
+        )
+        consent.revoke_all(ident, KEYWORD_SOURCE, evidence, msg.timestamp)
+        if settings.stop_confirmation and not already:
+            _confirm_stop(ident, settings.stop_confirmation)
+    elif keywords.is_opt_in(text, settings.opt_in_keywords):
+        counts.opt_ins += 1
+        consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
+    messages.mark_done(pk, messages.inbound_sk(wamid_h))
+
+
+def _confirm_stop(identity: Identity, text: str) -> None:
+    """The optional one-time STOP confirmation (a service message through the outbound side)."""
+    try:
+        from domain import sending
+    except ImportError:  # the outbound side is not deployed with this build
+        logger.info("stop confirmation skipped: no outbound module")
+        return
+    enqueue = getattr(sending, "enqueue_service_text", None)
+    if enqueue is None:
+        logger.info("stop confirmation skipped: outbound side offers no service-text enqueue")
+        return
+    try:
+        enqueue(identity, text)
+    except Exception as exc:  # a refused confirmation must not undo the opt-out
+        logger.warning("stop confirmation not sent", extra={"error_type": type(exc).__name__})
+
+
+def _advance(wamid_h: str, status: str, timestamp: int | None, error: dict[str, Any] | None) -> bool:
+    from store import outbound
+
+    return bool(outbound.advance_status(wamid_h, status, timestamp, error))
+
+
+def _status(st: Status, people: _Contacts, counts: Counts) -> None:
+    if not st.id or not st.status:
+        counts.invalid_changes += 1
+        return
+    wa, uid = st.recipient
+    ref = pick_ref(wa, uid)
+    if ref is None:
+        counts.invalid_changes += 1
+        return
+    pk = contacts.chash(ref)
+    wamid_h = contacts.wamid_hash(st.id)
+    errors = _errors(st.errors)
+    error = errors[0] if errors else None
+    data = _clean({"wamid": st.id, "recipient": wa, "recipient_user_id": uid, "errors": errors})
+    state = messages.put_status(pk, wamid_h, st.status, st.timestamp, error, data)
+    if state == messages.DUPLICATE:
+        counts.duplicates += 1
+        return
+    counts.statuses += 1
+    status = c.STATUS_ALIASES.get(st.status, st.status)
+    if status in c.STATUS_RANK:
+        _advance(wamid_h, status, st.timestamp, error)
+    if status == "failed" and any(e.get("code") == ERROR_USER_STOPPED_MARKETING for e in errors):
+        ident = people.link(wa, uid) or contacts.identity_of(ref, pk)
+        consent.record(
+            ident, MARKETING, consent.REVOKED, ERROR_131050_SOURCE, f"failed status of {st.id}", st.timestamp
+        )
+    messages.mark_done(pk, messages.status_sk(wamid_h, st.status))
+
+
+_PREFERENCE_STATUS = {"stop": consent.REVOKED, "resume": consent.GRANTED, "signup": consent.GRANTED}
+
+
+def _preference(pref: UserPreference, people: _Contacts, counts: Counts) -> None:
+    status = _PREFERENCE_STATUS.get((pref.value or "").lower())
+    if pref.category != "marketing_messages" or status is None:
+        counts.invalid_changes += 1
+        return
+    ident = people.link(pref.wa_id, pref.user_id)
+    if ident is None:
+        counts.invalid_changes += 1
+        return
+    last = None
+    for event in consent.history(ident):
+        if event["purpose"] == MARKETING:
+            last = event
+    if (
+        last is not None
+        and last["status"] == status
+        and last["source"] == PREFERENCES_SOURCE
+        and last.get("meta_timestamp") == pref.timestamp
+    ):
+        counts.duplicates += 1  # Meta retried the same preference change
+        return
+    evidence = f"{pref.category}:{pref.value}" + (f" ({pref.detail})" if pref.detail else "")
+    consent.record(ident, MARKETING, status, PREFERENCES_SOURCE, evidence, pref.timestamp)
+    counts.preferences += 1
+
+
+def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Counts) -> None:
+    people = _Contacts(settings, value.contacts)
+    if field_name == FIELD_USER_PREFERENCES:
+        for pref in value.user_preferences:
+            _preference(pref, people, counts)
+        return
+    people.file_all()
+    for msg in value.messages:
+        _message(msg, people, settings, counts)
+    for st in value.statuses:
+        _status(st, people, counts)
+    if value.errors:
+        counts.errors += len(value.errors)
+        logger.warning("webhook errors", extra={"codes": [e.code for e in value.errors][:10]})
+
+
+def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
+    """Process one webhook delivery (or one part of a split delivery)."""
+    from pydantic import ValidationError
+
+    settings = settings or get_settings()
+    counts = Counts()
+    for entry in delivery.entry:
+        for change in entry.changes:
+            name = change.field or ""
+            if name not in (FIELD_MESSAGES, FIELD_USER_PREFERENCES):
+                counts.ignored_changes += 1
+                counts.fields[name[:64]] = counts.fields.get(name[:64], 0) + 1
+                continue
+            try:
+                value = ChangeValue.model_validate(change.value)
+            except ValidationError:
+                counts.invalid_changes += 1
+                continue
+            _change(name, value, settings, counts)
+    return counts

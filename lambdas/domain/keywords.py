@@ -1,0 +1,60 @@
+"""Opt-out and opt-in keywords: a whole message that is only the keyword, case- and punctuation-blind.
+
+`"  Stop! "`, `"arrêt"`, `"Opt-Out."` match; `"please don't stop"` does not. Matching is Unicode-aware:
+the text is NFC-normalized, whitespace, punctuation and invisible characters are trimmed from both ends
+(letters such as Ê and a hyphen inside a word are kept), then case-folded and compared with the
+configured keywords, themselves normalized the same way.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+# Unicode general categories trimmed from both ends: punctuation, separators, control and format chars.
+_TRIM_CATEGORIES = ("P", "Z", "C")
+_MAX_KEYWORD_CHARS = 64
+
+
+def _trimmable(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char)[0] in _TRIM_CATEGORIES
+
+
+def normalize(text: str) -> str:
+    """The comparable form of a message: NFC, trimmed of whitespace/punctuation, case-folded."""
+    value = unicodedata.normalize("NFC", text)
+    start, end = 0, len(value)
+    while start < end and _trimmable(value[start]):
+        start += 1
+    while end > start and _trimmable(value[end - 1]):
+        end -= 1
+    return value[start:end].casefold()
+
+
+@lru_cache(maxsize=8)
+def _compiled(keywords: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(k for k in (normalize(w) for w in keywords) if k)
+
+
+def matches(text: str | None, keywords: Iterable[str]) -> bool:
+    """True when the whole message, normalized, equals one of `keywords` (normalized)."""
+    if not text or len(text) > _MAX_KEYWORD_CHARS * 4:
+        return False
+    return normalize(text) in _compiled(tuple(keywords))
+
+
+def is_opt_out(text: str | None, keywords: Iterable[str] | None = None) -> bool:
+    if keywords is None:
+        from shared.settings import get_settings
+
+        keywords = get_settings().opt_out_keywords
+    return matches(text, keywords)
+
+
+def is_opt_in(text: str | None, keywords: Iterable[str] | None = None) -> bool:
+    if keywords is None:
+        from shared.settings import get_settings
+
+        keywords = get_settings().opt_in_keywords
+    return matches(text, keywords)

@@ -1,0 +1,63 @@
+"""The inbound queue consumer: one queue message is one verified webhook delivery (or one part of it).
+
+Partial batch failures: a record whose processing raises (a throttled table, KMS unavailable) is
+reported back and retried by SQS; the rest of the batch is done. A body that is not a delivery at all
+cannot succeed on retry, so it is counted and dropped (its content is never logged).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from domain import ingest
+from models.webhook import Delivery
+from shared.observability import logger, metrics
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _metric(name: str, value: int) -> None:
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        delivery = Delivery.model_validate(json.loads(record.body))
+    except (ValueError, ValidationError):
+        _metric("InvalidDelivery", 1)
+        logger.warning("inbound body is not a webhook delivery", extra={"message_id": record.message_id})
+        return
+    counts = ingest.ingest(delivery)
+    _metric("InboundMessages", counts.messages)
+    _metric("StatusEvents", counts.statuses)
+    _metric("Duplicates", counts.duplicates)
+    _metric("PreferenceChanges", counts.preferences)
+    _metric("WebhookErrors", counts.errors)
+    _metric("IgnoredChanges", counts.ignored_changes)
+    _metric("InvalidEvents", counts.invalid_changes)
+    _metric("OptOuts", counts.opt_outs)
+    _metric("OptIns", counts.opt_ins)
+    logger.info(
+        "inbound processed",
+        extra={
+            "messages": counts.messages,
+            "statuses": counts.statuses,
+            "duplicates": counts.duplicates,
+            "ignored_fields": counts.fields,
+        },
+    )
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
