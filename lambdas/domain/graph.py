@@ -1,0 +1,230 @@
+"""The WhatsApp Cloud API (Graph API) client of the sender: Meta's request body, the call, and what an
+answer means (sent, retry later, or failed for good).
+
+Errors are classified by Meta's error code, not by the HTTP status (Meta answers most errors with 400).
+Standard library only (`urllib`): the Lambda runtime has no `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared import ids
+from shared.settings import ConfigurationError
+
+TIMEOUT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 1024 * 1024
+MAX_BACKOFF_SECONDS = 900
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+# Meta's error codes (Cloud API error codes reference).
+THROTTLE_CODES = frozenset({130429, 131056, 80007, 4})  # throughput, pair rate, WABA and app rate limits
+TRANSIENT_CODES = frozenset({131000, 1, 2, 131057})  # something went wrong, unknown, service, maintenance
+RETRYABLE_CODES = THROTTLE_CODES | TRANSIENT_CODES
+PERMANENT_CODES = frozenset({131047, 131050, 131026, 131049, 190, 100})
+AUTH_CODES = frozenset({190})
+PAIR_RATE_CODE = 131056  # Meta: retry after 4^X seconds
+MARKETING_STOPPED_CODE = 131050
+TEMPLATE_CODES = range(132000, 133000)
+
+
+def is_retryable(http_status: int | None, code: int | None) -> bool:
+    """True when the send should be tried again later; False when it failed for good.
+
+    `http_status` None means no answer at all (timeout, connection refused or reset).
+    """
+    if http_status is None:
+        return True
+    if code is not None:
+        if code in RETRYABLE_CODES:
+            return True
+        if code in PERMANENT_CODES or code in TEMPLATE_CODES:
+            return False
+    if http_status >= 500 or http_status == 429:
+        return True  # the server's trouble (or an unnamed throttle): the request may succeed later
+    return False  # any other 4xx (and any other coded error): the request itself is refused
+
+
+def backoff_seconds(
+    attempt: int,
+    base: float,
+    code: int | None = None,
+    rand: Callable[[], float] = random.random,
+    cap: int = MAX_BACKOFF_SECONDS,
+) -> int:
+    """Seconds before retry number `attempt` (1 = after the first failed attempt); whole seconds, >= 1.
+
+    131056 (pair rate limit) follows Meta's 4^attempt schedule; everything else exponential backoff with
+    full jitter: uniform(0, min(cap, base * 2^(attempt-1))).
+    """
+    attempt = max(1, int(attempt))
+    if code == PAIR_RATE_CODE:
+        return int(min(cap, 4**attempt))
+    ceiling = min(float(cap), max(0.0, float(base)) * 2 ** (attempt - 1))
+    return max(1, min(cap, math.ceil(rand() * ceiling)))
+
+
+def check_url(url: str) -> str:
+    """The Graph API base URL, refused unless https (plain http only to a loopback host: the local fake)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and host:
+        return url.rstrip("/")
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return url.rstrip("/")
+    raise ConfigurationError("the Graph API URL must be https:// (plain http only to a loopback host)")
+
+
+def messages_url(base_url: str, version: str, phone_number_id: str) -> str:
+    return f"{check_url(base_url)}/{version}/{phone_number_id}/messages"
+
+
+def message_body(content: dict[str, Any]) -> dict[str, Any]:
+    """Meta's send-message body for stored content `{"to", "text"}` or `{"to", "template"}`.
+
+    A phone number goes in `to`; a business-scoped user id in `recipient` (Meta's field for BSUIDs).
+    """
+    to = str(content["to"])
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    body["to" if ids.is_phone(to) else "recipient"] = to
+    if "template" in content:
+        src = content["template"]
+        template: dict[str, Any] = {"name": src["name"], "language": {"code": src["language"]["code"]}}
+        if src.get("components"):
+            template["components"] = src["components"]
+        body["type"] = "template"
+        body["template"] = template
+    else:
+        body["type"] = "text"
+        body["text"] = {"body": content["text"], "preview_url": False}
+    return body
+
+
+@dataclass(frozen=True)
+class GraphResult:
+    """What one call to the Graph API came to."""
+
+    wamid: str | None = None
+    http_status: int | None = None  # None: no answer (timeout, connection error)
+    code: int | None = None  # Meta's error code
+    title: str = ""
+    unexpected: bool = False  # a 2xx without a message id
+
+    @property
+    def ok(self) -> bool:
+        return self.wamid is not None
+
+    @property
+    def retryable(self) -> bool:
+        return not self.ok and (self.unexpected or is_retryable(self.http_status, self.code))
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in THROTTLE_CODES or (self.code is None and self.http_status == 429)
+
+    @property
+    def auth_error(self) -> bool:
+        return self.code in AUTH_CODES or self.http_status == 401
+
+    @property
+    def error(self) -> dict[str, Any]:
+        """`{code, title}` as recorded on the message (code: Meta's, or `http_<status>` / `network`)."""
+        if self.code is not None:
+            code: int | str = self.code
+        elif self.http_status is None:
+            code = "network"
+        else:
+            code = f"http_{self.http_status}"
+        return {"code": code, "title": self.title or "Graph API error"}
+
+
+def _title(error: dict[str, Any]) -> str:
+    """A short title for Meta's error (never its details: they may quote the request)."""
+    from shared.observability import scrub
+
+    title = error.get("error_user_title") or error.get("title") or error.get("message") or ""
+    title = str(title)
+    code = error.get("code")
+    prefix = f"(#{code}) "
+    if title.startswith(prefix):
+        title = title[len(prefix) :]
+    return scrub(title.strip())[:200]
+
+
+def parse_response(http_status: int, raw: bytes) -> GraphResult:
+    """Interpret the Graph API's answer (success body or Meta's error shape)."""
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError:
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {}
+    if 200 <= http_status < 300:
+        messages = doc.get("messages")
+        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+            wamid = messages[0].get("id")
+            if isinstance(wamid, str) and wamid:
+                return GraphResult(wamid=wamid, http_status=http_status)
+        # Accepted without a message id: not a documented answer. Retrying could send twice, dropping
+        # could lose the message; the caller treats it as transient and the lease/attempt limit bounds it.
+        return GraphResult(http_status=http_status, title="unexpected response", unexpected=True)
+    error = doc.get("error") if isinstance(doc.get("error"), dict) else {}
+    code = error.get("code")
+    try:
+        code = int(code) if code is not None else None
+    except (TypeError, ValueError):
+        code = None
+    return GraphResult(http_status=http_status, code=code, title=_title(error) or f"HTTP {http_status}")
+
+
+def _opener(loopback: bool) -> Any:
+    """No redirects (the Bearer token never follows one: a 3xx is an error); no proxy to loopback."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    handlers: list[Any] = [NoRedirect()]
+    if loopback:
+        handlers.append(urllib.request.ProxyHandler({}))  # the local fake: never through a proxy
+    return urllib.request.build_opener(*handlers)
+
+
+def send(url: str, token: str, body: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> GraphResult:
+    """POST one message to `url` (see messages_url) with the Bearer token; never raises for HTTP trouble."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    check_url(url)
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above (https, or http to loopback)
+        url,
+        data=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        },
+        method="POST",
+    )
+    loopback = (urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
+    try:
+        with _opener(loopback).open(request, timeout=timeout) as answer:
+            return parse_response(answer.status, answer.read(MAX_RESPONSE_BYTES))
+    except urllib.error.HTTPError as exc:
+        try:
+            raw = exc.read(MAX_RESPONSE_BYTES)
+        except OSError:
+            raw = b""
+        return parse_response(exc.code, raw)
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, refused/reset, bad answers
+        reason = getattr(exc, "reason", exc)
+        kind = "timeout" if isinstance(reason, TimeoutError) else "connection error"
+        return GraphResult(http_status=None, title=kind)

@@ -1,0 +1,348 @@
+"""A strict local fake of the WhatsApp Cloud API `POST /{version}/{phone_number_id}/messages`.
+
+The local stack's default Graph API and the tests'. It refuses what Meta refuses (with Meta's error
+shape), answers what Meta answers, and can be scripted:
+
+- `POST /_fake/script` with a list (or `{"responses": [...]}`) of responses consumed in order before the
+  normal behaviour. Each entry is one of
+  `{"status": 400, "body": {...}}` (that answer verbatim),
+  `{"code": 130429}` (Meta's error body for that code, with its usual HTTP status; `"title"`,
+  `"status"` and `"details"` override), `{"delay": 1.5}` (wait, then behave normally), or a delay
+  combined with either of the first two.
+- `GET /_fake/calls`: every call received (method, path, headers, body), oldest first.
+- `POST /_fake/reset`: forget calls and script.
+
+The same is available in-process on the server object: `server.script([...])`, `server.calls()`,
+`server.reset()`. Nothing is ever printed: no tokens, no bodies (HTTP access logging is off).
+
+`python -m waguard.graph_fake [--host H] [--port P] [--token T]` runs it standalone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MAX_BODY_BYTES = 1024 * 1024
+TEXT_MAX_CHARS = 4096
+_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_-]{1,64})/messages$")
+MESSAGE_TYPES = (
+    "text",
+    "template",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "reaction",
+)
+
+# Meta's error codes with their usual HTTP status and title (Cloud API error codes reference).
+ERRORS: dict[int, tuple[int, str]] = {
+    0: (401, "AuthException"),
+    1: (500, "API Unknown"),
+    2: (503, "API Service"),
+    3: (403, "API Method"),
+    4: (400, "API Too Many Calls"),
+    10: (403, "Permission Denied"),
+    100: (400, "Invalid parameter"),
+    190: (401, "Access token has expired"),
+    200: (403, "API Permission"),
+    80007: (400, "Rate limit issues"),
+    130429: (400, "Rate limit hit"),
+    131000: (500, "Something went wrong"),
+    131005: (403, "Access denied"),
+    131008: (400, "Required parameter is missing"),
+    131009: (400, "Parameter value is not valid"),
+    131026: (400, "Message Undeliverable"),
+    131047: (400, "Re-engagement message"),
+    131049: (400, "Meta chose not to deliver."),
+    131050: (400, "Unable to deliver the message: the user stopped marketing messages from the business"),
+    131056: (400, "(Business Account, Consumer Account) pair rate limit hit"),
+    131057: (503, "Account in maintenance mode"),
+    132000: (400, "Template Param Count Mismatch"),
+    132001: (404, "Template does not exist"),
+    132012: (400, "Parameter format does not match format in the created template"),
+}
+
+
+def fbtrace_id() -> str:
+    return "A" + secrets.token_urlsafe(16)
+
+
+def error_body(code: int, message: str = "", details: str = "", title: str = "") -> dict[str, Any]:
+    """Meta's Graph API error shape."""
+    known = ERRORS.get(code, (400, "Error"))[1]
+    error: dict[str, Any] = {
+        "message": message or f"(#{code}) {title or known}",
+        "type": "OAuthException",
+        "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": details or (title or known)},
+        "fbtrace_id": fbtrace_id(),
+    }
+    if title:
+        error["error_user_title"] = title
+    return {"error": error}
+
+
+def scripted_error(
+    code: int, status: int | None = None, title: str = "", details: str = ""
+) -> dict[str, Any]:
+    """A script entry answering Meta's error `code` (HTTP status as Meta usually sends it)."""
+    return {
+        "status": status or ERRORS.get(code, (400, ""))[0],
+        "body": error_body(code, title=title, details=details),
+    }
+
+
+def _invalid(details: str, message: str = "(#100) Invalid parameter") -> tuple[int, dict[str, Any]]:
+    return 400, error_body(100, message=message, details=details)
+
+
+def validate(payload: Any) -> tuple[int, dict[str, Any]] | None:
+    """None when Meta would accept the send request; else its (HTTP status, error body)."""
+    if not isinstance(payload, dict):
+        return _invalid("The request body must be a JSON object")
+    if payload.get("messaging_product") != "whatsapp":
+        return _invalid(
+            "messaging_product must be 'whatsapp'", "(#100) The parameter messaging_product is required."
+        )
+    to, recipient = payload.get("to"), payload.get("recipient")
+    if not (isinstance(to, str) and to.strip()) and not (isinstance(recipient, str) and recipient.strip()):
+        return _invalid("The parameter to is required", "(#100) The parameter to is required.")
+    if payload.get("recipient_type", "individual") != "individual":
+        return _invalid("recipient_type must be 'individual'")
+    kind = payload.get("type", "text")
+    if kind not in MESSAGE_TYPES:
+        return _invalid(f"Invalid message type; expected one of {', '.join(MESSAGE_TYPES)}")
+    obj = payload.get(kind)
+    if not isinstance(obj, dict):
+        return _invalid(f"The parameter {kind} is required", f"(#100) The parameter {kind} is required.")
+    if kind == "text":
+        body = obj.get("body")
+        if not isinstance(body, str) or not body:
+            return _invalid(
+                "The parameter text['body'] is required", "(#100) The parameter text['body'] is required."
+            )
+        if len(body) > TEXT_MAX_CHARS:
+            return _invalid(f"Param text['body'] must be at most {TEXT_MAX_CHARS} characters long.")
+        if "preview_url" in obj and not isinstance(obj["preview_url"], bool):
+            return _invalid("Param text['preview_url'] must be a boolean")
+    elif kind == "template":
+        name = obj.get("name")
+        language = obj.get("language")
+        if not isinstance(name, str) or not name:
+            return _invalid("The parameter template['name'] is required")
+        if (
+            not isinstance(language, dict)
+            or not isinstance(language.get("code"), str)
+            or not language["code"]
+        ):
+            return _invalid("The parameter template['language']['code'] is required")
+        components = obj.get("components")
+        if components is not None and not (
+            isinstance(components, list) and all(isinstance(x, dict) and "type" in x for x in components)
+        ):
+            return _invalid("Param template['components'] must be a list of components with a type")
+    return None
+
+
+def accepted(payload: dict[str, Any]) -> dict[str, Any]:
+    """Meta's success answer: the contact as sent and a new wamid."""
+    to = payload.get("to")
+    contact = (
+        {"input": to, "wa_id": to} if to else {"input": payload["recipient"], "user_id": payload["recipient"]}
+    )
+    message: dict[str, Any] = {"id": "wamid." + secrets.token_urlsafe(36)}
+    if payload.get("type") == "template":
+        message["message_status"] = "accepted"
+    return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
+
+
+class FakeGraph(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], expected_token: str | None = None) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+        self.expected_token = expected_token
+        self.base_url = ""
+        self._lock = threading.Lock()
+        self._script: deque[dict[str, Any]] = deque()
+        self._calls: list[dict[str, Any]] = []
+
+    def shutdown(self) -> None:
+        """Stop serving and close the listening socket."""
+        super().shutdown()
+        self.server_close()
+
+    # ---- in-process control ------------------------------------------------------------------------
+    def script(self, responses: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._script.extend(dict(r) for r in responses)
+
+    def calls(self, path_suffix: str = "/messages") -> list[dict[str, Any]]:
+        """Calls received (control endpoints excluded), oldest first."""
+        with self._lock:
+            return [dict(call) for call in self._calls if call["path"].endswith(path_suffix)]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self._calls.clear()
+
+    def _record(self, call: dict[str, Any]) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _next_scripted(self) -> dict[str, Any] | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeGraph
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeGraph/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # never log: tokens and bodies
+        return
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        if status != 200:
+            self.send_header("WWW-Authenticate", 'OAuth "Facebook Platform" "invalid_request"')
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(min(length, MAX_BODY_BYTES)) if length > 0 else b""
+
+    def do_GET(self) -> None:
+        if self.path == "/_fake/calls":
+            with self.server._lock:
+                self._send(200, list(self.server._calls))
+            return
+        if self.path == "/_fake/health":
+            self._send(200, {"ok": True})
+            return
+        self._send(400, error_body(100, message="Unsupported get request.", details="unknown path"))
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        if self.path == "/_fake/reset":
+            self.server.reset()
+            self._send(200, {"ok": True})
+            return
+        if self.path == "/_fake/script":
+            try:
+                spec = json.loads(raw or b"[]")
+                entries = spec.get("responses", []) if isinstance(spec, dict) else spec
+                if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                    raise ValueError("a list of objects")
+            except ValueError:
+                self._send(400, {"error": "script must be a JSON list of response objects"})
+                return
+            self.server.script(entries)
+            self._send(200, {"ok": True, "scripted": len(entries)})
+            return
+        self._messages(raw)
+
+    def _messages(self, raw: bytes) -> None:
+        try:
+            payload: Any = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw.decode("utf-8", "replace")
+        self.server._record(
+            {"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": payload}
+        )
+        entry = self.server._next_scripted()
+        if entry:
+            delay = float(entry.get("delay", 0) or 0)
+            if delay > 0:
+                time.sleep(min(delay, 60.0))
+            if "code" in entry and "body" not in entry:
+                entry = scripted_error(
+                    int(entry["code"]), entry.get("status"), entry.get("title", ""), entry.get("details", "")
+                )
+            if "status" in entry:
+                self._send(int(entry["status"]), entry.get("body", {}))
+                return
+        self._normal(payload)
+
+    def _normal(self, payload: Any) -> None:
+        if not _PATH.match(self.path):
+            self._send(400, error_body(100, message="Unsupported post request.", details="unknown path"))
+            return
+        auth = self.headers.get("Authorization", "")
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else ""
+        expected = self.server.expected_token
+        if not token.strip() or (expected is not None and not secrets.compare_digest(token, expected)):
+            self._send(
+                401,
+                error_body(
+                    190,
+                    message="Invalid OAuth access token - Cannot parse access token",
+                    details="invalid token",
+                ),
+            )
+            return
+        if not str(self.headers.get("Content-Type", "")).lower().startswith("application/json"):
+            status, body = _invalid("Content-Type must be application/json")
+            self._send(status, body)
+            return
+        refused = validate(payload)
+        if refused:
+            self._send(*refused)
+            return
+        self._send(200, accepted(payload))
+
+
+def start(host: str = "127.0.0.1", port: int = 0, expected_token: str | None = None) -> tuple[FakeGraph, str]:
+    """Run the fake in a daemon thread; returns the server (call `.shutdown()` to stop) and its base URL."""
+    server = FakeGraph((host, port), expected_token=expected_token)
+    bound_host, bound_port = server.server_address[:2]
+    shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+    server.base_url = f"http://{shown}:{bound_port}"
+    thread = threading.Thread(target=server.serve_forever, name="graph-fake", daemon=True)
+    thread.start()
+    return server, server.base_url
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m waguard.graph_fake", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default=None, help="the only Bearer token accepted (default: any)")
+    args = parser.parse_args(argv)
+    server, url = start(args.host, args.port, args.token)
+    print(f"graph-fake: {url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
