@@ -1,0 +1,240 @@
+"""What the local runtime needs from the template: functions, event source mappings, API methods, roles.
+
+Everything is read from the synthesized template through a `Resolver`, so local names and ARNs are
+the ones the materialized resources really have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from waguard import paths
+from waguard.template import Resolver, Template, TemplateError
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # logical name (tag waguard:function): webhook, processor, ...
+    logical_id: str
+    handler: str
+    function_name: str
+    arn: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    logical_id: str
+    function: str  # logical function name
+    queue_arn: str
+    queue_url: str
+    batch_size: int
+    batching_window: int
+    report_batch_item_failures: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    path: str  # the resource path template, e.g. /contacts/{contact}/consent
+    http_method: str  # GET, POST, ..., or ANY
+    authorization: str  # NONE, AWS_IAM, ...
+    integration: str  # AWS_PROXY, MOCK, ...
+    function: str | None  # logical function name of an AWS_PROXY integration
+    mock_status: int = 200
+    mock_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    logical_id: str
+    api_id: str
+    stage: str
+    methods: tuple[MethodSpec, ...]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    role: str  # sender, privacy-officer, auditor
+    statements: tuple[dict[str, Any], ...]
+
+
+def _tags(props: dict[str, Any]) -> dict[str, str]:
+    tags = props.get("Tags") or []
+    if isinstance(tags, dict):
+        return {str(k): str(v) for k, v in tags.items()}
+    return {str(t.get("Key")): str(t.get("Value")) for t in tags if isinstance(t, dict)}
+
+
+def functions(tpl: Template, res: Resolver) -> dict[str, FunctionSpec]:
+    """Every `AWS::Lambda::Function` tagged `waguard:function`, by its logical name."""
+    tag = paths.constants().FUNCTION_TAG
+    out: dict[str, FunctionSpec] = {}
+    for lid, resource in tpl.of_type("AWS::Lambda::Function").items():
+        props = resource.get("Properties", {})
+        name = _tags({"Tags": res.resolve(props.get("Tags") or [])}).get(tag)
+        if not name:
+            continue
+        env = res.resolve(props.get("Environment", {}).get("Variables", {})) or {}
+        out[name] = FunctionSpec(
+            name=name,
+            logical_id=lid,
+            handler=str(res.resolve(props.get("Handler", ""))),
+            function_name=str(res.ref(lid)),
+            arn=str(res.get_att(lid, "Arn")),
+            timeout=int(res.resolve(props.get("Timeout", 3))),
+            memory=int(res.resolve(props.get("MemorySize", 128))),
+            environment={str(k): _env_text(v) for k, v in env.items()},
+        )
+    return out
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def function_by_target(fns: dict[str, FunctionSpec], target: str) -> str | None:
+    """The logical function a name, ARN, alias ARN or `.../functions/ARN/invocations` URI points to."""
+    for spec in fns.values():
+        if target in (spec.function_name, spec.arn):
+            return spec.name
+        if target.startswith(spec.arn + ":") or f"/functions/{spec.arn}/" in target:
+            return spec.name
+        if f"/functions/{spec.arn}:" in target:
+            return spec.name
+    return None
+
+
+def mappings(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[MappingSpec]:
+    """Every SQS `AWS::Lambda::EventSourceMapping` onto a known function."""
+    queues = {str(res.get_att(lid, "Arn")): str(res.ref(lid)) for lid in tpl.of_type("AWS::SQS::Queue")}
+    out: list[MappingSpec] = []
+    for lid, resource in tpl.of_type("AWS::Lambda::EventSourceMapping").items():
+        props = res.resolve(resource.get("Properties", {})) or {}
+        source = str(props.get("EventSourceArn", ""))
+        function = function_by_target(fns, str(props.get("FunctionName", "")))
+        if function is None:
+            raise TemplateError(f"event source mapping {lid} targets no known function")
+        if source not in queues:
+            continue  # not an SQS queue of this stack (streams etc. are not run locally)
+        out.append(
+            MappingSpec(
+                logical_id=lid,
+                function=function,
+                queue_arn=source,
+                queue_url=queues[source],
+                batch_size=min(int(props.get("BatchSize", 10)), 10),
+                batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in (props.get("FunctionResponseTypes") or []),
+                enabled=bool(props.get("Enabled", True)),
+            )
+        )
+    return out
+
+
+def _resource_paths(tpl: Template, res: Resolver) -> dict[str, str]:
+    """Physical API resource id -> its path (the root resource of each API -> "/")."""
+    by_id: dict[str, str] = {}
+    for api_lid in tpl.of_type("AWS::ApiGateway::RestApi"):
+        by_id[str(res.get_att(api_lid, "RootResourceId"))] = "/"
+    resources = tpl.of_type("AWS::ApiGateway::Resource")
+    pending = dict(resources)
+    while pending:
+        progressed = False
+        for lid, resource in list(pending.items()):
+            props = resource.get("Properties", {})
+            parent = str(res.resolve(props.get("ParentId")))
+            if parent not in by_id:
+                continue
+            base = by_id[parent].rstrip("/")
+            by_id[str(res.ref(lid))] = f"{base}/{res.resolve(props.get('PathPart'))}"
+            del pending[lid]
+            progressed = True
+        if not progressed:
+            raise TemplateError(f"API resources with unknown parents: {sorted(pending)}")
+    return by_id
+
+
+def apis(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[ApiSpec]:
+    """Every REST API with its stage and methods."""
+    resource_paths = _resource_paths(tpl, res)
+    out: list[ApiSpec] = []
+    for api_lid in tpl.of_type("AWS::ApiGateway::RestApi"):
+        api_id = str(res.ref(api_lid))
+        stages = [
+            str(res.resolve(s.get("Properties", {}).get("StageName")))
+            for s in tpl.of_type("AWS::ApiGateway::Stage").values()
+            if str(res.resolve(s.get("Properties", {}).get("RestApiId"))) == api_id
+        ]
+        methods: list[MethodSpec] = []
+        for resource in tpl.of_type("AWS::ApiGateway::Method").values():
+            props = resource.get("Properties", {})
+            if str(res.resolve(props.get("RestApiId"))) != api_id:
+                continue
+            methods.append(_method(props, res, resource_paths, fns))
+        out.append(ApiSpec(api_lid, api_id, stages[0] if stages else "prod", tuple(methods)))
+    return out
+
+
+def _method(
+    props: dict[str, Any], res: Resolver, resource_paths: dict[str, str], fns: dict[str, FunctionSpec]
+) -> MethodSpec:
+    resource_id = str(res.resolve(props.get("ResourceId")))
+    if resource_id not in resource_paths:
+        raise TemplateError(f"API method on unknown resource {resource_id}")
+    integration = res.resolve(props.get("Integration") or {}) or {}
+    kind = str(integration.get("Type", "MOCK"))
+    function = None
+    if kind in ("AWS_PROXY", "AWS"):
+        function = function_by_target(fns, str(integration.get("Uri", "")))
+    status, headers = 200, {}
+    responses = integration.get("IntegrationResponses") or []
+    if kind == "MOCK" and responses:
+        status = int(responses[0].get("StatusCode", 200))
+        for key, value in (responses[0].get("ResponseParameters") or {}).items():
+            if key.startswith("method.response.header."):
+                headers[key.removeprefix("method.response.header.")] = str(value).strip("'")
+    return MethodSpec(
+        path=resource_paths[resource_id],
+        http_method=str(res.resolve(props.get("HttpMethod", "ANY"))).upper(),
+        authorization=str(res.resolve(props.get("AuthorizationType", "NONE"))).upper(),
+        integration=kind,
+        function=function,
+        mock_status=status,
+        mock_headers=headers,
+    )
+
+
+def roles(tpl: Template, res: Resolver) -> dict[str, RoleSpec]:
+    """Personnel roles: `AWS::IAM::ManagedPolicy` (or `AWS::IAM::Role`) with Metadata `waguard:role`."""
+    statements: dict[str, list[dict[str, Any]]] = {}
+    for resource in tpl.of_type("AWS::IAM::ManagedPolicy").values():
+        role = (resource.get("Metadata") or {}).get("waguard:role")
+        if role:
+            doc = res.resolve(resource.get("Properties", {}).get("PolicyDocument") or {})
+            statements.setdefault(str(role), []).extend(_statements(doc))
+    policy_docs = {
+        str(res.ref(lid)): res.resolve(r.get("Properties", {}).get("PolicyDocument") or {})
+        for lid, r in tpl.of_type("AWS::IAM::ManagedPolicy").items()
+    }
+    for resource in tpl.of_type("AWS::IAM::Role").values():
+        role = (resource.get("Metadata") or {}).get("waguard:role")
+        if not role:
+            continue
+        props = res.resolve(resource.get("Properties", {})) or {}
+        for policy in props.get("Policies") or []:
+            statements.setdefault(str(role), []).extend(_statements(policy.get("PolicyDocument") or {}))
+        for arn in props.get("ManagedPolicyArns") or []:
+            statements.setdefault(str(role), []).extend(_statements(policy_docs.get(str(arn), {})))
+    return {role: RoleSpec(role, tuple(items)) for role, items in statements.items()}
+
+
+def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    items = doc.get("Statement") or []
+    return [items] if isinstance(items, dict) else list(items)

@@ -1,0 +1,451 @@
+"""The synthesized CloudFormation template: synthesis when stale, loading, and intrinsic resolution.
+
+The local stack has one source of truth, `cdk.out/Waguard.template.json`. Resources the local runtime
+creates (keys, tables, queues, secrets) resolve to what it created (`Physical`); everything else
+resolves to a deterministic stand-in (a function name, an API id, an ARN), so `Ref`, `Fn::GetAtt`,
+`Fn::Join`, `Fn::Sub`, ... produce the values the code would see in AWS, with local names.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from waguard import paths
+
+ACCOUNT = "123456789012"  # moto's default account
+PARTITION = "aws"
+URL_SUFFIX = "amazonaws.com"
+DEFAULT_REGION = "us-east-1"
+
+
+class TemplateError(RuntimeError):
+    """The template is missing, cannot be synthesized, or uses something the local runtime can't resolve."""
+
+
+# ---- synthesis -------------------------------------------------------------------------------------
+
+
+def stack_name() -> str:
+    return str(paths.constants().STACK_NAME)
+
+
+def template_path(root: Path = paths.ROOT) -> Path:
+    return root / "cdk.out" / f"{stack_name()}.template.json"
+
+
+def _sources(root: Path) -> Iterable[Path]:
+    for name in ("app.py", "cdk.json"):
+        if (root / name).is_file():
+            yield root / name
+    infra = root / "infra"
+    if infra.is_dir():
+        yield from (p for p in infra.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def is_stale(root: Path = paths.ROOT) -> bool:
+    """True when the template is missing or older than any file of the CDK app."""
+    path = template_path(root)
+    if not path.exists():
+        return True
+    built = path.stat().st_mtime
+    return any(src.stat().st_mtime > built for src in _sources(root))
+
+
+def ensure_synthesized(root: Path = paths.ROOT) -> Path:
+    """Synthesize (`.venv/bin/python app.py`) when the template is missing or stale; return its path.
+
+    A file lock keeps parallel callers (test workers, a second `serve`) from synthesizing at once.
+    """
+    path = template_path(root)
+    if not is_stale(root):
+        return path
+    if not (root / "app.py").exists():
+        if path.exists():
+            return path
+        raise TemplateError(f"{path} is missing and there is no app.py to synthesize it")
+    lock_dir = root / ".waguard"
+    lock_dir.mkdir(exist_ok=True)
+    with open(lock_dir / "synth.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if is_stale(root):
+                proc = subprocess.run(  # noqa: S603 - the project's own CDK app
+                    [paths.python(), "app.py"], cwd=root, capture_output=True, text=True, check=False
+                )
+                if proc.returncode != 0 or not path.exists():
+                    tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+                    raise TemplateError(f"synthesis failed (python app.py, exit {proc.returncode}):\n{tail}")
+                path.touch()  # a synth that changed nothing must still count as fresh
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return path
+
+
+def _manifest_region(cdk_out: Path, stack: str) -> str | None:
+    """The region of the stack's environment in cdk.out/manifest.json (`aws://ACCOUNT/REGION`)."""
+    try:
+        manifest = json.loads((cdk_out / "manifest.json").read_text(encoding="utf-8"))
+        env = manifest["artifacts"][stack]["environment"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    region = str(env).rsplit("/", 1)[-1]
+    return None if not region or region.startswith("unknown") else region
+
+
+@dataclass
+class Template:
+    raw: dict[str, Any]
+    region: str
+    stack: str = "Waguard"
+    account: str = ACCOUNT
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.raw.get("Resources", {})
+
+    def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
+        return {lid: res for lid, res in self.resources.items() if res.get("Type") in types}
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        return self.resources[logical_id].get("Properties", {}) or {}
+
+
+def load(path: Path | None = None, region: str | None = None) -> Template:
+    """Parse a template; the region is the stack's env (cdk.out/manifest.json), else AWS_DEFAULT_REGION."""
+    path = path or template_path()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TemplateError(f"cannot read {path}: {exc}") from exc
+    except ValueError as exc:
+        raise TemplateError(f"{path} is not valid JSON: {exc}") from exc
+    stack = path.name.removesuffix(".template.json")
+    region = (
+        region
+        or _manifest_region(path.parent, stack)
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or os.environ.get("AWS_REGION")
+        or DEFAULT_REGION
+    )
+    return Template(raw=raw, region=region, stack=stack)
+
+
+# ---- physical values -------------------------------------------------------------------------------
+
+
+@dataclass
+class Physical:
+    """What `Ref` and `Fn::GetAtt` return for one resource."""
+
+    ref: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+_NO_VALUE = object()  # AWS::NoValue: the property or list item disappears
+
+
+def _short_id(seed: str, length: int) -> str:
+    digest = hashlib.sha256(seed.encode()).digest()
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+def physical_name(tpl: Template, logical_id: str, limit: int = 128) -> str:
+    """The deterministic name of an unnamed resource (CloudFormation adds a random suffix; we don't)."""
+    name = f"{tpl.stack}-{logical_id}"
+    if len(name) > limit:
+        suffix = _short_id(name, 8)
+        name = name[: limit - 9] + "-" + suffix
+    return name
+
+
+class Resolver:
+    """Evaluates CloudFormation intrinsic functions against local physical values."""
+
+    def __init__(self, template: Template, physical: dict[str, Physical] | None = None) -> None:
+        self.tpl = template
+        self.physical: dict[str, Physical] = dict(physical or {})
+        self._conditions: dict[str, bool] = {}
+        self._resolving: set[str] = set()
+
+    # -- public -------------------------------------------------------------------------------------
+    def resolve(self, value: Any) -> Any:
+        out = self._eval(value)
+        return None if out is _NO_VALUE else out
+
+    def ref(self, name: str) -> Any:
+        pseudo = self._pseudo(name)
+        if pseudo is not None:
+            return pseudo
+        params = self.tpl.raw.get("Parameters", {})
+        if name in params:
+            if "Default" not in params[name]:
+                raise TemplateError(f"parameter {name} has no default")
+            return params[name]["Default"]
+        return self.phys(name).ref
+
+    def get_att(self, logical_id: str, attr: str) -> Any:
+        phys = self.phys(logical_id)
+        if attr in phys.attrs:
+            return phys.attrs[attr]
+        return self._generic_att(logical_id, attr)
+
+    def phys(self, logical_id: str) -> Physical:
+        if logical_id in self.physical:
+            return self.physical[logical_id]
+        if logical_id not in self.tpl.resources:
+            raise TemplateError(f"reference to unknown resource or parameter {logical_id!r}")
+        if logical_id in self._resolving:
+            raise TemplateError(f"circular reference through {logical_id!r}")
+        self._resolving.add(logical_id)
+        try:
+            return self.standin(logical_id)
+        finally:
+            self._resolving.discard(logical_id)
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            spec = self.tpl.raw.get("Conditions", {}).get(name)
+            if spec is None:
+                raise TemplateError(f"unknown condition {name!r}")
+            self._conditions[name] = bool(self._eval(spec))
+        return self._conditions[name]
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def _eval(self, value: Any) -> Any:
+        if isinstance(value, list):
+            items = [self._eval(v) for v in value]
+            return [v for v in items if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
+            if key == "Condition" and isinstance(arg, str):
+                return self.condition(arg)
+            fn = self._FUNCTIONS.get(key)
+            if fn is not None:
+                return fn(self, arg)
+            if key.startswith("Fn::"):
+                raise TemplateError(f"unsupported intrinsic function {key}")
+        out = {}
+        for k, v in value.items():
+            r = self._eval(v)
+            if r is not _NO_VALUE:
+                out[k] = r
+        return out
+
+    def _fn_get_att(self, arg: Any) -> Any:
+        if isinstance(arg, str):
+            logical_id, _, attr = arg.partition(".")
+        else:
+            logical_id, attr = arg[0], self._eval(arg[1])
+        return self.get_att(logical_id, attr)
+
+    def _fn_join(self, arg: Any) -> str:
+        delim, items = arg
+        return str(delim).join(_text(v) for v in self._eval(items))
+
+    def _fn_select(self, arg: Any) -> Any:
+        index, items = self._eval(arg[0]), self._eval(arg[1])
+        return items[int(index)]
+
+    def _fn_split(self, arg: Any) -> list[str]:
+        delim, text = arg[0], self._eval(arg[1])
+        return str(text).split(delim)
+
+    _SUB = re.compile(r"\$\{([^}]*)\}")
+
+    def _fn_sub(self, arg: Any) -> str:
+        if isinstance(arg, list):
+            text, variables = arg[0], {k: self._eval(v) for k, v in (arg[1] if len(arg) > 1 else {}).items()}
+        else:
+            text, variables = arg, {}
+
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return _text(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical_id, _, attr = name.partition(".")
+                return _text(self.get_att(logical_id, attr))
+            return _text(self.ref(name))
+
+        return self._SUB.sub(repl, text)
+
+    def _fn_if(self, arg: Any) -> Any:
+        name, yes, no = arg
+        return self._eval(yes if self.condition(name) else no)
+
+    def _fn_equals(self, arg: Any) -> bool:
+        a, b = (self._eval(x) for x in arg)
+        return bool(_text(a) == _text(b))
+
+    def _fn_not(self, arg: Any) -> bool:
+        return not self._eval(arg[0])
+
+    def _fn_and(self, arg: Any) -> bool:
+        return all(self._eval(x) for x in arg)
+
+    def _fn_or(self, arg: Any) -> bool:
+        return any(self._eval(x) for x in arg)
+
+    def _fn_find_in_map(self, arg: Any) -> Any:
+        name, top, second = (self._eval(x) for x in arg[:3])
+        try:
+            return self.tpl.raw["Mappings"][name][top][second]
+        except KeyError as exc:
+            raise TemplateError(f"Fn::FindInMap {name}.{top}.{second} not found") from exc
+
+    def _fn_base64(self, arg: Any) -> str:
+        return base64.b64encode(_text(self._eval(arg)).encode()).decode()
+
+    def _fn_get_azs(self, arg: Any) -> list[str]:
+        region = self._eval(arg) or self.tpl.region
+        return [f"{region}{z}" for z in "abc"]
+
+    def _fn_to_json_string(self, arg: Any) -> str:
+        return json.dumps(self._eval(arg), separators=(",", ":"))
+
+    def _fn_length(self, arg: Any) -> int:
+        return len(self._eval(arg))
+
+    def _fn_import_value(self, arg: Any) -> Any:
+        raise TemplateError(f"Fn::ImportValue {arg!r}: cross-stack imports are not available locally")
+
+    _FUNCTIONS: ClassVar[dict[str, Any]] = {
+        "Fn::GetAtt": _fn_get_att,
+        "Fn::Join": _fn_join,
+        "Fn::Select": _fn_select,
+        "Fn::Split": _fn_split,
+        "Fn::Sub": _fn_sub,
+        "Fn::If": _fn_if,
+        "Fn::Equals": _fn_equals,
+        "Fn::Not": _fn_not,
+        "Fn::And": _fn_and,
+        "Fn::Or": _fn_or,
+        "Fn::FindInMap": _fn_find_in_map,
+        "Fn::Base64": _fn_base64,
+        "Fn::GetAZs": _fn_get_azs,
+        "Fn::ToJsonString": _fn_to_json_string,
+        "Fn::Length": _fn_length,
+        "Fn::ImportValue": _fn_import_value,
+    }
+
+    # -- pseudo parameters and stand-ins ------------------------------------------------------------
+    def _pseudo(self, name: str) -> Any:
+        tpl = self.tpl
+        return {
+            "AWS::Region": tpl.region,
+            "AWS::AccountId": tpl.account,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": URL_SUFFIX,
+            "AWS::StackName": tpl.stack,
+            "AWS::StackId": f"arn:aws:cloudformation:{tpl.region}:{tpl.account}:stack/{tpl.stack}/"
+            + str(uuid.uuid5(uuid.NAMESPACE_URL, tpl.stack)),
+            "AWS::NotificationARNs": [],
+        }.get(name)
+
+    def _prop(self, logical_id: str, key: str) -> Any:
+        value = self.tpl.props(logical_id).get(key)
+        return None if value is None else self.resolve(value)
+
+    def standin(self, lid: str) -> Physical:
+        """A deterministic physical value for a resource the local runtime does not create."""
+        rtype = self.tpl.resources[lid].get("Type", "")
+        region, account = self.tpl.region, self.tpl.account
+        named = self._prop
+        if rtype == "AWS::Lambda::Function":
+            name = named(lid, "FunctionName") or physical_name(self.tpl, lid, 64)
+            return Physical(name, {"Arn": f"arn:aws:lambda:{region}:{account}:function:{name}"})
+        if rtype == "AWS::Lambda::Alias":
+            fn_arn = self._function_arn(named(lid, "FunctionName"))
+            return Physical(f"{fn_arn}:{named(lid, 'Name')}")
+        if rtype == "AWS::Lambda::Version":
+            fn_arn = self._function_arn(named(lid, "FunctionName"))
+            return Physical(f"{fn_arn}:1", {"Version": "1"})
+        if rtype in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
+            name = named(lid, "TableName") or physical_name(self.tpl, lid, 255)
+            arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
+            return Physical(name, {"Arn": arn, "StreamArn": f"{arn}/stream/1970-01-01T00:00:00.000"})
+        if rtype == "AWS::SQS::Queue":
+            name = named(lid, "QueueName") or physical_name(self.tpl, lid, 75)
+            if named(lid, "FifoQueue") and not name.endswith(".fifo"):
+                name += ".fifo"
+            arn = f"arn:aws:sqs:{region}:{account}:{name}"
+            url = f"https://sqs.{region}.{URL_SUFFIX}/{account}/{name}"
+            return Physical(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
+        if rtype == "AWS::KMS::Key":
+            key_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.tpl.stack}/{lid}"))
+            return Physical(key_id, {"Arn": f"arn:aws:kms:{region}:{account}:key/{key_id}", "KeyId": key_id})
+        if rtype == "AWS::KMS::Alias":
+            return Physical(named(lid, "AliasName"))
+        if rtype == "AWS::SecretsManager::Secret":
+            name = named(lid, "Name") or physical_name(self.tpl, lid, 256)
+            arn = f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-{_short_id(name, 6)}"
+            return Physical(arn, {"Id": arn})
+        if rtype == "AWS::ApiGateway::RestApi":
+            api_id = _short_id(f"{self.tpl.stack}/{lid}", 10)
+            return Physical(api_id, {"RootResourceId": _short_id(f"{api_id}/", 10), "RestApiId": api_id})
+        if rtype in ("AWS::ApiGateway::Resource", "AWS::ApiGateway::Deployment"):
+            rid = _short_id(f"{self.tpl.stack}/{lid}", 6)
+            return Physical(rid, {"ResourceId": rid, "DeploymentId": rid})
+        if rtype == "AWS::ApiGateway::Stage":
+            return Physical(named(lid, "StageName") or lid)
+        if rtype == "AWS::IAM::Role":
+            name = named(lid, "RoleName") or physical_name(self.tpl, lid, 64)
+            role_id = "AROA" + _short_id(name, 17).upper()
+            return Physical(name, {"Arn": f"arn:aws:iam::{account}:role/{name}", "RoleId": role_id})
+        if rtype == "AWS::IAM::ManagedPolicy":
+            name = named(lid, "ManagedPolicyName") or physical_name(self.tpl, lid, 128)
+            arn = f"arn:aws:iam::{account}:policy/{name}"
+            return Physical(arn, {"PolicyArn": arn})
+        if rtype == "AWS::Logs::LogGroup":
+            name = named(lid, "LogGroupName") or f"/aws/{self.tpl.stack}/{lid}"
+            return Physical(name, {"Arn": f"arn:aws:logs:{region}:{account}:log-group:{name}:*"})
+        if rtype == "AWS::SNS::Topic":
+            name = named(lid, "TopicName") or physical_name(self.tpl, lid, 256)
+            arn = f"arn:aws:sns:{region}:{account}:{name}"
+            return Physical(arn, {"TopicArn": arn, "TopicName": name})
+        if rtype == "AWS::S3::Bucket":
+            name = named(lid, "BucketName") or physical_name(self.tpl, lid, 63).lower()
+            return Physical(name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.{URL_SUFFIX}"})
+        return Physical(physical_name(self.tpl, lid))
+
+    def _function_arn(self, name_or_arn: Any) -> str:
+        text = _text(name_or_arn)
+        if text.startswith("arn:"):
+            return text
+        return f"arn:aws:lambda:{self.tpl.region}:{self.tpl.account}:function:{text}"
+
+    def _generic_att(self, lid: str, attr: str) -> str:
+        rtype = self.tpl.resources.get(lid, {}).get("Type", "AWS::Unknown::Thing")
+        service = rtype.split("::")[1].lower() if rtype.count("::") >= 2 else "unknown"
+        ref = self.phys(lid).ref
+        if attr == "Arn" or attr.endswith("Arn"):
+            if ref.startswith("arn:"):
+                return ref
+            return f"arn:aws:{service}:{self.tpl.region}:{self.tpl.account}:{ref}"
+        return f"{ref}.{attr}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
