@@ -70,6 +70,7 @@ class WaguardConfig(_Model):
     retention_days: dict[str, int]
     log_retention_days: int
     trail_retention_days: int = Field(ge=RETENTION_MIN, le=RETENTION_MAX)
+    backup_retention_days: int = Field(default=35, ge=1, le=RETENTION_MAX)
     keep: Keep = Keep()
     opt_out_keywords: tuple[str, ...] = Field(min_length=1)
     opt_in_keywords: tuple[str, ...] = Field(min_length=1)
@@ -85,6 +86,7 @@ class WaguardConfig(_Model):
     api_throttle: ApiThrottle
     waf_rate_limit_per5_min: int = Field(ge=10, le=2_000_000_000, alias="wafRateLimitPer5Min")
     alarm_email: str = Field(default="", pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    graph_throttled_alarm_threshold: int = Field(default=10, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
 

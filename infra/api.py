@@ -1,0 +1,392 @@
+"""The REST API: Meta's webhook (no IAM; the HMAC signature is its authentication) and the business
+routes (AWS_IAM / SigV4), Lambda proxy integrations, access logs without paths or query strings,
+a regional WAFv2 web ACL with redacted logging, TLS 1.2 minimum.
+
+Each `AWS::ApiGateway::Method` carries Metadata `waguard:route` ("POST /messages") and `waguard:function`
+(the logical function name) besides its Integration URI (`...:lambda:path/2015-03-31/functions/
+<Fn::GetAtt Function.Arn>/invocations`), so the local runtime can map routes without reverse engineering.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra import nag
+from infra.config import WaguardConfig
+from infra.keys import log_group_name, log_retention, waf_log_group_name
+from lambdas.shared import constants as c
+
+# API Gateway's legacy policy name for "TLS 1.2 minimum" on the execute-api endpoint (no access mode needed).
+TLS_POLICY = "TLS_1_2"
+WEBHOOK_PATH = "/webhook"
+
+# Access log: who, what route, outcome. `$context.resourcePath` is the route template
+# (/contacts/{contact}/export); `$context.path` would carry phone numbers and is never logged,
+# and neither is the query string (the webhook handshake's verify token travels there).
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "requestTime": "$context.requestTimeEpoch",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integration.status",
+    "errorType": "$context.error.responseType",
+    "wafStatus": "$context.waf.status",
+    "sourceIp": "$context.identity.sourceIp",
+    "caller": "$context.identity.caller",
+    "userArn": "$context.identity.userArn",
+    "tlsVersion": "$context.tlsVersion",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+
+# Gateway-generated errors in the contract's shape {"error": CODE, "message": TEXT} (status codes unchanged).
+GATEWAY_ERRORS: tuple[tuple[apigw.ResponseType, str], ...] = (
+    (apigw.ResponseType.ACCESS_DENIED, "forbidden"),
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "forbidden"),
+    (apigw.ResponseType.INVALID_SIGNATURE, "forbidden"),
+    (apigw.ResponseType.EXPIRED_TOKEN, "forbidden"),
+    (apigw.ResponseType.WAF_FILTERED, "forbidden"),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "invalid_body"),
+    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "invalid_body"),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "not_found"),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "payload_too_large"),
+    (apigw.ResponseType.THROTTLED, "throttled"),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "throttled"),
+    (apigw.ResponseType.DEFAULT_4_XX, "bad_request"),
+    (apigw.ResponseType.DEFAULT_5_XX, "internal_error"),
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API path template, e.g. /contacts/{contact}/consent
+    function: str
+    iam: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def arn_path(self) -> str:
+        """The path as it appears in an execute-api ARN (path parameters become `*`)."""
+        return "/".join("*" if p.startswith("{") else p for p in self.path.split("/"))
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
+    Route("POST", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
+    Route("POST", "/messages", c.FN_MESSAGES_API),
+    Route("GET", "/messages/{id}", c.FN_MESSAGES_API),
+    Route("PUT", "/contacts/{contact}/consent", c.FN_CONTACTS_API),
+    Route("GET", "/contacts/{contact}/consent", c.FN_CONTACTS_API),
+    Route("GET", "/contacts/{contact}/export", c.FN_CONTACTS_API),
+    Route("DELETE", "/contacts/{contact}", c.FN_CONTACTS_API),
+)
+BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent"}
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cfg: WaguardConfig,
+        logs_key: kms.IKey,
+        functions: dict[str, lambda_.IFunction],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._cfg = cfg
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            log_group_name=log_group_name(cfg, "api", "access"),
+            encryption_key=logs_key,
+            retention=log_retention(cfg),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{cfg.name_prefix}-api",
+            description="waguard: Meta webhook and IAM-authenticated business routes",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Execution logging (ERROR) needs the account-level CloudWatch role of API Gateway.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            fail_on_warnings=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=cfg.stage,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                throttling_rate_limit=cfg.api_throttle.rate_limit,
+                throttling_burst_limit=cfg.api_throttle.burst_limit,
+            ),
+        )
+        cfn_api = self.api.node.default_child
+        assert isinstance(cfn_api, apigw.CfnRestApi)
+        cfn_api.security_policy = TLS_POLICY
+
+        self.validator = self.api.add_request_validator(
+            "Validator",
+            request_validator_name="body-and-parameters",
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        self.object_model = self.api.add_model(
+            "JsonObject",
+            content_type="application/json",
+            model_name="JsonObject",
+            schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
+        )
+        for response_type, code in GATEWAY_ERRORS:
+            self.api.add_gateway_response(
+                f"Error{response_type.response_type}",
+                type=response_type,
+                templates={
+                    "application/json": json.dumps({"error": code, "message": "@MSG@"}).replace(
+                        '"@MSG@"', "$context.error.messageString"
+                    )
+                },
+            )
+
+        self.methods: dict[str, apigw.Method] = {}
+        for route in ROUTES:
+            self.methods[route.key] = self._add_route(route, functions[route.function])
+
+        self._waf(cfg, logs_key)
+        self._acknowledge()
+        CfnOutput(
+            self, "WebhookUrl", value=self.api.url_for_path(WEBHOOK_PATH), description="Meta callback URL"
+        )
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the business routes")
+
+    # ---- routes -------------------------------------------------------------------------------------
+
+    def _add_route(self, route: Route, function: lambda_.IFunction) -> apigw.Method:
+        resource = self.api.root.resource_for_path(route.path)
+        params = {
+            f"method.request.path.{p.strip('{}')}": True for p in route.path.split("/") if p.startswith("{")
+        }
+        options: dict[str, object] = {}
+        if route.iam:
+            options = {
+                "authorization_type": apigw.AuthorizationType.IAM,
+                "request_validator": self.validator,
+                "request_parameters": params or None,
+            }
+            if route.key in BODY_ROUTES:
+                options["request_models"] = {"application/json": self.object_model}
+        else:
+            options = {"authorization_type": apigw.AuthorizationType.NONE}
+        method = resource.add_method(
+            route.method,
+            apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False),
+            **options,  # type: ignore[arg-type]
+        )
+        cfn = method.node.default_child
+        assert isinstance(cfn, apigw.CfnMethod)
+        cfn.add_metadata("waguard:route", route.key)
+        cfn.add_metadata("waguard:function", route.function)
+        return method
+
+    def arn_for(self, route_key: str) -> str:
+        """execute-api ARN of one route of this API's stage (for personnel policies)."""
+        route = next(r for r in ROUTES if r.key == route_key)
+        return self.api.arn_for_execute_api(route.method, route.arn_path, self._cfg.stage)
+
+    # ---- WAF ------------------------------------------------------------------------------------------
+
+    def _waf(self, cfg: WaguardConfig, logs_key: kms.IKey) -> None:
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            # No sampled requests: samples keep whole requests (paths carry phone numbers) unredacted.
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False
+            )
+
+        # Meta's webhook bodies are HMAC-authenticated, up to 3 MB, and carry whatever users type: body
+        # inspection there would block real messages (Meta retries, then drops them). The body rule sets
+        # therefore apply to every path except the webhook; IP reputation and rate limit apply to all.
+        not_webhook = wafv2.CfnWebACL.StatementProperty(
+            not_statement=wafv2.CfnWebACL.NotStatementProperty(
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                        positional_constraint="ENDS_WITH",
+                        search_string=WEBHOOK_PATH,
+                        text_transformations=[
+                            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="LOWERCASE")
+                        ],
+                    )
+                )
+            )
+        )
+
+        def managed(name: str, priority: int, overrides: tuple[str, ...] = (), scoped: bool = True):  # type: ignore[no-untyped-def]
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS",
+                        name=name,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule,
+                                action_to_use=wafv2.CfnWebACL.RuleActionProperty(
+                                    count=wafv2.CfnWebACL.CountActionProperty()
+                                ),
+                            )
+                            for rule in overrides
+                        ]
+                        or None,
+                        scope_down_statement=not_webhook if scoped else None,
+                    )
+                ),
+                visibility_config=visibility(name),
+            )
+
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            name=f"{cfg.name_prefix}-api",
+            description="waguard API: per-IP rate limit, IP reputation, common and known-bad-input rules",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility(f"{cfg.name_prefix}-api"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RateLimitPerIp",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block=wafv2.CfnWebACL.BlockActionProperty()),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            limit=cfg.waf_rate_limit_per5_min,
+                            aggregate_key_type="IP",
+                            evaluation_window_sec=300,
+                        )
+                    ),
+                    visibility_config=visibility("RateLimitPerIp"),
+                ),
+                managed("AWSManagedRulesAmazonIpReputationList", 1, scoped=False),
+                # SizeRestrictions_BODY blocks bodies over 8 KB; POST /messages templates can exceed it.
+                managed("AWSManagedRulesCommonRuleSet", 2, overrides=("SizeRestrictions_BODY",)),
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 3),
+            ],
+        )
+        self.web_acl_association = wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.api.deployment_stage.stage_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
+        self.waf_logs = logs.LogGroup(
+            self,
+            "WafLogs",
+            log_group_name=waf_log_group_name(cfg),
+            encryption_key=logs_key,
+            retention=log_retention(cfg),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        waf_logs_arn = Arn.format(
+            {
+                "service": "logs",
+                "resource": "log-group",
+                "resource_name": waf_log_group_name(cfg),
+                "arn_format": ArnFormat.COLON_RESOURCE_NAME,
+            },
+            Stack.of(self),
+        )
+        redact = wafv2.CfnLoggingConfiguration.FieldToMatchProperty
+        self.waf_logging = wafv2.CfnLoggingConfiguration(
+            self,
+            "WafLogging",
+            log_destination_configs=[waf_logs_arn],
+            resource_arn=self.web_acl.attr_arn,
+            redacted_fields=[
+                redact(uri_path={}),
+                redact(query_string={}),
+                redact(single_header={"Name": "authorization"}),
+                redact(single_header={"Name": "x-hub-signature-256"}),
+                redact(single_header={"Name": "x-amz-security-token"}),
+            ],
+        )
+        self.waf_logging.node.add_dependency(self.waf_logs)
+
+    # ---- acknowledgements -------------------------------------------------------------------------
+
+    def _acknowledge(self) -> None:
+        stage = self.api.deployment_stage
+        nag.acknowledge(
+            stage,
+            "Every integration is a Lambda function called by API Gateway through the AWS API; a client "
+            "certificate only authenticates API Gateway to HTTP backends, of which there are none.",
+            "NIST.800.53.R5-APIGWSSLEnabled",
+            "HIPAA.Security-APIGWSSLEnabled",
+            "PCI.DSS.321-APIGWSSLEnabled",
+        )
+        nag.acknowledge(
+            stage,
+            "Responses carry personal data (exports, consent histories, message status) that must be "
+            "erasable on request; an API cache would keep copies outside the tables that erasure cannot "
+            "reach, so caching is off by design.",
+            "NIST.800.53.R5-APIGWCacheEnabledAndEncrypted",
+            "HIPAA.Security-APIGWCacheEnabledAndEncrypted",
+            "PCI.DSS.321-APIGWCacheEnabledAndEncrypted",
+        )
+        role = self.api.node.try_find_child("CloudWatchRole")
+        if role is not None:
+            nag.acknowledge(
+                role,
+                "This is API Gateway's account-level CloudWatch role, required for execution logging; "
+                "AmazonAPIGatewayPushToCloudWatchLogs is the AWS-maintained policy for it, and the role "
+                "can be assumed only by the API Gateway service.",
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+            )
+        for route in ROUTES:
+            method = self.methods[route.key]
+            if route.iam:
+                nag.acknowledge(
+                    method,
+                    "Business routes are called by staff systems and personnel roles of this AWS account "
+                    "with SigV4 (AWS_IAM), which gives per-role least privilege without a user pool.",
+                    "AwsSolutions-COG4",
+                )
+            else:
+                nag.acknowledge(
+                    method,
+                    "Meta calls the webhook without AWS credentials; every POST is authenticated in the "
+                    "function by the HMAC-SHA256 X-Hub-Signature-256 over the raw body with the app "
+                    "secret, and the GET handshake by the verify token, before anything is stored.",
+                    "AwsSolutions-APIG4",
+                    "AwsSolutions-COG4",
+                )
+
+
+def execute_api_statement(api: Api, sid: str, route_keys: list[str]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=sid, actions=["execute-api:Invoke"], resources=[api.arn_for(k) for k in route_keys]
+    )

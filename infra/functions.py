@@ -1,0 +1,174 @@
+"""The five functions of docs/design.md, each with only the environment keys and permissions it needs.
+
+| function | tables | queues | other |
+|---|---|---|---|
+| webhook | - | inbound (send) | secret |
+| processor | contacts, messages, consent, keys | inbound (consume), send (send) | secret, field encryption |
+| messages-api | contacts, messages, consent, keys, idempotency, audit | send (send) | secret, field enc. |
+| contacts-api | all six | - | secret, field encryption |
+| sender | messages, contacts, consent, keys | send (consume, change visibility) | secret, field encryption |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import WaguardConfig
+from infra.function_factory import WaguardFunction
+from lambdas.shared import constants as c
+
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
+TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+QUEUE_SEND = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+QUEUE_CONSUME = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+]
+# DynamoDB, SQS and Secrets Manager use the data key on the caller's behalf (kms:ViaService).
+KMS_FOR_DYNAMODB = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+KMS_FOR_SQS_SEND = ["kms:GenerateDataKey", "kms:Decrypt"]
+KMS_FOR_SQS_CONSUME = ["kms:Decrypt"]
+KMS_FOR_SECRET = ["kms:Decrypt"]
+# store/crypto.py: branch keys come from GenerateDataKey/Decrypt with EncryptionContext waguard=branch.
+KMS_FOR_FIELD_ENCRYPTION = ["kms:GenerateDataKey", "kms:Decrypt"]
+
+
+@dataclass(frozen=True)
+class Needs:
+    tables: tuple[str, ...] = ()
+    send_to: tuple[str, ...] = ()  # queue names: "inbound", "send"
+    consume: str | None = None
+    description: str = ""
+
+
+NEEDS: dict[str, Needs] = {
+    c.FN_WEBHOOK: Needs(
+        send_to=("inbound",),
+        description="Meta webhook: handshake, HMAC check, enqueue the verified body",
+    ),
+    c.FN_PROCESSOR: Needs(
+        tables=(c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS),
+        send_to=("send",),
+        consume="inbound",
+        description="Inbound queue consumer: messages, statuses, keywords, consent",
+    ),
+    c.FN_MESSAGES_API: Needs(
+        tables=(
+            c.TABLE_CONTACTS,
+            c.TABLE_MESSAGES,
+            c.TABLE_CONSENT,
+            c.TABLE_KEYS,
+            c.TABLE_IDEMPOTENCY,
+            c.TABLE_AUDIT,
+        ),
+        send_to=("send",),
+        description="POST /messages, GET /messages/{id}: consent and window gates, enqueue sends",
+    ),
+    c.FN_CONTACTS_API: Needs(
+        tables=c.TABLES,
+        description="Consent, export and erasure routes",
+    ),
+    c.FN_SENDER: Needs(
+        tables=(c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS),
+        consume="send",
+        description="Send queue consumer: Graph API calls with backoff and rate budget",
+    ),
+}
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        cfg: WaguardConfig,
+        logs_key: kms.IKey,
+        data_key: kms.IKey,
+        tables: dict[str, dynamodb.Table],
+        queues: dict[str, sqs.Queue],
+        secret: secretsmanager.ISecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        region = Stack.of(self).region
+        self.functions: dict[str, WaguardFunction] = {}
+        for name, needs in NEEDS.items():
+            env: dict[str, str] = {c.ENV_SECRET_ID: secret.secret_arn}
+            for table in needs.tables:
+                env[c.ENV_TABLE[table]] = tables[table].table_name
+            for queue in needs.send_to:
+                env[_queue_env(queue)] = queues[queue].queue_url
+            if c.TABLE_KEYS in needs.tables:
+                env[c.ENV_DATA_KEY_ARN] = data_key.key_arn
+            fn = WaguardFunction(
+                self,
+                "".join(p.title() for p in name.split("-")),
+                name=name,
+                cfg=cfg,
+                logs_key=logs_key,
+                environment=env,
+                description=f"waguard {name}: {needs.description}",
+            )
+            fn.allow("ReadSecret", ["secretsmanager:GetSecretValue"], [secret.secret_arn])
+            fn.allow(
+                "DecryptSecret",
+                KMS_FOR_SECRET,
+                [data_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            )
+            if needs.tables:
+                table_resources: list[str] = []
+                for logical in needs.tables:
+                    table_resources.append(tables[logical].table_arn)
+                    if logical == c.TABLE_MESSAGES:
+                        table_resources += [
+                            f"{tables[logical].table_arn}/index/{index}"
+                            for index in (c.GSI_BY_MSG_ID, c.GSI_BY_WAMID)
+                        ]
+                fn.allow("Tables", TABLE_READ + TABLE_WRITE, table_resources)
+                fn.allow(
+                    "DataKeyForTables",
+                    KMS_FOR_DYNAMODB,
+                    [data_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{region}.amazonaws.com"}},
+                )
+            if c.TABLE_KEYS in needs.tables:
+                fn.allow(
+                    "FieldEncryptionBranchKeys",
+                    KMS_FOR_FIELD_ENCRYPTION,
+                    [data_key.key_arn],
+                    conditions={"StringEquals": {"kms:EncryptionContext:waguard": "branch"}},
+                )
+            if needs.send_to:
+                fn.allow("SendToQueues", QUEUE_SEND, [queues[q].queue_arn for q in needs.send_to])
+            if needs.consume:
+                fn.allow("ConsumeQueue", QUEUE_CONSUME, [queues[needs.consume].queue_arn])
+            if needs.send_to or needs.consume:
+                fn.allow(
+                    "DataKeyForQueues",
+                    sorted(set(KMS_FOR_SQS_SEND if needs.send_to else KMS_FOR_SQS_CONSUME)),
+                    [data_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+                )
+            self.functions[name] = fn
+
+    def __getitem__(self, name: str) -> WaguardFunction:
+        return self.functions[name]
+
+    def finish(self) -> None:
+        for fn in self.functions.values():
+            fn.finish()
+
+
+def _queue_env(queue: str) -> str:
+    return {"inbound": c.ENV_INBOUND_QUEUE_URL, "send": c.ENV_SEND_QUEUE_URL}[queue]

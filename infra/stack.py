@@ -1,0 +1,102 @@
+"""WaguardStack: composes the capabilities; every resource is defined in its own construct module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack, Tags
+from constructs import Construct
+
+from infra.access import PersonnelAccess
+from infra.api import Api
+from infra.audit_trail import AuditTrail
+from infra.config import WaguardConfig
+from infra.data import Data
+from infra.functions import Functions
+from infra.keys import Keys
+from infra.monitoring import Monitoring
+from infra.queues import Queues
+from infra.secrets import AppSecret
+from lambdas.shared import constants as c
+
+
+class WaguardStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, cfg: WaguardConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="waguard: privacy-first WhatsApp Business backend",
+            **kwargs,
+        )
+        self.cfg = cfg
+        Tags.of(self).add("project", c.SERVICE_NAME)
+
+        self.keys = Keys(self, "Keys", cfg=cfg)
+        self.data = Data(self, "Data", cfg=cfg, key=self.keys.data_key)
+        self.queues = Queues(self, "Queues", cfg=cfg, key=self.keys.data_key)
+        self.secret = AppSecret(self, "Secret", key=self.keys.data_key)
+        self.functions = Functions(
+            self,
+            "Functions",
+            cfg=cfg,
+            logs_key=self.keys.logs_key,
+            data_key=self.keys.data_key,
+            tables=self.data.tables,
+            queues={"inbound": self.queues.inbound, "send": self.queues.send},
+            secret=self.secret.secret,
+        )
+        processor = self.functions[c.FN_PROCESSOR]
+        sender = self.functions[c.FN_SENDER]
+        self.queues.subscribe(
+            self.queues.inbound,
+            processor.function,
+            batch_size=cfg.processor_batch_size,
+            max_concurrency=max(2, cfg.function(c.FN_PROCESSOR).reserved_concurrency),
+        )
+        self.queues.subscribe(
+            self.queues.send,
+            sender.function,
+            batch_size=cfg.sender_batch_size,
+            max_concurrency=cfg.sender_max_concurrency,
+        )
+        self.api = Api(
+            self,
+            "Api",
+            cfg=cfg,
+            logs_key=self.keys.logs_key,
+            functions={name: fn.function for name, fn in self.functions.functions.items()},
+        )
+        self.trail = AuditTrail(
+            self,
+            "AuditTrail",
+            cfg=cfg,
+            trail_key=self.keys.trail_key,
+            logs_key=self.keys.logs_key,
+            tables=self.data.tables,
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            cfg=cfg,
+            key=self.keys.data_key,
+            dead_letter_queues=self.queues.dead_letter_queues,
+            functions={name: fn.function for name, fn in self.functions.functions.items()},
+            api=self.api.api,
+        )
+        self.access = PersonnelAccess(
+            self,
+            "Access",
+            api=self.api,
+            trail_bucket=self.trail.bucket,
+            log_groups=[
+                self.trail.log_group,
+                self.api.access_logs,
+                *(fn.log_group for fn in self.functions.functions.values()),
+            ],
+            trail_key=self.keys.trail_key,
+            logs_key=self.keys.logs_key,
+        )
+        # Policies are complete: acknowledge the documented wildcards statement by statement.
+        self.data.finish()
+        self.functions.finish()
+        self.access.finish()
