@@ -74,7 +74,7 @@ class _Contacts:
         self.user_of: dict[str, str] = {}
         self.names: dict[str, str] = {}
         self.listed = listed
-        self._seen: set[tuple[str | None, str | None]] = set()
+        self._seen: dict[tuple[str, str | None], Identity] = {}
         for contact in listed:
             wa, uid = _norm(contact.wa_id), _norm(contact.user_id)
             if wa and uid:
@@ -90,21 +90,24 @@ class _Contacts:
         ref = pick_ref(wa_id, user_id)
         if ref is None:
             return None
+        key = (ref, uid)
+        if key in self._seen and inbound_at is None:
+            return self._seen[key]
         primary = contacts.chash(ref)
         other = contacts.chash(uid) if (uid and uid != ref) else None
-        key = (ref, uid)
-        if key not in self._seen or inbound_at is not None:
-            details: dict[str, Any] = {"wa_id": wa or (wa_id if ref == wa_id else None), "user_id": uid}
-            name = self.names.get(ref)
-            if name and self.settings.keep_profile_name:
-                details["profile_name"] = name
-            contacts.touch(primary, details, linked=other, inbound_at=inbound_at)
-            if other and key not in self._seen:
-                contacts.touch(other, {"user_id": uid, "wa_id": wa}, linked=primary)
-            self._seen.add(key)
-        return contacts.identity_of(ref, primary)
+        details: dict[str, Any] = {"wa_id": wa or (wa_id if ref == wa_id else None), "user_id": uid}
+        name = self.names.get(ref)
+        if name and self.settings.keep_profile_name:
+            details["profile_name"] = name
+        linked = contacts.touch(primary, details, linked=other, inbound_at=inbound_at)
+        if other and key not in self._seen:
+            contacts.touch(other, {"user_id": uid, "wa_id": wa}, linked=primary)
+        identity = Identity(ref=ref, primary=primary, hashes=(primary, *linked))
+        self._seen[key] = identity
+        return identity
 
-    def file_all(self) -> None:
+    def file_rest(self) -> None:
+        """File the listed contacts no event of the change has filed yet."""
         for contact in self.listed:
             self.link(contact.wa_id, contact.user_id)
 
@@ -332,11 +335,11 @@ def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Cou
         for pref in value.user_preferences:
             _preference(pref, people, counts)
         return
-    people.file_all()
     for msg in value.messages:
         _message(msg, people, settings, counts)
     for st in value.statuses:
         _status(st, people, counts)
+    people.file_rest()
     if value.errors:
         counts.errors += len(value.errors)
         logger.warning("webhook errors", extra={"codes": [e.code for e in value.errors][:10]})

@@ -29,7 +29,7 @@ def normalize(text: str) -> str:
         start += 1
     while end > start and _trimmable(value[end - 1]):
         end -= 1
-    return value[start:end].casefold()
+    return unicodedata.normalize("NFC", value[start:end].casefold())
 
 
 @lru_cache(maxsize=8)

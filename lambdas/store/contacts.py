@@ -148,8 +148,8 @@ def touch(
     details: dict[str, Any],
     linked: str | None = None,
     inbound_at: int | None = None,
-) -> None:
-    """Create or refresh the PROFILE of one pseudonym.
+) -> tuple[str, ...]:
+    """Create or refresh the PROFILE of one pseudonym; returns its link set afterwards.
 
     `details` (wa_id, user_id, profile name when kept) are merged into the encrypted `data`; `linked`
     adds a pseudonym to the link set; `inbound_at` moves `last_inbound_at` forward only.
@@ -188,6 +188,10 @@ def touch(
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+    links = set(current.get("linked") or ()) if current else set()
+    if linked and linked != pk:
+        links.add(linked)
+    return tuple(sorted(links - {pk}))
 
 
 def partition_keys(logical: str, pk: str) -> list[dict[str, Any]]:
