@@ -356,3 +356,28 @@ def call_contacts(
 
 def reply_json(reply: dict[str, Any]) -> Any:
     return json.loads(reply["body"])
+
+
+# ---- outbound: POST /messages, GET /messages/{id} (added by the outbound side) -------------------
+def messages_post(body: dict | str, headers: dict[str, str] | None = None, caller: str = CALLER_ARN) -> dict:
+    """A POST /messages event (IAM caller `caller`)."""
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return rest_event("POST", "/messages", body=body, headers=headers, caller=caller)
+
+
+def messages_get(message_id: str, caller: str = CALLER_ARN) -> dict:
+    from urllib.parse import quote
+
+    return rest_event(
+        "GET",
+        "/messages/{id}",
+        path=f"/messages/{quote(message_id, safe='')}",
+        path_params={"id": quote(message_id, safe="")},
+        caller=caller,
+    )
+
+
+def call_messages(event: dict[str, Any]) -> dict[str, Any]:
+    from handlers import messages_api
+
+    return messages_api.handler(event, LambdaContext())

@@ -9,7 +9,8 @@ shape), answers what Meta answers, and can be scripted:
   `{"code": 130429}` (Meta's error body for that code, with its usual HTTP status; `"title"`,
   `"status"` and `"details"` override), `{"delay": 1.5}` (wait, then behave normally), or a delay
   combined with either of the first two.
-- `GET /_fake/calls`: every call received (method, path, headers, body), oldest first.
+- `GET /_fake/calls`: every call received (method, path, headers, body, and the answer's status and
+  response), oldest first.
 - `POST /_fake/reset`: forget calls and script.
 
 The same is available in-process on the server object: `server.script([...])`, `server.calls()`,
@@ -214,6 +215,7 @@ class FakeGraph(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: FakeGraph
+    _call: dict[str, Any] | None = None
     protocol_version = "HTTP/1.1"
     server_version = "FakeGraph/1.0"
 
@@ -221,6 +223,10 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _send(self, status: int, body: Any) -> None:
+        call = getattr(self, "_call", None)
+        if call is not None:  # what was answered, for the tests (e.g. the wamid handed out)
+            with self.server._lock:
+                call["status"], call["response"] = status, body
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -235,6 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(min(length, MAX_BODY_BYTES)) if length > 0 else b""
 
     def do_GET(self) -> None:
+        self._call = None
         if self.path == "/_fake/calls":
             with self.server._lock:
                 self._send(200, list(self.server._calls))
@@ -245,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(400, error_body(100, message="Unsupported get request.", details="unknown path"))
 
     def do_POST(self) -> None:
+        self._call = None
         raw = self._read_body()
         if self.path == "/_fake/reset":
             self.server.reset()
@@ -269,9 +277,13 @@ class _Handler(BaseHTTPRequestHandler):
             payload: Any = json.loads(raw) if raw else None
         except ValueError:
             payload = raw.decode("utf-8", "replace")
-        self.server._record(
-            {"method": "POST", "path": self.path, "headers": dict(self.headers.items()), "body": payload}
-        )
+        self._call = {
+            "method": "POST",
+            "path": self.path,
+            "headers": dict(self.headers.items()),
+            "body": payload,
+        }
+        self.server._record(self._call)
         entry = self.server._next_scripted()
         if entry:
             delay = float(entry.get("delay", 0) or 0)

@@ -197,7 +197,7 @@ def _opener(loopback: bool) -> Any:
     return urllib.request.build_opener(*handlers)
 
 
-def send(url: str, token: str, body: dict[str, Any], timeout: float = TIMEOUT_SECONDS) -> GraphResult:
+def send(url: str, token: str, body: dict[str, Any], timeout: float | None = None) -> GraphResult:
     """POST one message to `url` (see messages_url) with the Bearer token; never raises for HTTP trouble."""
     import http.client
     import urllib.error
@@ -216,7 +216,7 @@ def send(url: str, token: str, body: dict[str, Any], timeout: float = TIMEOUT_SE
     )
     loopback = (urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
     try:
-        with _opener(loopback).open(request, timeout=timeout) as answer:
+        with _opener(loopback).open(request, timeout=timeout or TIMEOUT_SECONDS) as answer:
             return parse_response(answer.status, answer.read(MAX_RESPONSE_BYTES))
     except urllib.error.HTTPError as exc:
         try:

@@ -1,0 +1,357 @@
+"""Sending: the gate and queueing behind `POST /messages`, the status view behind `GET /messages/{id}`,
+and one delivery attempt of the sender (Graph API call, retry decision, status).
+
+Gate (before anything is stored or queued), see docs/sending.md:
+- an erased (suppressed) contact: 403 `consent_required`, whatever is sent, until a new explicit grant;
+- free-form text: the 24-hour customer-service window (the contact's newest inbound message that was
+  not an opt-out keyword is at most `service_window_hours` old), else 422 `outside_service_window`;
+  text with a purpose other than `service` additionally needs that purpose's consent (403);
+- a template: `granted` consent for its purpose (a `service` template counts as `utility`), else 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from domain import graph
+from models.api_messages import MessageView, SendMessageRequest
+from shared import constants as c
+from shared import ids
+from shared.observability import logger
+from shared.settings import get_settings
+from store import outbound
+
+LEASE_SECONDS = 30  # longer than one Graph call (10 s timeout), shorter than the queue's visibility
+INDEX_GRACE_SECONDS = 60  # a message id not yet visible in GSI by_msg_id: retry, do not drop
+INDEX_RETRY_SECONDS = 2
+RATE_DEFER_SECONDS = 1
+
+# Idempotency records (Powertools DynamoDBPersistenceLayer, composite key on the idempotency table).
+IDEMPOTENCY_PK = "idempotency#messages-api"
+IDEMPOTENCY_KEY_PREFIX = "messages-api.send"
+IDEMPOTENCY_HASH = "sha256"
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as HTTP header tokens
+
+
+class Refused(Exception):
+    """A request the contract refuses: HTTP status, stable code, message (no personal data)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def consent_purpose(purpose: str, kind: str) -> str | None:
+    """The consent purpose a send needs; None for service text (the window is enough)."""
+    if kind == "text":
+        return None if purpose == c.PURPOSE_SERVICE else purpose
+    return "utility" if purpose == c.PURPOSE_SERVICE else purpose
+
+
+def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> None:
+    """Raise Refused unless the contract lets this send go out to this contact now."""
+    from domain import consent
+    from store import contacts
+
+    if contacts.is_suppressed(identity):
+        raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
+    if kind == "text":
+        window = get_settings().service_window_hours * 3600
+        last = contacts.last_inbound_at(identity)
+        at = time.time() if now is None else now
+        if last is None or at - last > window:
+            raise Refused(
+                422,
+                "outside_service_window",
+                "free-form text needs the 24-hour customer-service window; send a template instead",
+            )
+    needed = consent_purpose(purpose, kind)
+    if needed and not consent.is_granted(identity, needed):
+        raise Refused(403, "consent_required", f"the contact has not granted {needed} consent")
+
+
+def content_of(ref: str, request: SendMessageRequest) -> dict[str, Any]:
+    """The stored (encrypted) content: `{"to", "text"}` or `{"to", "template"}`."""
+    if request.text is not None:
+        return {"to": ref, "text": request.text.body}
+    assert request.template is not None
+    return {"to": ref, "template": request.template.model_dump(mode="json", exclude_none=True)}
+
+
+def normalize(raw: str) -> str:
+    try:
+        return ids.normalize_contact(raw)
+    except ids.InvalidContact as exc:
+        raise Refused(400, "invalid_contact", str(exc)) from exc
+
+
+def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) -> dict[str, str]:
+    """Gate, store (`queued`) and enqueue one message; `{"id", "status": "queued"}`."""
+    from store import contacts
+
+    ref = normalize(request.to)
+    identity = contacts.identity(ref)
+    gate(identity, request.purpose, request.kind)
+    msg_id = outbound.new_id()
+    outbound.create(identity.primary, msg_id, request.purpose, content_of(ref, request), idem_key)
+    try:
+        outbound.enqueue(msg_id)
+    except Exception as exc:
+        logger.warning("enqueue failed", extra={"message_id": msg_id, "error_type": type(exc).__name__})
+        try:
+            outbound.delete(identity.primary, msg_id)
+        except Exception as cleanup:
+            logger.error(
+                "could not remove the unqueued message",
+                extra={"message_id": msg_id, "error_type": type(cleanup).__name__},
+            )
+        raise Refused(503, "unavailable", "the message could not be queued; nothing was sent") from exc
+    logger.info(
+        "message queued", extra={"message_id": msg_id, "kind": request.kind, "purpose": request.purpose}
+    )
+    return {"id": msg_id, "status": "queued"}
+
+
+def enqueue_service_text(identity: Any, text: str) -> str:
+    """Queue a service text to a known contact (the processor's optional STOP confirmation); the same
+    gate as `POST /messages` applies. Returns the message id; raises Refused when the gate refuses."""
+    request = SendMessageRequest.model_validate(
+        {"to": identity.ref, "purpose": c.PURPOSE_SERVICE, "text": {"body": text}}
+    )
+    return accept(request)["id"]
+
+
+# ---- idempotency ---------------------------------------------------------------------------------------
+def idempotency_record_key(caller: str, key: str) -> dict[str, str]:
+    """The pk/sk of the Powertools idempotency record of (caller, Idempotency-Key), computed as Powertools
+    does (`<key_prefix>#<hash of the jmespath-extracted data>`), so erasure can delete it."""
+    data = [caller, key]  # what IdempotencyConfig.event_key_jmespath "[caller, key]" extracts
+    digest = hashlib.new(IDEMPOTENCY_HASH, json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return {"pk": IDEMPOTENCY_PK, "sk": f"{IDEMPOTENCY_KEY_PREFIX}#{digest}"}
+
+
+class _Idempotency:
+    """The Powertools persistence layer, config and wrapped accept, built on first use."""
+
+    def __init__(self) -> None:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        from shared.settings import table_name
+
+        self.config = IdempotencyConfig(
+            event_key_jmespath="[caller, key]",
+            payload_validation_jmespath="body",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=get_settings().retention_seconds(c.CLASS_IDEMPOTENCY),
+            hash_function=IDEMPOTENCY_HASH,
+        )
+        self.persistence = DynamoDBPersistenceLayer(
+            table_name=table_name(c.TABLE_IDEMPOTENCY),
+            key_attr=c.PK,
+            sort_key_attr=c.SK,
+            static_pk_value=IDEMPOTENCY_PK,
+            expiry_attr=c.TTL_ATTRIBUTE,
+        )
+
+        def accept_once(request: dict[str, Any], send: SendMessageRequest, idem_key: dict[str, str]) -> dict:
+            return accept(send, idem_key)
+
+        self.accept_once = idempotent_function(
+            accept_once,
+            data_keyword_argument="request",
+            persistence_store=self.persistence,
+            config=self.config,
+            key_prefix=IDEMPOTENCY_KEY_PREFIX,
+        )
+
+
+_idem: _Idempotency | None = None
+_context: Any = None
+
+
+def _idempotency() -> _Idempotency:
+    global _idem  # noqa: PLW0603 - one per container, built on first use
+    if _idem is None:
+        _idem = _Idempotency()
+        if _context is not None:
+            _idem.config.register_lambda_context(_context)
+    return _idem
+
+
+def register_context(context: Any) -> None:
+    """The invocation's Lambda context: an in-progress record then expires with the invocation."""
+    global _context  # noqa: PLW0603
+    _context = context
+    if _idem is not None and context is not None:
+        _idem.config.register_lambda_context(context)
+
+
+def reset() -> None:
+    """Forget the idempotency layer (tests switch accounts)."""
+    global _idem, _context  # noqa: PLW0603
+    _idem = None
+    _context = None
+
+
+def submit(request: SendMessageRequest, caller: str, idempotency_key: str | None = None) -> dict[str, str]:
+    """`POST /messages`: accept once per (caller, Idempotency-Key); the same key answers the same."""
+    if idempotency_key is None:
+        return accept(request)
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise Refused(400, "invalid_body", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+
+    idem = _idempotency()
+    payload = {
+        "caller": caller,
+        "key": idempotency_key,
+        "body": request.model_dump(mode="json", exclude_none=True),
+    }
+    try:
+        return idem.accept_once(
+            request=payload, send=request, idem_key=idempotency_record_key(caller, idempotency_key)
+        )
+    except IdempotencyValidationError as exc:
+        raise Refused(
+            422, "idempotency_key_reused", "this Idempotency-Key was used with a different request body"
+        ) from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise Refused(
+            409, "idempotency_in_progress", "a request with this Idempotency-Key is in progress"
+        ) from exc
+    except IdempotencyPersistenceLayerError as exc:
+        logger.warning("idempotency store unavailable", extra={"error_type": type(exc.__cause__).__name__})
+        raise Refused(503, "unavailable", "the request could not be processed; try again") from exc
+
+
+# ---- status view ---------------------------------------------------------------------------------------
+def view(msg_id: str) -> dict[str, Any] | None:
+    """The `GET /messages/{id}` body, or None."""
+    out = outbound.get_by_id(msg_id)
+    if out is None:
+        return None
+    error = out.error if out.status == "failed" else None
+    return MessageView(id=out.msg_id, status=out.status, wamid=out.wamid(), error=error).public()
+
+
+# ---- the sender: one delivery attempt ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one send-queue record.
+
+    `retry`: report a batch item failure, visible again after `delay` seconds. `result` is one of
+    sent, failed, retry, deferred (rate budget or lease, no attempt counted), dropped (nothing to do),
+    requeued (a fresh queue message replaces this one).
+    """
+
+    result: str
+    delay: int | None = None
+    retry: bool = False
+    answer: graph.GraphResult | None = None
+    final: bool = False
+
+
+def _still_allowed(identity: Any, out: outbound.Outbound) -> dict[str, Any] | None:
+    """Re-check at send time what can change after acceptance (an erasure, a STOP): the error or None."""
+    from domain import consent
+    from store import contacts
+
+    if contacts.is_suppressed(identity):
+        return {"code": "consent_required", "title": "the contact was erased before the message was sent"}
+    needed = consent_purpose(str(out.item.get("purpose", "")), str(out.item.get("kind", "")))
+    if needed and not consent.is_granted(identity, needed):
+        return {
+            "code": "consent_required",
+            "title": f"{needed} consent was revoked before the message was sent",
+        }
+    return None
+
+
+def deliver(
+    message_id: str, receive_count: int, enqueued_at: float, token: str, now: float | None = None
+) -> Outcome:
+    """One attempt at the message: gate re-check, rate budget, lease, Graph API call, status."""
+    from domain import consent
+    from store import contacts, ratelimit
+
+    settings = get_settings()
+    at = time.time() if now is None else now
+    out = outbound.get_by_id(message_id)
+    if out is None:
+        if at - enqueued_at < INDEX_GRACE_SECONDS:  # GSI by_msg_id is eventually consistent
+            return Outcome("deferred", delay=INDEX_RETRY_SECONDS, retry=True)
+        return Outcome("dropped")  # erased or expired
+    if out.status != "queued":
+        return Outcome("dropped")  # already sent or failed (a duplicate delivery)
+    content = out.content()
+    if content is None:
+        return Outcome("dropped")  # the contact's key is shredded: erased
+    identity = contacts.identity_of(str(content["to"]), out.pk)
+    refusal = _still_allowed(identity, out)
+    if refusal:
+        outbound.mark_failed(out, refusal)
+        return Outcome("failed")
+
+    if not ratelimit.acquire(settings.phone_number_id):
+        if receive_count >= settings.max_send_attempts:
+            # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
+            outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS)
+            return Outcome("requeued")
+        return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
+
+    claimed = outbound.claim(out, LEASE_SECONDS)
+    if claimed is None:
+        fresh = outbound.get(out.pk, message_id)
+        if fresh is None or fresh.status != "queued":
+            return Outcome("dropped")
+        return Outcome("deferred", delay=LEASE_SECONDS, retry=True)  # another attempt holds the lease
+
+    url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, settings.phone_number_id)
+    result = graph.send(url, token, graph.message_body(content))
+    if result.ok:
+        assert result.wamid is not None
+        outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid))
+        return Outcome("sent", answer=result)
+    if result.retryable:
+        if max(receive_count, claimed.attempts) >= settings.max_send_attempts:
+            outbound.mark_failed(claimed, result.error)
+            # Reported as a failure, visible at once: SQS moves it to the DLQ on its next receive.
+            return Outcome("failed", delay=0, retry=True, answer=result, final=True)
+        outbound.release(claimed, result.error)
+        delay = graph.backoff_seconds(claimed.attempts, settings.retry_base_seconds, result.code)
+        return Outcome("retry", delay=delay, retry=True, answer=result)
+    outbound.mark_failed(claimed, result.error)
+    if result.code == graph.MARKETING_STOPPED_CODE:
+        consent.record(
+            identity,
+            "marketing",
+            "revoked",
+            "meta_error_131050",
+            evidence=f"Graph API error 131050 ({message_id})",
+        )
+    return Outcome("failed", answer=result)
+
+
+def give_up(message_id: str, error: dict[str, Any]) -> bool:
+    """Mark a message failed after its last receive ended in an unexpected error (best effort)."""
+    out = outbound.get_by_id(message_id)
+    return bool(out and out.status == "queued" and outbound.mark_failed(out, error))
+
+
+def defer(receipt_handle: str, seconds: int) -> None:
+    outbound.defer(receipt_handle, seconds)
