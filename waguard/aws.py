@@ -40,9 +40,30 @@ def client(service: str, endpoint: str, region: str) -> Any:
     )
 
 
+def _check_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def reset_moto(endpoint: str) -> None:
+    """Forget every resource of the moto server at `endpoint` (moto's state is per process)."""
+    import urllib.request
+
+    request = urllib.request.Request(endpoint + "/moto-api/reset", method="POST")  # noqa: S310 - local
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        pass
+
+
 def start_moto(host: str, port: int) -> Any:
     """moto's server in a thread of this process; `.stop()` ends it."""
     from moto.server import ThreadedMotoServer
+
+    _check_free(host, port)  # moto's thread would wait forever on a port it cannot bind
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines (paths can hold ids)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)

@@ -6,6 +6,7 @@ the ones the materialized resources really have.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,16 @@ class MethodSpec:
     function: str | None  # logical function name of an AWS_PROXY integration
     mock_status: int = 200
     mock_headers: dict[str, str] = field(default_factory=dict)
+    body_schema: dict[str, Any] | None = None  # request validation (a validator with ValidateRequestBody)
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    """An `AWS::ApiGateway::GatewayResponse`: how API Gateway answers its own errors of one type."""
+
+    status: int | None
+    template: str | None  # the application/json response template
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,7 @@ class ApiSpec:
     api_id: str
     stage: str
     methods: tuple[MethodSpec, ...]
+    gateway_responses: dict[str, GatewayResponse] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,19 +184,71 @@ def apis(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[Api
             for s in tpl.of_type("AWS::ApiGateway::Stage").values()
             if str(res.resolve(s.get("Properties", {}).get("RestApiId"))) == api_id
         ]
+        schemas = _body_schemas(tpl, res, api_id)
         methods: list[MethodSpec] = []
         for resource in tpl.of_type("AWS::ApiGateway::Method").values():
             props = resource.get("Properties", {})
             if str(res.resolve(props.get("RestApiId"))) != api_id:
                 continue
-            methods.append(_method(props, res, resource_paths, fns))
-        out.append(ApiSpec(api_lid, api_id, stages[0] if stages else "prod", tuple(methods)))
+            methods.append(_method(resource, res, resource_paths, fns, schemas))
+        out.append(
+            ApiSpec(
+                api_lid,
+                api_id,
+                stages[0] if stages else "prod",
+                tuple(methods),
+                _gateway_responses(tpl, res, api_id),
+            )
+        )
+    return out
+
+
+def _body_schemas(tpl: Template, res: Resolver, api_id: str) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """Ids of the validators that validate bodies, and each model's JSON schema by model name."""
+    validators = set()
+    for lid, resource in tpl.of_type("AWS::ApiGateway::RequestValidator").items():
+        props = res.resolve(resource.get("Properties", {})) or {}
+        if str(props.get("RestApiId")) == api_id and props.get("ValidateRequestBody") in (True, "true"):
+            validators.add(str(res.ref(lid)))
+    models = {}
+    for lid, resource in tpl.of_type("AWS::ApiGateway::Model").items():
+        props = res.resolve(resource.get("Properties", {})) or {}
+        schema = props.get("Schema")
+        if isinstance(schema, str):
+            schema = json.loads(schema)
+        if str(props.get("RestApiId")) == api_id and isinstance(schema, dict):
+            models[str(res.ref(lid))] = schema
+    return validators, models
+
+
+def _gateway_responses(tpl: Template, res: Resolver, api_id: str) -> dict[str, GatewayResponse]:
+    out = {}
+    for resource in tpl.of_type("AWS::ApiGateway::GatewayResponse").values():
+        props = res.resolve(resource.get("Properties", {})) or {}
+        if str(props.get("RestApiId")) != api_id:
+            continue
+        headers = {
+            k.removeprefix("gatewayresponse.header."): str(v).strip("'")
+            for k, v in (props.get("ResponseParameters") or {}).items()
+            if k.startswith("gatewayresponse.header.")
+        }
+        templates = props.get("ResponseTemplates") or {}
+        out[str(props["ResponseType"])] = GatewayResponse(
+            status=int(props["StatusCode"]) if props.get("StatusCode") else None,
+            template=templates.get("application/json"),
+            headers=headers,
+        )
     return out
 
 
 def _method(
-    props: dict[str, Any], res: Resolver, resource_paths: dict[str, str], fns: dict[str, FunctionSpec]
+    resource: dict[str, Any],
+    res: Resolver,
+    resource_paths: dict[str, str],
+    fns: dict[str, FunctionSpec],
+    schemas: tuple[set[str], dict[str, dict[str, Any]]],
 ) -> MethodSpec:
+    props = resource.get("Properties", {})
     resource_id = str(res.resolve(props.get("ResourceId")))
     if resource_id not in resource_paths:
         raise TemplateError(f"API method on unknown resource {resource_id}")
@@ -193,6 +257,13 @@ def _method(
     function = None
     if kind in ("AWS_PROXY", "AWS"):
         function = function_by_target(fns, str(integration.get("Uri", "")))
+        tagged = (resource.get("Metadata") or {}).get(paths.constants().FUNCTION_TAG)
+        function = function or (tagged if tagged in fns else None)
+    validators, models = schemas
+    body_schema = None
+    if str(res.resolve(props.get("RequestValidatorId"))) in validators:
+        model = (res.resolve(props.get("RequestModels")) or {}).get("application/json")
+        body_schema = models.get(str(model)) if model else None
     status, headers = 200, {}
     responses = integration.get("IntegrationResponses") or []
     if kind == "MOCK" and responses:
@@ -208,6 +279,7 @@ def _method(
         function=function,
         mock_status=status,
         mock_headers=headers,
+        body_schema=body_schema,
     )
 
 

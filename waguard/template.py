@@ -401,9 +401,15 @@ class Resolver:
         if rtype == "AWS::ApiGateway::RestApi":
             api_id = _short_id(f"{self.tpl.stack}/{lid}", 10)
             return Physical(api_id, {"RootResourceId": _short_id(f"{api_id}/", 10), "RestApiId": api_id})
-        if rtype in ("AWS::ApiGateway::Resource", "AWS::ApiGateway::Deployment"):
+        if rtype in (
+            "AWS::ApiGateway::Resource",
+            "AWS::ApiGateway::Deployment",
+            "AWS::ApiGateway::RequestValidator",
+        ):
             rid = _short_id(f"{self.tpl.stack}/{lid}", 6)
             return Physical(rid, {"ResourceId": rid, "DeploymentId": rid})
+        if rtype == "AWS::ApiGateway::Model":
+            return Physical(named(lid, "Name") or lid)
         if rtype == "AWS::ApiGateway::Stage":
             return Physical(named(lid, "StageName") or lid)
         if rtype == "AWS::IAM::Role":

@@ -1,0 +1,247 @@
+"""`waguard serve`: the whole stack on this machine, from the synthesized template.
+
+Template (synthesized when stale) -> moto on the AWS port -> keys, tables, queues and the secret
+materialized as the template declares them -> one worker process per function -> a poller per event
+source mapping -> the API on the API port -> the built-in fake Graph API unless WA_GRAPH_API_URL is set
+-> the ready lines. SIGINT/SIGTERM stop everything and exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from waguard import aws, materialize, model, paths, roles, runtime
+from waguard.api import ApiServer, LocalApi
+from waguard.pollers import Poller
+from waguard.template import Resolver, Template, TemplateError, ensure_synthesized, load
+from waguard.workers import FunctionPool, InvocationError
+
+API_WORKERS = 2  # execution environments per function behind the API (concurrent requests)
+QUEUE_WORKERS = 1  # per function fed only by queues (one poller each)
+
+
+def say(line: str) -> None:
+    print(f"waguard: {line}", flush=True)
+
+
+def warn(line: str) -> None:
+    print(f"waguard: {line}", file=sys.stderr, flush=True)
+
+
+class LogTail(threading.Thread):
+    """`--verbose`: follow the functions' log files on the console, each line prefixed with the function."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        super().__init__(name="log-tail", daemon=True)
+        self.files = files
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        handles: dict[str, Any] = {}
+        while not self.stopping.wait(0.2):
+            for name, path in self.files.items():
+                if name not in handles and path.exists():
+                    handles[name] = open(path, encoding="utf-8", errors="replace")
+                handle = handles.get(name)
+                while handle is not None and (line := handle.readline()):
+                    print(f"[{name}] {line.rstrip()}", file=sys.stderr, flush=True)
+        for handle in handles.values():
+            handle.close()
+
+
+class LocalStack:
+    """Everything `serve` runs; `start()` brings it up, `stop()` takes it down in reverse."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        aws_port: int = 4566,
+        verbose: bool = False,
+        log_dir: Path | None = None,
+        template_path: Path | None = None,
+        code_paths: tuple[str, ...] = (str(paths.LAMBDAS),),
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.host, self.port, self.aws_port = host, port, aws_port
+        self.verbose = verbose
+        self.log_dir = log_dir or paths.LOG_DIR
+        self.template_path = template_path
+        self.code_paths = code_paths
+        self.cancelled = cancelled
+        self.tpl: Template | None = None
+        self.moto: Any = None
+        self.graph: Any = None
+        self.graph_url = ""
+        self.pools: dict[str, FunctionPool] = {}
+        self.pollers: list[Poller] = []
+        self.api_server: ApiServer | None = None
+        self.tail: LogTail | None = None
+        self.secret_values: dict[str, str] = {}
+        self.overrides: dict[str, str] = {}
+        self.principals: dict[str, roles.Principal] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    def _check(self) -> None:
+        if self.cancelled():
+            raise KeyboardInterrupt
+
+    def start(self) -> LocalStack:
+        path = self.template_path or ensure_synthesized()
+        tpl = self.tpl = load(path)
+        self._check()
+        self.moto = aws.start_moto(self.host, self.aws_port)
+        endpoint = aws.url(self.host, self.aws_port)
+        self.secret_values = materialize.local_secrets()
+        physical = materialize.materialize(tpl, endpoint, self.secret_values)
+        self._check()
+
+        env = os.environ
+        self.overrides = {
+            "WA_PHONE_NUMBER_ID": env.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id()
+        }
+        if not env.get("WA_GRAPH_API_URL"):
+            started = runtime.start_graph_fake(
+                aws.connect_host(self.host), self.secret_values["WA_ACCESS_TOKEN"]
+            )
+            if started:
+                self.graph, self.graph_url = started
+                self.overrides["WA_GRAPH_API_URL"] = self.graph_url
+        self._start_functions(tpl, physical, endpoint)
+        self._check()
+
+        res = Resolver(tpl, physical)
+        fns = model.functions(tpl, res)
+        for mapping in model.mappings(tpl, res, fns):
+            if mapping.enabled and mapping.function in self.pools:
+                poller = Poller(mapping, self._invoker(mapping.function), endpoint, tpl.region, warn)
+                poller.start()
+                self.pollers.append(poller)
+
+        self.principals = {aws.ACCESS_KEY: roles.administrator()}
+        for spec in sorted(model.roles(tpl, res).values(), key=lambda r: r.role):
+            principal = roles.role_principal(spec)
+            self.principals[principal.access_key] = principal
+        apis = model.apis(tpl, res, fns)
+        if not apis:
+            raise TemplateError("the template has no AWS::ApiGateway::RestApi")
+        report = (lambda line: warn("api " + line)) if self.verbose else (lambda line: None)
+        app = LocalApi(apis[0], tpl.region, self._invoke, self.principals, report)
+        self.api_server = ApiServer((self.host, self.port), app).start()
+        return self
+
+    def _start_functions(self, tpl: Template, physical: dict[str, Any], endpoint: str) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        configs = runtime.worker_configs(
+            tpl, physical, endpoint, self.overrides, self.log_dir, self.code_paths
+        )
+        for cfg in configs.values():
+            Path(cfg.log_path or os.devnull).write_text("")  # a fresh log per run
+        res = Resolver(tpl, physical)
+        fns = model.functions(tpl, res)
+        behind_api = {m.function for a in model.apis(tpl, res, fns) for m in a.methods if m.function}
+        for name, cfg in configs.items():
+            self.pools[name] = FunctionPool(cfg, API_WORKERS if name in behind_api else QUEUE_WORKERS)
+        if self.verbose:
+            self.tail = LogTail({n: Path(c.log_path) for n, c in configs.items() if c.log_path})
+            self.tail.start()
+        with ThreadPoolExecutor(max_workers=len(self.pools) or 1) as pool:
+            list(pool.map(lambda p: p.start(), self.pools.values()))
+        for name, fn_pool in self.pools.items():
+            if fn_pool.init_error:
+                error = fn_pool.init_error
+                warn(
+                    f"warning: function {name} fails to start: {error['errorType']}: {error['errorMessage']}"
+                )
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> Any:
+        pool = self.pools.get(function)
+        if pool is None:
+            raise InvocationError("ResourceNotFoundException", f"no function {function}")
+        return pool.invoke(event)
+
+    def _invoker(self, function: str) -> Callable[[dict[str, Any]], Any]:
+        return lambda event: self._invoke(function, event)
+
+    def ready_lines(self) -> list[str]:
+        assert self.tpl is not None
+        lines = [
+            f"secret {name}={self.secret_values[name]}"
+            for name in ("WA_APP_SECRET", "WA_VERIFY_TOKEN", "WA_ACCESS_TOKEN")
+        ]
+        lines.append(f"env WA_PHONE_NUMBER_ID={self.overrides['WA_PHONE_NUMBER_ID']}")
+        if self.graph_url:
+            lines.append(f"graph {self.graph_url}")
+        for principal in self.principals.values():
+            if principal.role:
+                lines.append(f"role {principal.role} {principal.access_key} {principal.secret_key}")
+        lines.append(f"logs {self.log_dir}")
+        lines.append(f"api {self.api_url}")
+        lines.append(f"aws {self.aws_url} region={self.tpl.region}")
+        return lines
+
+    def stop(self) -> None:
+        if self.api_server is not None:
+            self.api_server.stop()
+        for poller in self.pollers:
+            poller.stop()
+        for fn_pool in self.pools.values():
+            fn_pool.close()
+        for poller in self.pollers:
+            poller.join(5)
+        if self.graph is not None:
+            runtime.stop_server(self.graph)
+        if self.moto is not None:
+            self.moto.stop()
+        if self.tail is not None:
+            self.tail.stopping.set()
+            self.tail.join(2)
+
+
+def run(host: str, port: int, aws_port: int, verbose: bool = False, log_dir: Path | None = None) -> int:
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stack = LocalStack(host, port, aws_port, verbose, log_dir, cancelled=stopping.is_set)
+    code = 0
+    try:
+        stack.start()
+        for line in stack.ready_lines():
+            say(line)
+        while not stopping.wait(0.5):
+            pass
+        say("stopping")
+    except KeyboardInterrupt:
+        say("stopping")
+    except (TemplateError, materialize.MaterializeError, OSError) as exc:
+        warn(f"error: {exc}")
+        code = 1
+    except Exception as exc:  # anything else at start-up: say what, stop what started
+        warn(f"error: {type(exc).__name__}: {exc}")
+        code = 1
+    finally:
+        started = time.monotonic()
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if code == 0:
+            say(f"stopped ({time.monotonic() - started:.1f}s)")
+    return code
