@@ -10,7 +10,7 @@ shape), answers what Meta answers, and can be scripted:
   `"status"` and `"details"` override), `{"delay": 1.5}` (wait, then behave normally), or a delay
   combined with either of the first two.
 - `GET /_fake/calls`: every call received (method, path, headers, body, and the answer's status and
-  response), oldest first.
+  response, with monotonic `started`/`finished` times), oldest first.
 - `POST /_fake/reset`: forget calls and script.
 
 The same is available in-process on the server object: `server.script([...])`, `server.calls()`,
@@ -226,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         call = getattr(self, "_call", None)
         if call is not None:  # what was answered, for the tests (e.g. the wamid handed out)
             with self.server._lock:
-                call["status"], call["response"] = status, body
+                call["status"], call["response"], call["finished"] = status, body, time.monotonic()
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
@@ -282,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "headers": dict(self.headers.items()),
             "body": payload,
+            "started": time.monotonic(),
         }
         self.server._record(self._call)
         entry = self.server._next_scripted()

@@ -1,0 +1,120 @@
+"""The sender: SQS batches of the send queue (partial batch response), the batch's messages sent
+concurrently, each through domain.sending.deliver.
+
+A record to retry is made visible again after its backoff (ChangeMessageVisibility) and reported as a
+batch item failure: the function never sleeps for a backoff. See docs/sending.md.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from domain import sending
+from shared import constants as c
+from shared.observability import logger, metrics
+
+MAX_WORKERS = 10  # threads per invocation (the batch size is at most 10 in cdk.json)
+
+
+class RetryLater(Exception):
+    """The record stays on the queue (a batch item failure); its visibility is already set."""
+
+
+def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outcome:
+    attributes = record.get("attributes") or {}
+    receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
+    try:
+        message_id = json.loads(record.get("body") or "")["message_id"]
+        if not isinstance(message_id, str):
+            raise TypeError("message_id")
+    except (ValueError, KeyError, TypeError):
+        logger.error("malformed send-queue record dropped", extra={"sqs_message_id": record.get("messageId")})
+        return sending.Outcome("dropped")
+    try:
+        enqueued_at = int(attributes.get("SentTimestamp") or 0) / 1000
+        outcome = sending.deliver(message_id, receive_count, enqueued_at, token)
+    except Exception as exc:
+        logger.error(
+            "send attempt failed", extra={"message_id": message_id, "error_type": type(exc).__name__}
+        )
+        if receive_count >= max_attempts:
+            try:
+                sending.give_up(message_id, {"code": "internal_error", "title": type(exc).__name__})
+            except Exception as again:
+                logger.error(
+                    "could not mark failed",
+                    extra={"message_id": message_id, "error_type": type(again).__name__},
+                )
+        return sending.Outcome("error", retry=True)
+    if outcome.retry and outcome.delay is not None and record.get("receiptHandle"):
+        try:
+            sending.defer(record["receiptHandle"], outcome.delay)
+        except Exception as exc:  # the record comes back after the queue's visibility timeout instead
+            logger.warning(
+                "visibility change failed", extra={"message_id": message_id, "error_type": type(exc).__name__}
+            )
+    answer = outcome.answer
+    logger.info(
+        "send outcome",
+        extra={
+            "message_id": message_id,
+            "outcome": outcome.result,
+            "delay": outcome.delay,
+            "receive_count": receive_count,
+            "http_status": answer.http_status if answer else None,
+            "meta_code": answer.code if answer else None,
+        },
+    )
+    return outcome
+
+
+def deliver_all(records: list[dict[str, Any]]) -> dict[str, sending.Outcome]:
+    """Every record's outcome (by SQS messageId), the records sent concurrently; metrics recorded."""
+    from shared.secrets import clear_cache, get_secret_field, get_secrets
+    from shared.settings import get_settings
+    from store import tables
+
+    if not records:
+        return {}
+    settings = get_settings()
+    get_secrets()  # one fetch for all threads (token and contact key)
+    token = get_secret_field(c.SECRET_ACCESS_TOKEN)
+    tables.table(c.TABLE_MESSAGES)
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(records)), thread_name_prefix="send") as pool:
+        futures = {r["messageId"]: pool.submit(_one, r, token, settings.max_send_attempts) for r in records}
+        outcomes = {mid: future.result() for mid, future in futures.items()}
+    counts = {"MessagesSent": 0, "MessagesFailed": 0, "GraphThrottled": 0, "GraphAuthErrors": 0}
+    for outcome in outcomes.values():
+        counts["MessagesSent"] += outcome.result == "sent"
+        counts["MessagesFailed"] += outcome.result == "failed"
+        if outcome.answer is not None:
+            counts["GraphThrottled"] += outcome.answer.throttled
+            counts["GraphAuthErrors"] += outcome.answer.auth_error
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit="Count", value=value)
+    if counts["GraphAuthErrors"]:
+        clear_cache()  # a rotated access token is picked up by the next invocation
+    return outcomes
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    records = list(event.get("Records") or [])
+    if not records:
+        return {"batchItemFailures": []}
+    outcomes = deliver_all(records)
+
+    def record_handler(record: Any) -> None:
+        outcome = outcomes.get(record.message_id)
+        if outcome is None or outcome.retry:
+            raise RetryLater(record.message_id)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
