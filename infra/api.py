@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -310,14 +310,12 @@ class Api(Construct):
             retention=log_retention(cfg),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        waf_logs_arn = Arn.format(
-            {
-                "service": "logs",
-                "resource": "log-group",
-                "resource_name": waf_log_group_name(cfg),
-                "arn_format": ArnFormat.COLON_RESOURCE_NAME,
-            },
-            Stack.of(self),
+        # WAF wants the log group ARN without the trailing ":*" of LogGroup.log_group_arn.
+        waf_logs_arn = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=waf_log_group_name(cfg),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
         redact = wafv2.CfnLoggingConfiguration.FieldToMatchProperty
         self.waf_logging = wafv2.CfnLoggingConfiguration(
