@@ -248,20 +248,19 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
 
 
 def _confirm_stop(identity: Identity, text: str) -> None:
-    """The optional one-time STOP confirmation (a service message through the outbound side)."""
+    """The optional one-time STOP confirmation, queued as a service text by the outbound side.
+
+    The send gate applies: it goes out only while a customer-service window opened by an earlier
+    message is open (an opt-out keyword opens none), and never to a suppressed contact.
+    """
+    from domain import sending
+
     try:
-        from domain import sending
-    except ImportError:  # the outbound side is not deployed with this build
-        logger.info("stop confirmation skipped: no outbound module")
-        return
-    enqueue = getattr(sending, "enqueue_service_text", None)
-    if enqueue is None:
-        logger.info("stop confirmation skipped: outbound side offers no service-text enqueue")
-        return
-    try:
-        enqueue(identity, text)
-    except Exception as exc:  # a refused confirmation must not undo the opt-out
-        logger.warning("stop confirmation not sent", extra={"error_type": type(exc).__name__})
+        sending.enqueue_service_text(identity, text)
+    except sending.Refused as exc:
+        logger.info("stop confirmation not sent", extra={"code": exc.code})
+    except Exception as exc:  # a failed confirmation must not hold up the opt-out itself
+        logger.warning("stop confirmation failed", extra={"error_type": type(exc).__name__})
 
 
 def _advance(wamid_h: str, status: str, timestamp: int | None, error: dict[str, Any] | None) -> bool:

@@ -328,3 +328,28 @@ def test_direct_api_for_the_outbound_side(aws_stack) -> None:
     with pytest.raises(ValueError):
         consent.record(identity, "marketing", "maybe", "api")
     assert json.dumps(consent.view(identity))
+
+
+def test_optional_stop_confirmation_is_sent_once(aws_stack, monkeypatch) -> None:
+    import os
+
+    from shared import settings
+
+    configured = json.loads(os.environ[c.ENV_SETTINGS])
+    assert configured["stop_confirmation"] == ""  # off by default
+    configured["stop_confirmation"] = "You will get no more messages from us."
+    monkeypatch.setenv(c.ENV_SETTINGS, json.dumps(configured))
+    settings.reset()
+    say(aws_stack, "STOP", contact="4915100000077")  # no open window: the gate refuses a confirmation
+    assert f.drain(aws_stack.queues["send"]) == []
+    grant_all()
+    say(aws_stack, "hello")  # the window is open: a service text may go out
+    say(aws_stack, "STOP")
+    say(aws_stack, "stop")  # already opted out: no second confirmation
+    queued = f.drain(aws_stack.queues["send"])
+    assert len(queued) == 1
+    outs = [i for i in aws_stack.items(c.TABLE_MESSAGES) if i["sk"].startswith("OUT#")]
+    assert len(outs) == 1 and outs[0]["purpose"] == "service" and outs[0]["kind"] == "text"
+    assert json.loads(queued[0]) == {"message_id": outs[0]["msg_id"]}
+    assert states() == dict.fromkeys(PURPOSES, "revoked")
+    settings.reset()
