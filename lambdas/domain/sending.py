@@ -283,7 +283,12 @@ def _still_allowed(identity: Any, out: outbound.Outbound) -> dict[str, Any] | No
 
 
 def deliver(
-    message_id: str, receive_count: int, enqueued_at: float, token: str, now: float | None = None
+    message_id: str,
+    receive_count: int,
+    enqueued_at: float,
+    token: str,
+    now: float | None = None,
+    source_arn: str | None = None,
 ) -> Outcome:
     """One attempt at the message: gate re-check, rate budget, lease, Graph API call, status."""
     from domain import consent
@@ -310,7 +315,7 @@ def deliver(
     if not ratelimit.acquire(settings.phone_number_id):
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
-            outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS)
+            outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)
             return Outcome("requeued")
         return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
 
@@ -353,5 +358,5 @@ def give_up(message_id: str, error: dict[str, Any]) -> bool:
     return bool(out and out.status == "queued" and outbound.mark_failed(out, error))
 
 
-def defer(receipt_handle: str, seconds: int) -> None:
-    outbound.defer(receipt_handle, seconds)
+def defer(receipt_handle: str, seconds: int, source_arn: str | None = None) -> None:
+    outbound.defer(receipt_handle, seconds, source_arn)

@@ -25,6 +25,7 @@ class RetryLater(Exception):
 def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outcome:
     attributes = record.get("attributes") or {}
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
+    source_arn = record.get("eventSourceARN")
     try:
         message_id = json.loads(record.get("body") or "")["message_id"]
         if not isinstance(message_id, str):
@@ -34,7 +35,7 @@ def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outco
         return sending.Outcome("dropped")
     try:
         enqueued_at = int(attributes.get("SentTimestamp") or 0) / 1000
-        outcome = sending.deliver(message_id, receive_count, enqueued_at, token)
+        outcome = sending.deliver(message_id, receive_count, enqueued_at, token, source_arn=source_arn)
     except Exception as exc:
         logger.error(
             "send attempt failed", extra={"message_id": message_id, "error_type": type(exc).__name__}
@@ -50,7 +51,7 @@ def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outco
         return sending.Outcome("error", retry=True)
     if outcome.retry and outcome.delay is not None and record.get("receiptHandle"):
         try:
-            sending.defer(record["receiptHandle"], outcome.delay)
+            sending.defer(record["receiptHandle"], outcome.delay, source_arn)
         except Exception as exc:  # the record comes back after the queue's visibility timeout instead
             logger.warning(
                 "visibility change failed", extra={"message_id": message_id, "error_type": type(exc).__name__}

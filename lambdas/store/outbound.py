@@ -383,10 +383,26 @@ def reset() -> None:
     _sqs.cache_clear()
 
 
-def enqueue(msg_id: str, delay_seconds: int = 0) -> None:
+def queue_url(source_arn: str | None = None) -> str:
+    """The send queue's URL: `WG_SEND_QUEUE_URL`, or (for its consumer, which is given no URL) the URL of
+    the queue the record came from (`arn:aws:sqs:<region>:<account>:<name>`)."""
+    import os
+
+    url = os.environ.get(c.ENV_SEND_QUEUE_URL, "")
+    if url or not source_arn:
+        return url or require_env(c.ENV_SEND_QUEUE_URL)
+    parts = source_arn.split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
+        raise ValueError("not an SQS queue ARN")
+    _, partition, _, region, account, name = parts
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{suffix}/{account}/{name}"
+
+
+def enqueue(msg_id: str, delay_seconds: int = 0, source_arn: str | None = None) -> None:
     """Queue one message for the sender: the body is the message id only (no personal data)."""
     args: dict[str, Any] = {
-        "QueueUrl": require_env(c.ENV_SEND_QUEUE_URL),
+        "QueueUrl": queue_url(source_arn),
         "MessageBody": json.dumps({"message_id": msg_id}),
     }
     if delay_seconds:
@@ -394,10 +410,10 @@ def enqueue(msg_id: str, delay_seconds: int = 0) -> None:
     _sqs().send_message(**args)
 
 
-def defer(receipt_handle: str, seconds: int) -> None:
+def defer(receipt_handle: str, seconds: int, source_arn: str | None = None) -> None:
     """Make one received send-queue message visible again after `seconds` (SQS allows 0..43200)."""
     _sqs().change_message_visibility(
-        QueueUrl=require_env(c.ENV_SEND_QUEUE_URL),
+        QueueUrl=queue_url(source_arn),
         ReceiptHandle=receipt_handle,
         VisibilityTimeout=max(0, min(43200, int(seconds))),
     )

@@ -12,6 +12,7 @@ from tests import factory as f
 
 PHONE = "4915112345678"
 PHONE_NUMBER_ID = "106540352242922"
+SEND_ARN = "arn:aws:sqs:eu-central-1:123456789012:waguard-send"
 TEXT = {"to": "+" + PHONE, "purpose": "service", "text": {"body": "Yes, it ships today."}}
 PROMO = {
     "to": PHONE,
@@ -55,9 +56,9 @@ def visibility(monkeypatch):
     calls: list[tuple[str, int]] = []
     real = outbound.defer
 
-    def spy(receipt_handle: str, seconds: int) -> None:
+    def spy(receipt_handle: str, seconds: int, source_arn: str | None = None) -> None:
         calls.append((receipt_handle, seconds))
-        real(receipt_handle, seconds)
+        real(receipt_handle, seconds, source_arn)
 
     monkeypatch.setattr(outbound, "defer", spy)
     return calls
@@ -107,7 +108,7 @@ def receive(stack, visibility_timeout: int = 60) -> list[dict]:
             },
             "messageAttributes": {},
             "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:waguard-send",
+            "eventSourceARN": SEND_ARN,
             "awsRegion": "eu-central-1",
         }
         for m in got
@@ -121,10 +122,18 @@ def again(record: dict) -> dict:
 
 
 def run_sender(*records: dict) -> list[str]:
-    """Invoke the sender on the records; the message ids reported as batch item failures."""
+    """Invoke the sender on the records, in the sender's environment (which names no queue URL: the
+    queue is the records' eventSourceARN); the message ids reported as batch item failures."""
+    import os
+
     from handlers import sender
 
-    reply = sender.handler({"Records": list(records)}, f.LambdaContext())
+    saved = os.environ.pop(c.ENV_SEND_QUEUE_URL, None)
+    try:
+        reply = sender.handler({"Records": list(records)}, f.LambdaContext())
+    finally:
+        if saved is not None:
+            os.environ[c.ENV_SEND_QUEUE_URL] = saved
     return [x["itemIdentifier"] for x in reply["batchItemFailures"]]
 
 
@@ -343,7 +352,7 @@ def test_erased_before_sending_is_dropped(aws_stack, fake):
 
 
 def test_unknown_id_is_retried_while_the_index_may_lag(aws_stack, fake, visibility):
-    fresh = f.sqs_event([json.dumps({"message_id": "msg_" + "1" * 24})])["Records"][0]
+    fresh = f.sqs_event([json.dumps({"message_id": "msg_" + "1" * 24})], queue_arn=SEND_ARN)["Records"][0]
     assert run_sender(fresh) == [fresh["messageId"]]
     assert visibility[0][1] == 2
     old = {**fresh, "attributes": {**fresh["attributes"], "SentTimestamp": "1000"}}

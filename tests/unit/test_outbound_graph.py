@@ -181,3 +181,17 @@ def test_messages_url():
     assert graph.messages_url("https://graph.facebook.com/", "v25.0", "106540352242922") == (
         "https://graph.facebook.com/v25.0/106540352242922/messages"
     )
+
+
+def test_send_queue_url_from_the_records_arn(monkeypatch):
+    from shared import constants as c
+    from store import outbound
+
+    monkeypatch.delenv(c.ENV_SEND_QUEUE_URL, raising=False)
+    arn = "arn:aws:sqs:eu-central-1:123456789012:waguard-send"
+    assert outbound.queue_url(arn) == "https://sqs.eu-central-1.amazonaws.com/123456789012/waguard-send"
+    monkeypatch.setenv(c.ENV_SEND_QUEUE_URL, "https://sqs.example/1/q")
+    assert outbound.queue_url(arn) == "https://sqs.example/1/q"
+    monkeypatch.delenv(c.ENV_SEND_QUEUE_URL)
+    with pytest.raises(ValueError):
+        outbound.queue_url("arn:aws:sns:eu-central-1:1:topic")
