@@ -99,33 +99,42 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
     ref = normalize(request.to)
     identity = contacts.identity(ref)
     gate(identity, request.purpose, request.kind)
+    msg_id = _queue(identity.primary, request.purpose, content_of(ref, request), idem_key)
+    return {"id": msg_id, "status": "queued"}
+
+
+def _queue(chash: str, purpose: str, content: dict[str, Any], idem_key: dict[str, str] | None = None) -> str:
+    """Store the message `queued` and put its id on the send queue; undone (503) if the enqueue fails."""
     msg_id = outbound.new_id()
-    outbound.create(identity.primary, msg_id, request.purpose, content_of(ref, request), idem_key)
+    outbound.create(chash, msg_id, purpose, content, idem_key)
     try:
         outbound.enqueue(msg_id)
     except Exception as exc:
         logger.warning("enqueue failed", extra={"message_id": msg_id, "error_type": type(exc).__name__})
         try:
-            outbound.delete(identity.primary, msg_id)
+            outbound.delete(chash, msg_id)
         except Exception as cleanup:
             logger.error(
                 "could not remove the unqueued message",
                 extra={"message_id": msg_id, "error_type": type(cleanup).__name__},
             )
         raise Refused(503, "unavailable", "the message could not be queued; nothing was sent") from exc
-    logger.info(
-        "message queued", extra={"message_id": msg_id, "kind": request.kind, "purpose": request.purpose}
-    )
-    return {"id": msg_id, "status": "queued"}
+    kind = "template" if "template" in content else "text"
+    logger.info("message queued", extra={"message_id": msg_id, "kind": kind, "purpose": purpose})
+    return msg_id
 
 
 def enqueue_service_text(identity: Any, text: str) -> str:
-    """Queue a service text to a known contact (the processor's optional STOP confirmation); the same
-    gate as `POST /messages` applies. Returns the message id; raises Refused when the gate refuses."""
-    request = SendMessageRequest.model_validate(
-        {"to": identity.ref, "purpose": c.PURPOSE_SERVICE, "text": {"body": text}}
-    )
-    return accept(request)["id"]
+    """Queue a service text answering the contact's own message (the processor's optional STOP
+    confirmation). The opt-out keyword itself opened Meta's customer-service window, so only suppression
+    is checked; returns the message id, raises Refused (403, or 400 for an empty or too long text)."""
+    from store import contacts
+
+    if not 1 <= len(text) <= c.TEXT_MAX_CHARS:
+        raise Refused(400, "invalid_body", "a text body has 1 to 4096 characters")
+    if contacts.is_suppressed(identity):
+        raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
+    return _queue(identity.primary, c.PURPOSE_SERVICE, {"to": identity.ref, "text": text})
 
 
 # ---- idempotency ---------------------------------------------------------------------------------------

@@ -410,3 +410,21 @@ def test_spent_budget_defers_without_counting_an_attempt(aws_stack, fake, visibi
     )["Attributes"]
     assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
     assert int(outbound_item(aws_stack, message_id)["attempts"]) == 0
+
+
+def test_stop_confirmation_is_sent(aws_stack, fake, monkeypatch):
+    from shared import settings
+
+    raw = json.loads(aws_stack.env[c.ENV_SETTINGS])
+    monkeypatch.setenv(
+        c.ENV_SETTINGS, json.dumps({**raw, "stop_confirmation": "You will get no more messages."})
+    )
+    settings.reset()
+    consent(PHONE, "marketing")
+    f.deliver(aws_stack, f.webhook_body(messages=[f.text_message(PHONE, "STOP")]))
+    records = receive(aws_stack)
+    assert len(records) == 1
+    assert run_sender(*records) == []
+    (call,) = fake.calls()
+    assert call["body"]["text"] == {"body": "You will get no more messages.", "preview_url": False}
+    assert f.call_messages(f.messages_post(PROMO))["statusCode"] == 403
