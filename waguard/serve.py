@@ -24,8 +24,10 @@ from waguard.pollers import Poller
 from waguard.template import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.workers import FunctionPool, InvocationError
 
-API_WORKERS = 2  # execution environments per function behind the API (concurrent requests)
-QUEUE_WORKERS = 1  # per function fed only by queues (one poller each)
+# Execution environments per function: behind the API (concurrent requests), or fed only by queues
+# (one poller each). WAGUARD_API_WORKERS overrides the first.
+API_WORKERS = 2
+QUEUE_WORKERS = 1
 
 
 def say(line: str) -> None:
@@ -156,7 +158,8 @@ class LocalStack:
         fns = model.functions(tpl, res)
         behind_api = {m.function for a in model.apis(tpl, res, fns) for m in a.methods if m.function}
         for name, cfg in configs.items():
-            self.pools[name] = FunctionPool(cfg, API_WORKERS if name in behind_api else QUEUE_WORKERS)
+            api_workers = int(os.environ.get("WAGUARD_API_WORKERS") or API_WORKERS)
+            self.pools[name] = FunctionPool(cfg, api_workers if name in behind_api else QUEUE_WORKERS)
         if self.verbose:
             self.tail = LogTail({n: Path(c.log_path) for n, c in configs.items() if c.log_path})
             self.tail.start()

@@ -130,7 +130,7 @@ def load(path: Path | None = None, region: str | None = None) -> Template:
         raise TemplateError(f"cannot read {path}: {exc}") from exc
     except ValueError as exc:
         raise TemplateError(f"{path} is not valid JSON: {exc}") from exc
-    stack = path.name.removesuffix(".template.json")
+    stack = path.name.removesuffix(".template.json") if path.name.endswith(".template.json") else path.stem
     region = (
         region
         or _manifest_region(path.parent, stack)
@@ -260,7 +260,10 @@ class Resolver:
 
     def _fn_select(self, arg: Any) -> Any:
         index, items = self._eval(arg[0]), self._eval(arg[1])
-        return items[int(index)]
+        try:
+            return items[int(index)]
+        except (IndexError, ValueError, TypeError) as exc:
+            raise TemplateError(f"Fn::Select {index} of {items!r}: {exc}") from exc
 
     def _fn_split(self, arg: Any) -> list[str]:
         delim, text = arg[0], self._eval(arg[1])
