@@ -38,5 +38,31 @@ lint: install
 bench: install synth
 	$(BIN)/python -m bench.run
 
+# Security checks on what deploys: cfn-lint and checkov on the synthesized template, bandit on the runtime
+# code, pip-audit on the pinned dependencies. Each must report zero findings. The tools live in their own
+# venv (their dependencies conflict with the project's). Where PyPI's per-version JSON API is reachable,
+# `make audit PIP_AUDIT_FLAGS=--strict` also fails on a dependency pip-audit could not look up.
+VENV_AUDIT := .venv-audit
+AUDIT_BIN := $(VENV_AUDIT)/bin
+AUDIT_STAMP := $(VENV_AUDIT)/.installed
+TEMPLATE := cdk.out/Waguard.template.json
+PIP_AUDIT_FLAGS ?=
+
+$(AUDIT_STAMP): requirements-audit.txt
+	@test -x $(AUDIT_BIN)/python || $(PYTHON) -m venv $(VENV_AUDIT)
+	$(AUDIT_BIN)/python -m pip install --quiet -r requirements-audit.txt
+	@touch $(AUDIT_STAMP)
+
+audit: synth $(AUDIT_STAMP)
+	$(AUDIT_BIN)/cfn-lint $(TEMPLATE)
+	$(AUDIT_BIN)/checkov --config-file .checkov.yaml --file $(TEMPLATE)
+	$(AUDIT_BIN)/bandit -q -c bandit.yaml -r lambdas
+	$(AUDIT_BIN)/pip-audit --requirement constraints.txt --no-deps --disable-pip --progress-spinner off $(PIP_AUDIT_FLAGS)
+
+# The data-protection report (docs/security-review.md explains how to read it).
+report: install synth
+	$(BIN)/waguard report --format html --out cdk.out/report.html
+	$(BIN)/waguard report --format md --out cdk.out/report.md
+
 clean:
 	rm -rf cdk.out .pytest_cache bench/results.json
