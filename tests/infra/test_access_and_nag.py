@@ -178,3 +178,17 @@ def test_acknowledgements_need_a_known_rule_and_a_real_reason(tmp_path: Any) -> 
         nag.acknowledge(bucket, "not needed", "AwsSolutions-S1")
     with pytest.raises(ValueError, match="not a rule id"):
         nag.acknowledge(bucket, "A reason that is long enough to be a sentence here.", "S1")
+
+
+def test_app_fails_on_a_failed_pack_report(tmp_path: Any) -> None:
+    import app as entry
+
+    report = {
+        "pluginReports": [
+            {"pluginName": "AwsSolutions", "conclusion": "success"},
+            {"pluginName": "PCI.DSS.321", "conclusion": "failure"},
+        ]
+    }
+    (tmp_path / "validation-report.json").write_text(json.dumps(report))
+    assert entry.failed_plugins(str(tmp_path)) == ["PCI.DSS.321"]
+    assert entry.failed_plugins(str(tmp_path / "missing")) == []
