@@ -2,7 +2,7 @@
 
 Sources used by waguard itself: `keyword` (STOP/START), `user_preferences` (Meta's marketing
 stop/resume), `meta_error_131050` (a failed status or Graph answer with error 131050). A `granted`
-event recorded after an erasure lifts the contact's suppression.
+event recorded after an erasure lifts the contact's suppression (`store.contacts.is_suppressed`).
 """
 
 from __future__ import annotations
@@ -47,10 +47,7 @@ def record(
         raise ValueError(f"unknown consent purpose {purpose!r}")
     if status not in STATUSES:
         raise ValueError(f"unknown consent status {status!r}")
-    event = ledger.append(identity.primary, purpose, status, source, evidence, meta_timestamp)
-    if status == GRANTED:
-        contacts.lift_suppression(identity, event["recorded_at"])
-    return entry(event)
+    return entry(ledger.append(identity.primary, purpose, status, source, evidence, meta_timestamp))
 
 
 def revoke_all(

@@ -250,8 +250,8 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
 def _confirm_stop(identity: Identity, text: str) -> None:
     """The optional one-time STOP confirmation, queued as a service text by the outbound side.
 
-    The send gate applies: it goes out only while a customer-service window opened by an earlier
-    message is open (an opt-out keyword opens none), and never to a suppressed contact.
+    It answers the contact's own message (which opened Meta's customer-service window), so the outbound
+    side checks only suppression; it is sent once per opt-out (not when everything was already revoked).
     """
     from domain import sending
 

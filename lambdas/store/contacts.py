@@ -105,12 +105,17 @@ def last_inbound_at(identity: Identity) -> int | None:
 
 
 def is_suppressed(identity: Identity) -> bool:
-    """Erased and no explicit grant recorded since."""
-    for pk in identity.hashes:
-        item = tables.get_live(c.TABLE_CONTACTS, pk, SUPPRESSED)
-        if item is not None and not item.get("lifted_at"):
-            return True
-    return False
+    """Erased (a suppression record on any pseudonym of the set) and no `granted` consent event of the
+    set recorded after the latest erasure."""
+    erased = [str(item["erased_at"]) for pk in identity.hashes if (item := suppression(pk))]
+    if not erased:
+        return False
+    from store import consent as ledger
+
+    latest = max(erased)
+    return not any(
+        e["status"] == "granted" and str(e["recorded_at"]) > latest for e in ledger.history(identity.hashes)
+    )
 
 
 def suppression(pk: str) -> dict[str, Any] | None:
@@ -121,26 +126,6 @@ def suppress(pk: str, erased_at: str, receipt_id: str) -> None:
     """Write the pseudonymous suppression record of an erased contact (no personal data)."""
     item = {c.PK: pk, c.SK: SUPPRESSED, "erased_at": erased_at, "receipt_id": receipt_id}
     tables.table(c.TABLE_CONTACTS).put_item(Item=tables.stamp(item, c.CLASS_SUPPRESSION))
-
-
-def lift_suppression(identity: Identity, lifted_at: str) -> bool:
-    """Mark the suppression of every pseudonym of the set as lifted by an explicit grant."""
-    from botocore.exceptions import ClientError
-
-    lifted = False
-    for pk in identity.hashes:
-        try:
-            tables.table(c.TABLE_CONTACTS).update_item(
-                Key={c.PK: pk, c.SK: SUPPRESSED},
-                UpdateExpression="SET lifted_at = :l",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(lifted_at)",
-                ExpressionAttributeValues={":l": lifted_at},
-            )
-            lifted = True
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-    return lifted
 
 
 def touch(

@@ -340,10 +340,7 @@ def test_optional_stop_confirmation_is_sent_once(aws_stack, monkeypatch) -> None
     configured["stop_confirmation"] = "You will get no more messages from us."
     monkeypatch.setenv(c.ENV_SETTINGS, json.dumps(configured))
     settings.reset()
-    say(aws_stack, "STOP", contact="4915100000077")  # no open window: the gate refuses a confirmation
-    assert f.drain(aws_stack.queues["send"]) == []
     grant_all()
-    say(aws_stack, "hello")  # the window is open: a service text may go out
     say(aws_stack, "STOP")
     say(aws_stack, "stop")  # already opted out: no second confirmation
     queued = f.drain(aws_stack.queues["send"])
@@ -352,4 +349,22 @@ def test_optional_stop_confirmation_is_sent_once(aws_stack, monkeypatch) -> None
     assert len(outs) == 1 and outs[0]["purpose"] == "service" and outs[0]["kind"] == "text"
     assert json.loads(queued[0]) == {"message_id": outs[0]["msg_id"]}
     assert states() == dict.fromkeys(PURPOSES, "revoked")
+    # An erased contact gets no confirmation.
+    assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
+    say(aws_stack, "STOP")
+    assert f.drain(aws_stack.queues["send"]) == []
     settings.reset()
+
+
+def test_a_new_grant_lifts_suppression_for_the_whole_linked_identity(aws_stack) -> None:
+    both = [f.contact(PHONE, user_id=USER_ID)]
+    f.deliver(aws_stack, f.webhook_body(messages=[f.text_message(PHONE, "hi")], contacts=both))
+    assert f.call_contacts("DELETE", USER_ID)["statusCode"] == 200
+    for ref in (PHONE, USER_ID):
+        assert contacts.is_suppressed(contacts.identity(ref))
+    put(PHONE, {"purpose": "utility", "status": "granted", "source": "new_web_form"})
+    assert not contacts.is_suppressed(contacts.identity(PHONE))
+    f.deliver(aws_stack, f.webhook_body(messages=[f.text_message(PHONE, "back again")], contacts=both))
+    for ref in (PHONE, USER_ID):  # linked again: one person, one suppression state
+        identity = contacts.identity(ref)
+        assert len(identity.hashes) == 2 and not contacts.is_suppressed(identity)
