@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import threading
 from typing import Any
 
 ACCESS_KEY = "testing"  # moto's credentials; also the local administrator's SigV4 key (contract)
@@ -26,18 +28,31 @@ def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def client(service: str, endpoint: str, region: str) -> Any:
-    import boto3
-    from botocore.config import Config
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_LOCK = threading.Lock()
 
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
-    )
+
+def client(service: str, endpoint: str, region: str) -> Any:
+    """A boto3 client for the local endpoint (cached: creating one costs a few hundred milliseconds)."""
+    key = (service, endpoint, region)
+    with _LOCK:
+        if key not in _CLIENTS:
+            from botocore.config import Config
+
+            _CLIENTS[key] = _session().client(
+                service,
+                endpoint_url=endpoint,
+                region_name=region,
+                config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+            )
+        return _CLIENTS[key]
+
+
+@functools.cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
 
 
 def _check_free(host: str, port: int) -> None:
