@@ -26,7 +26,7 @@ from waguard.roles import Principal
 from waguard.workers import InvocationError
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-INTEGRATION_TIMEOUT = 29.0
+DRAIN_LIMIT = 64 * 1024 * 1024  # an over-limit body up to this size is read (and dropped) before the 413
 
 # API Gateway's response types: default status and message (when the template has no GatewayResponse).
 GATEWAY_ERRORS: dict[str, tuple[int, str]] = {
@@ -219,6 +219,9 @@ class LocalApi:
                 ), route
             self.report(f"{spec.function}: invocation failed ({exc.error_type})")
             return self.gateway_error("DEFAULT_5XX", "Internal server error", request_id, 502), route
+        except Exception as exc:  # the runtime itself failed: still an answer, never a dropped connection
+            self.report(f"{spec.function}: invocation failed ({type(exc).__name__})")
+            return self.gateway_error("DEFAULT_5XX", "Internal server error", request_id, 502), route
         return self.reply(result, request_id), route
 
     def event(
@@ -355,22 +358,35 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # no access log: paths carry phone numbers and the handshake's verify token
 
     def _read_body(self) -> bytes | None:
+        """The body, or None when it is over the limit (read and dropped, so the client gets the 413)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, size = [], 0
             while True:
                 length = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if length == 0:
                     self.rfile.readline()
-                    return b"".join(chunks)
+                    return b"".join(chunks) if size <= MAX_BODY_BYTES else None
                 size += length
-                if size > MAX_BODY_BYTES:
-                    return None
-                chunks.append(self.rfile.read(length))
+                data = self.rfile.read(length)
+                if size <= MAX_BODY_BYTES:
+                    chunks.append(data)
+                else:
+                    chunks.clear()
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
+            self._drain(length)
             return None
         return self.rfile.read(length) if length else b""
+
+    def _drain(self, length: int) -> None:
+        if length > DRAIN_LIMIT:
+            return  # not worth reading: the connection is closed after the answer
+        while length > 0:
+            got = self.rfile.read(min(length, 1 << 20))
+            if not got:
+                return
+            length -= len(got)
 
     def _serve(self) -> None:
         app: LocalApi = self.server.app  # type: ignore[attr-defined]
