@@ -55,7 +55,7 @@ def _session() -> Any:
     return boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
 
 
-def _check_free(host: str, port: int) -> None:
+def check_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -78,7 +78,7 @@ def start_moto(host: str, port: int) -> Any:
     """moto's server in a thread of this process; `.stop()` ends it."""
     from moto.server import ThreadedMotoServer
 
-    _check_free(host, port)  # moto's thread would wait forever on a port it cannot bind
+    check_free(host, port)  # moto's thread would wait forever on a port it cannot bind
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines (paths can hold ids)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)

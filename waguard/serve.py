@@ -104,6 +104,8 @@ class LocalStack:
             raise KeyboardInterrupt
 
     def start(self) -> LocalStack:
+        for port in (self.port, self.aws_port):  # fail fast, before the slow steps
+            aws.check_free(self.host, port)
         path = self.template_path or ensure_synthesized()
         tpl = self.tpl = load(path)
         self._check()
