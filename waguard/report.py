@@ -1213,6 +1213,25 @@ def _ack_scope(facts: Facts, ack: Any) -> str:
     return f"{ack.at_path} and below ({len(below)} resources)"
 
 
+def _ack_rows(facts: Facts, acks: list[Any]) -> list[list[Cell]]:
+    """One row per rule and reason, listing every resource it was declared on."""
+    grouped: dict[tuple[str, str, str], list[Any]] = {}
+    for a in acks:
+        grouped.setdefault((a.rule, ", ".join(a.packs), a.reason), []).append(a)
+    rows: list[list[Cell]] = []
+    for (rule, pack_names, reason), items in grouped.items():
+        rows.append(
+            [
+                rule,
+                pack_names or "any pack (no pack prefix)",
+                ", ".join(_ack_scope(facts, a) for a in items),
+                str(sum(a.suppressed for a in items)),
+                reason or Badge("no reason", "gap"),
+            ]
+        )
+    return rows
+
+
 def _packs_section(facts: Facts) -> Section:
     packs = facts.packs
     sec = Section("packs", "Rule packs")
@@ -1251,16 +1270,7 @@ def _packs_section(facts: Facts) -> Section:
         sec.blocks.append(
             Table(
                 ["rule", "packs", "declared at", "findings suppressed", "reason"],
-                [
-                    [
-                        a.rule,
-                        ", ".join(a.packs) or "any pack (no pack prefix)",
-                        _ack_scope(facts, a),
-                        str(a.suppressed),
-                        a.reason or Badge("no reason", "gap"),
-                    ]
-                    for a in packs.acks
-                ],
+                _ack_rows(facts, packs.acks),
             )
         )
     return sec
