@@ -39,15 +39,18 @@ XRAY_REASON = (
 )
 
 
-def _shared(scope: Construct, construct_id: str, make):  # type: ignore[no-untyped-def]
-    """One instance per stack of something every function uses (the code asset, the layer)."""
-    stack = Stack.of(scope)
-    found = stack.node.try_find_child(construct_id)
-    return found if found is not None else make(stack, construct_id)
-
-
 class _Shared(Construct):
     """Holds the asset and the Powertools layer reference, created once per stack."""
+
+    ID = "LambdaShared"
+
+    @classmethod
+    def of(cls, scope: Construct, powertools_version: str) -> _Shared:
+        stack = Stack.of(scope)
+        found = stack.node.try_find_child(cls.ID)
+        if isinstance(found, _Shared):
+            return found
+        return cls(stack, cls.ID, powertools_version=powertools_version)
 
     def __init__(self, scope: Construct, construct_id: str, *, powertools_version: str) -> None:
         super().__init__(scope, construct_id)
@@ -77,9 +80,7 @@ class WaguardFunction(Construct):
             raise ValueError(f"unknown function {name!r}")
         self.name = name
         sizing = cfg.function(name)
-        shared: _Shared = _shared(
-            self, "LambdaShared", lambda s, i: _Shared(s, i, powertools_version=cfg.powertools_version)
-        )
+        shared = _Shared.of(self, cfg.powertools_version)
 
         self.log_group = logs.LogGroup(
             self,
@@ -148,10 +149,6 @@ class WaguardFunction(Construct):
         Tags.of(self.function).add(c.FUNCTION_TAG, name)
         self._reasons: dict[str, str] = {"XRay": XRAY_REASON}
         self._sids: set[str] = {"WriteOwnLogGroup", "XRay"}
-
-    @property
-    def timeout_seconds(self) -> int:
-        return int(self.function.timeout.to_seconds()) if self.function.timeout else 3
 
     def allow(
         self,

@@ -10,6 +10,8 @@ The two Graph metrics are Powertools EMF metrics (namespace `Waguard`, dimension
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -39,8 +41,8 @@ class Monitoring(Construct):
         *,
         cfg: WaguardConfig,
         key: kms.IKey,
-        dead_letter_queues: dict[str, sqs.IQueue],
-        functions: dict[str, lambda_.IFunction],
+        dead_letter_queues: Mapping[str, sqs.IQueue],
+        functions: Mapping[str, lambda_.IFunction],
         api: apigw.RestApi,
     ) -> None:
         super().__init__(scope, construct_id)
