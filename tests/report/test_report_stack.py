@@ -198,6 +198,17 @@ def test_eight_promises(report_md: str) -> None:
         assert re.search(rf"^### {i}\. {re.escape(title)}: (kept|gap)$", report_md, re.M), title
 
 
+def test_the_stack_keeps_all_eight_promises(synth: Synth) -> None:
+    from waguard.report import compute, load_inputs, promises
+
+    gaps = {
+        p.title: [ch.text for ch in p.checks if ch.ok is False]
+        for p in promises(compute(load_inputs(synth.template_path, synth.cdk_json)))
+        if not p.kept
+    }
+    assert not gaps, gaps
+
+
 def test_html_is_self_contained(report_html: str) -> None:
     assert report_html.startswith("<!DOCTYPE html>")
     assert "<link" not in report_html.lower()
