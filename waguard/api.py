@@ -360,7 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes | None:
         """The body, or None when it is over the limit (read and dropped, so the client gets the 413)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks, size = [], 0
+            chunks: list[bytes] = []
+            size = 0
             while True:
                 length = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if length == 0:

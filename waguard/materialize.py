@@ -13,7 +13,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from waguard import aws
@@ -43,10 +43,10 @@ class MaterializeError(RuntimeError):
     """The local resources could not be created, or differ from the template."""
 
 
-def local_secrets(env: dict[str, str] | None = None) -> dict[str, str]:
+def local_secrets(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The secret's values from the environment, each generated when unset (printed by `serve`)."""
-    env = os.environ if env is None else env
-    return {name: env.get(name) or secrets.token_urlsafe(24) for name in SECRET_ENV}
+    source = os.environ if env is None else env
+    return {name: source.get(name) or secrets.token_urlsafe(24) for name in SECRET_ENV}
 
 
 # ---- dependency order ------------------------------------------------------------------------------

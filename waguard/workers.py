@@ -156,7 +156,7 @@ def _redirect_output(log_path: str | None) -> None:
     else:
         os.dup2(2, 1)  # `invoke`: the function's logs on stderr, its response alone on stdout
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)  # type: ignore[attr-defined]
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
 
 def _child(conn: Any, cfg: WorkerConfig) -> None:
