@@ -15,6 +15,7 @@ from tests import factory as f
 PHONE = "4915112345678"
 USER_ID = "US.13491208655302741918"
 PURPOSES = ("marketing", "utility", "authentication")
+OTHER = "4915187654321"
 
 
 def put(contact: str, body: dict | str) -> dict:
@@ -83,11 +84,8 @@ def test_events_are_ordered_by_the_time_waguard_records_them(aws_stack) -> None:
     }
 
 
-def test_unknown_contact_has_empty_consent(aws_stack) -> None:
+def test_unknown_and_user_id_contacts(aws_stack) -> None:
     assert view("4915199999999") == {"contact": "4915199999999", "purposes": {}, "history": []}
-
-
-def test_user_id_contact_is_accepted_url_encoded(aws_stack) -> None:
     assert put(USER_ID, {"purpose": "marketing", "status": "granted", "source": "app"})["statusCode"] == 200
     assert view(USER_ID)["contact"] == USER_ID
     assert states(USER_ID) == {"marketing": "granted"}
@@ -188,22 +186,19 @@ def test_start_grants_marketing_with_source_keyword(aws_stack) -> None:
     assert len(view(PHONE)["history"]) == 2
 
 
-def test_quick_reply_button_stop_opts_out(aws_stack) -> None:
-    grant_all()
-    msg = f.message(PHONE, "button", {"button": {"payload": "stop_promos", "text": "Stop"}})
+def test_keyword_variants(aws_stack) -> None:
+    # A quick-reply button saying Stop.
+    grant_all(OTHER)
+    msg = f.message(OTHER, "button", {"button": {"payload": "stop_promos", "text": "Stop"}})
     f.deliver(aws_stack, f.webhook_body(messages=[msg]))
-    assert states() == dict.fromkeys(PURPOSES, "revoked")
-
-
-def test_a_retried_stop_is_recorded_once(aws_stack) -> None:
+    assert states(OTHER) == dict.fromkeys(PURPOSES, "revoked")
+    # Meta retries the same STOP: recorded once.
     grant_all()
     body = f.webhook_body(messages=[f.text_message(PHONE, "STOP")])
     for _ in range(3):
         f.deliver(aws_stack, body)
     assert [h["source"] for h in view(PHONE)["history"]].count("keyword") == 3  # one per purpose
-
-
-def test_keyword_from_a_user_id_only_sender(aws_stack) -> None:
+    # A sender known only by its user id.
     put(USER_ID, {"purpose": "marketing", "status": "granted", "source": "app"})
     msg = f.text_message(None, "stop", user_id=USER_ID)
     f.deliver(aws_stack, f.webhook_body(messages=[msg], contacts=[f.contact(None, user_id=USER_ID)]))
@@ -245,13 +240,6 @@ def test_user_preferences_stop_and_resume(aws_stack) -> None:
     assert "Erika" not in repr({t: aws_stack.items(t) for t in c.TABLES})
 
 
-def test_other_preference_categories_change_nothing(aws_stack) -> None:
-    grant_all()
-    pref = f.user_preference(PHONE, "stop", category="something_else")
-    f.deliver(aws_stack, f.webhook_body(field="user_preferences", user_preferences=[pref]))
-    assert states() == dict.fromkeys(PURPOSES, "granted")
-
-
 def test_failed_status_with_131050_revokes_marketing_only(aws_stack) -> None:
     grant_all()
     failed = f.status("wamid.out-1", "failed", PHONE, errors=[f.meta_error(131050, "User stopped marketing")])
@@ -267,8 +255,11 @@ def test_failed_status_with_131050_revokes_marketing_only(aws_stack) -> None:
     assert len(view(PHONE)["history"]) == 4
 
 
-def test_other_failures_do_not_touch_consent(aws_stack) -> None:
+def test_other_preferences_and_failures_change_nothing(aws_stack) -> None:
     grant_all()
+    pref = f.user_preference(PHONE, "stop", category="something_else")
+    f.deliver(aws_stack, f.webhook_body(field="user_preferences", user_preferences=[pref]))
+    assert states() == dict.fromkeys(PURPOSES, "granted")
     failed = f.status("wamid.out-2", "failed", PHONE, errors=[f.meta_error(131026, "Undeliverable")])
     f.deliver(aws_stack, f.webhook_body(statuses=[failed]))
     assert states() == dict.fromkeys(PURPOSES, "granted")

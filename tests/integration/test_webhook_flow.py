@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -45,27 +46,12 @@ def _hub(**params: str) -> dict:
     return f.call_webhook(f.webhook_get({f"hub.{k}": v for k, v in params.items()}))
 
 
-def test_handshake_answers_the_challenge_as_text(aws_stack) -> None:
+def test_handshake_with_the_secrets_verify_token(aws_stack) -> None:
     reply = _hub(mode="subscribe", verify_token="test-verify-token", challenge="1158201444")
     assert reply["statusCode"] == 200
     assert reply["body"] == "1158201444"
     assert reply["headers"]["Content-Type"].startswith("text/plain")
-
-
-def test_handshake_refuses_anything_else(aws_stack) -> None:
-    refused = [
-        {"mode": "subscribe", "verify_token": "wrong", "challenge": "1"},
-        {"mode": "subscribe", "verify_token": "test-verify-token ", "challenge": "1"},
-        {"mode": "unsubscribe", "verify_token": "test-verify-token", "challenge": "1"},
-        {"verify_token": "test-verify-token", "challenge": "1"},
-        {"mode": "subscribe", "challenge": "1"},
-        {"mode": "subscribe", "verify_token": "test-verify-token"},
-        {},
-    ]
-    for query in refused:
-        reply = _hub(**query)
-        assert reply["statusCode"] == 403, query
-        assert reply["body"] != "1"
+    assert _hub(mode="subscribe", verify_token="test-app-secret", challenge="1")["statusCode"] == 403
 
 
 # ---- deliveries ------------------------------------------------------------------------------------
@@ -77,22 +63,6 @@ def test_signed_delivery_is_accepted_queued_verbatim_and_stored(aws_stack) -> No
     assert queued == [raw.decode()]
     assert f.run_processor(queued) == {"batchItemFailures": []}
     assert texts(PHONE) == ["where is my parcel?"]
-
-
-def test_base64_encoded_bodies_are_verified_on_the_decoded_bytes(aws_stack) -> None:
-    raw = f.encode(f.webhook_body(messages=[f.text_message(PHONE, "b64")]))
-    event = f.webhook_post(raw, f.APP_SECRET, base64_body=True)
-    assert event["isBase64Encoded"] is True
-    assert f.call_webhook(event)["statusCode"] == 200
-    assert f.drain(aws_stack.queues["inbound"]) == [raw.decode()]
-
-
-def test_signature_header_name_is_case_insensitive(aws_stack) -> None:
-    raw = f.encode(f.webhook_body(messages=[f.text_message(PHONE, "hi")]))
-    event = f.webhook_post(raw, None)
-    event["headers"]["x-hub-signature-256"] = f.sign(raw, f.APP_SECRET)
-    event["multiValueHeaders"] = {}
-    assert f.call_webhook(event)["statusCode"] == 200
 
 
 def test_unsigned_or_wrongly_signed_gets_401_and_leaves_no_trace(aws_stack) -> None:
@@ -114,34 +84,6 @@ def test_unsigned_or_wrongly_signed_gets_401_and_leaves_no_trace(aws_stack) -> N
     assert everything(aws_stack) == before
     assert f.drain(aws_stack.queues["inbound"]) == []
     assert f.call_contacts("GET", PHONE, "/export")["statusCode"] == 404
-
-
-def test_signed_body_that_is_not_a_json_object_is_400(aws_stack) -> None:
-    for body in [b"not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe{}", b'{"a": 1']:
-        event = f.webhook_post(body, None, signature=f.sign(body, f.APP_SECRET), base64_body=True)
-        reply = f.call_webhook(event)
-        assert reply["statusCode"] == 400, body
-        assert json.loads(reply["body"])["error"] == "invalid_body"
-    assert f.drain(aws_stack.queues["inbound"]) == []
-
-
-def test_over_3_mb_is_413(aws_stack) -> None:
-    body = b'{"pad": "' + b"x" * c.WEBHOOK_MAX_BYTES + b'"}'
-    reply = f.call_webhook(f.webhook_post(body, f.APP_SECRET))
-    assert reply["statusCode"] == 413 and json.loads(reply["body"])["error"] == "payload_too_large"
-    assert f.drain(aws_stack.queues["inbound"]) == []
-
-
-def test_queue_failure_is_503_so_meta_retries(aws_stack, monkeypatch) -> None:
-    monkeypatch.setenv(c.ENV_INBOUND_QUEUE_URL, aws_stack.queues["inbound"] + "-missing")
-    reply = f.call_webhook(
-        f.webhook_post(f.webhook_body(messages=[f.text_message(PHONE, "x")]), f.APP_SECRET)
-    )
-    assert reply["statusCode"] == 503 and json.loads(reply["body"])["error"] == "unavailable"
-
-
-def test_other_methods_are_refused(aws_stack) -> None:
-    assert f.call_webhook(f.rest_event("PUT", "/webhook", body="{}"))["statusCode"] == 405
 
 
 def test_large_delivery_is_split_and_every_message_is_stored(aws_stack) -> None:
@@ -171,12 +113,10 @@ def test_same_delivery_five_times_is_stored_once(aws_stack) -> None:
     messages = aws_stack.items(c.TABLE_MESSAGES)
     assert sum(1 for i in messages if i["sk"].startswith("IN#")) == 1
     assert sum(1 for i in messages if i["sk"].startswith("ST#")) == 1
-
-
-def test_duplicates_within_one_batch_are_stored_once(aws_stack) -> None:
-    body = json.dumps(f.webhook_body(messages=[f.text_message(PHONE, "twice in a batch")]))
-    assert f.run_processor([body, body, body]) == {"batchItemFailures": []}
-    assert texts(PHONE) == ["twice in a batch"]
+    # Duplicates inside one SQS batch too.
+    again = json.dumps(f.webhook_body(messages=[f.text_message(PHONE, "twice in a batch")]))
+    assert f.run_processor([again, again, again]) == {"batchItemFailures": []}
+    assert sorted(texts(PHONE)) == ["only once please", "twice in a batch"]
 
 
 def test_non_ascii_text_escaped_as_meta_sends_it_is_stored_as_typed(aws_stack) -> None:
@@ -185,14 +125,15 @@ def test_non_ascii_text_escaped_as_meta_sends_it_is_stored_as_typed(aws_stack) -
     assert b"\\u00e9" in raw and b"\\ud83d\\udc4b" in raw  # surrogate pairs, as Meta escapes emoji
     assert f.deliver(aws_stack, raw)["statusCode"] == 200
     assert texts(PHONE) == [typed]
-
-
-def test_unescaped_utf8_body_verifies_too(aws_stack) -> None:
-    typed = "naïve café 👋"
-    raw = f.encode(f.webhook_body(messages=[f.text_message(PHONE, typed)]), ascii_only=False)
+    # Unescaped UTF-8 verifies too: the signature is over whatever bytes arrived.
+    other = "naïve café 👋"
+    raw = f.encode(
+        f.webhook_body(messages=[f.text_message(PHONE, other, timestamp=int(time.time()) + 1)]),
+        ascii_only=False,
+    )
     assert "é".encode() in raw
     assert f.deliver(aws_stack, raw)["statusCode"] == 200
-    assert texts(PHONE) == [typed]
+    assert texts(PHONE) == [typed, other]
 
 
 def test_a_failing_record_is_reported_and_the_rest_of_the_batch_is_done(aws_stack, monkeypatch) -> None:

@@ -159,3 +159,158 @@ def test_import_is_cheap() -> None:
         webhook_times.append(float(first))
         boto_times.append(float(run(boto)[0]))
     assert sorted(webhook_times)[1] <= 1.3 * sorted(boto_times)[1]
+
+
+# ---- the handler with the secret and the queue faked (no AWS) -------------------------------------------
+VERIFY = "verify-me"
+
+
+class FakeSQS:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[str] = []
+        self.fail = fail
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:
+        if self.fail:
+            raise RuntimeError("queue unavailable")
+        self.sent.append(MessageBody)
+        return {}
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:
+        if self.fail:
+            return {"Successful": [], "Failed": [{"Id": e["Id"]} for e in Entries]}
+        assert len(Entries) <= 10
+        self.sent += [e["MessageBody"] for e in Entries]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+@pytest.fixture
+def sqs(monkeypatch: pytest.MonkeyPatch) -> FakeSQS:
+    fake = FakeSQS()
+    monkeypatch.setattr(webhook, "_secret", {c.SECRET_APP_SECRET: SECRET, c.SECRET_VERIFY_TOKEN: VERIFY}.get)
+    monkeypatch.setattr(webhook, "_sqs", lambda: fake)
+    monkeypatch.setenv(c.ENV_INBOUND_QUEUE_URL, "https://sqs.local/inbound")
+    return fake
+
+
+def _hub(**params: str) -> dict:
+    return webhook.handler(f.webhook_get({f"hub.{k}": v for k, v in params.items()}), None)
+
+
+def test_handshake_answers_the_challenge_as_text(sqs) -> None:
+    reply = _hub(mode="subscribe", verify_token=VERIFY, challenge="1158201444")
+    assert reply["statusCode"] == 200 and reply["body"] == "1158201444"
+    assert reply["headers"]["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"mode": "subscribe", "verify_token": "wrong", "challenge": "1"},
+        {"mode": "subscribe", "verify_token": VERIFY + " ", "challenge": "1"},
+        {"mode": "unsubscribe", "verify_token": VERIFY, "challenge": "1"},
+        {"verify_token": VERIFY, "challenge": "1"},
+        {"mode": "subscribe", "challenge": "1"},
+        {"mode": "subscribe", "verify_token": VERIFY},
+        {},
+    ],
+)
+def test_handshake_refuses_anything_else(sqs, query) -> None:
+    reply = _hub(**query)
+    assert reply["statusCode"] == 403 and reply["body"] != "1"
+
+
+def test_handshake_reads_multi_value_query_too(sqs) -> None:
+    event = f.webhook_get({})
+    event["multiValueQueryStringParameters"] = {
+        "hub.mode": ["subscribe"],
+        "hub.verify_token": [VERIFY],
+        "hub.challenge": ["42"],
+    }
+    assert webhook.handler(event, None)["body"] == "42"
+
+
+def test_signed_delivery_is_queued_verbatim(sqs) -> None:
+    raw = f.encode(f.webhook_body(messages=[f.text_message("4915112345678", "ça va? 👋")]))
+    reply = webhook.handler(f.webhook_post(raw, SECRET), None)
+    assert reply["statusCode"] == 200 and json.loads(reply["body"]) == {"status": "accepted"}
+    assert sqs.sent == [raw.decode()]
+
+
+def test_base64_bodies_are_verified_on_the_decoded_bytes(sqs) -> None:
+    raw = f.encode(f.webhook_body(messages=[f.text_message("4915112345678", "b64")]))
+    event = f.webhook_post(raw, SECRET, base64_body=True)
+    assert event["isBase64Encoded"] is True
+    assert webhook.handler(event, None)["statusCode"] == 200 and sqs.sent == [raw.decode()]
+    bad = f.webhook_post(raw, SECRET)
+    bad.update({"body": "%%%not-base64", "isBase64Encoded": True})
+    assert webhook.handler(bad, None)["statusCode"] == 400
+
+
+def test_signature_header_name_is_case_insensitive(sqs) -> None:
+    raw = f.encode(f.webhook_body(messages=[f.text_message("4915112345678", "hi")]))
+    event = f.webhook_post(raw, None)
+    event["headers"]["x-hub-signature-256"] = f.sign(raw, SECRET)
+    event["multiValueHeaders"] = {}
+    assert webhook.handler(event, None)["statusCode"] == 200
+
+
+@pytest.mark.parametrize("signature", [None, "", "sha256=" + "0" * 64, "sha1=abc", "sha256=nothex"])
+def test_unsigned_or_wrongly_signed_is_401_and_not_queued(sqs, signature) -> None:
+    reply = webhook.handler(f.webhook_post(BODY, None, signature=signature), None)
+    assert reply["statusCode"] == 401 and json.loads(reply["body"])["error"] == "invalid_signature"
+    assert sqs.sent == []
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe{}", b'{"a": 1'])
+def test_signed_body_that_is_not_a_json_object_is_400(sqs, body) -> None:
+    event = f.webhook_post(body, None, signature=f.sign(body, SECRET), base64_body=True)
+    reply = webhook.handler(event, None)
+    assert reply["statusCode"] == 400 and json.loads(reply["body"])["error"] == "invalid_body"
+    assert sqs.sent == []
+
+
+def test_over_3_mb_is_413_before_anything_else(sqs) -> None:
+    body = b'{"pad": "' + b"x" * c.WEBHOOK_MAX_BYTES + b'"}'
+    reply = webhook.handler(f.webhook_post(body, None, signature="sha256=whatever"), None)
+    assert reply["statusCode"] == 413 and json.loads(reply["body"])["error"] == "payload_too_large"
+    assert sqs.sent == []
+
+
+def test_exactly_3_mb_is_accepted(sqs) -> None:
+    pad = c.WEBHOOK_MAX_BYTES - len(b'{"object":"x","pad":""}')
+    body = b'{"object":"x","pad":"' + b"x" * pad + b'"}'
+    assert len(body) == c.WEBHOOK_MAX_BYTES
+    assert webhook.handler(f.webhook_post(body, SECRET), None)["statusCode"] == 200
+
+
+def test_queue_failure_is_503_so_meta_retries(sqs) -> None:
+    sqs.fail = True
+    reply = webhook.handler(f.webhook_post(BODY, SECRET), None)
+    assert reply["statusCode"] == 503 and json.loads(reply["body"])["error"] == "unavailable"
+    delivery = _big_delivery(entries=3, messages_per_change=40)
+    reply = webhook.handler(f.webhook_post(delivery, SECRET), None)
+    assert reply["statusCode"] == 503
+
+
+def test_secret_store_failure_is_503(sqs, monkeypatch) -> None:
+    def broken(name: str) -> str:
+        raise RuntimeError("secrets manager unreachable")
+
+    monkeypatch.setattr(webhook, "_secret", broken)
+    assert webhook.handler(f.webhook_post(BODY, SECRET), None)["statusCode"] == 503
+    assert _hub(mode="subscribe", verify_token=VERIFY, challenge="1")["statusCode"] == 503
+
+
+def test_large_delivery_goes_out_in_batches_of_at_most_ten(sqs) -> None:
+    delivery = _big_delivery(entries=12, messages_per_change=6)
+    assert webhook.handler(f.webhook_post(delivery, SECRET), None)["statusCode"] == 200
+    assert len(sqs.sent) >= 12
+    ids_sent = [
+        m["id"] for s in sqs.sent for m in json.loads(s)["entry"][0]["changes"][0]["value"]["messages"]
+    ]
+    assert len(ids_sent) == 72 == len(set(ids_sent))
+
+
+def test_other_methods_are_refused(sqs) -> None:
+    assert webhook.handler(f.rest_event("PUT", "/webhook", body="{}"), None)["statusCode"] == 405
