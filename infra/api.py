@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -382,9 +381,3 @@ class Api(Construct):
                     "AwsSolutions-APIG4",
                     "AwsSolutions-COG4",
                 )
-
-
-def execute_api_statement(api: Api, sid: str, route_keys: list[str]) -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        sid=sid, actions=["execute-api:Invoke"], resources=[api.arn_for(k) for k in route_keys]
-    )
