@@ -266,7 +266,8 @@ def _confirm_stop(identity: Identity, text: str) -> None:
 def _advance(wamid_h: str, status: str, timestamp: int | None, error: dict[str, Any] | None) -> bool:
     from store import outbound
 
-    return bool(outbound.advance_status(wamid_h, status, timestamp, error))
+    at = timestamp if timestamp is not None else tables.now()
+    return bool(outbound.advance_status(wamid_h, status, at, error))
 
 
 def _status(st: Status, people: _Contacts, counts: Counts) -> None:
