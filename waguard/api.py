@@ -130,12 +130,15 @@ class LocalApi:
         invoke: Callable[[str, dict[str, Any]], Any],
         principals: Mapping[str, Principal],
         report: Callable[[str], None] = lambda line: None,
+        alert: Callable[[str], None] = lambda line: None,
     ) -> None:
+        """`report` gets one line per request (route template, status, time); `alert` each failure."""
         self.spec = spec
         self.region = region
         self.invoke = invoke
         self.principals = principals
         self.report = report
+        self.alert = alert
         self.router = Router(spec.methods)
 
     # -- gateway errors -----------------------------------------------------------------------------
@@ -165,7 +168,7 @@ class LocalApi:
         reply, route = self._handle(method.upper(), target, headers, body, source_ip, request_id)
         reply.headers.append(("x-amzn-RequestId", request_id))
         millis = (time.monotonic() - started) * 1000
-        self.report(f"{method.upper()} {route or '(no route)'} -> {reply.status} ({millis:.0f} ms)")
+        self.report(f"{route or method.upper() + ' (no route)'} -> {reply.status} ({millis:.0f} ms)")
         return reply
 
     def _handle(
@@ -217,10 +220,10 @@ class LocalApi:
                 return self.gateway_error(
                     "INTEGRATION_TIMEOUT", "Endpoint request timed out", request_id
                 ), route
-            self.report(f"{spec.function}: invocation failed ({exc.error_type})")
+            self.alert(f"{spec.function}: invocation failed ({exc.error_type})")
             return self.gateway_error("DEFAULT_5XX", "Internal server error", request_id, 502), route
         except Exception as exc:  # the runtime itself failed: still an answer, never a dropped connection
-            self.report(f"{spec.function}: invocation failed ({type(exc).__name__})")
+            self.alert(f"{spec.function}: invocation failed ({type(exc).__name__})")
             return self.gateway_error("DEFAULT_5XX", "Internal server error", request_id, 502), route
         return self.reply(result, request_id), route
 
@@ -297,7 +300,7 @@ class LocalApi:
     def reply(self, result: Any, request_id: str) -> Reply:
         """The HTTP answer for a Lambda proxy response (API Gateway's 502 when it is malformed)."""
         if not isinstance(result, dict) or not isinstance(result.get("statusCode"), int):
-            self.report("a function returned a malformed proxy response")
+            self.alert("a function returned a malformed proxy response")
             return self.gateway_error("DEFAULT_5XX", "Internal server error", request_id, 502)
         headers: list[tuple[str, str]] = []
         multi = result.get("multiValueHeaders") or {}

@@ -145,7 +145,7 @@ class LocalStack:
         if not apis:
             raise TemplateError("the template has no AWS::ApiGateway::RestApi")
         report = (lambda line: warn("api " + line)) if self.verbose else (lambda line: None)
-        app = LocalApi(apis[0], tpl.region, self._invoke, self.principals, report)
+        app = LocalApi(apis[0], tpl.region, self._invoke, self.principals, report, alert=warn)
         self.api_server = ApiServer((self.host, self.port), app).start()
         return self
 
