@@ -30,7 +30,7 @@ def _metric(name: str, value: int) -> None:
 def record_handler(record: SQSRecord) -> None:
     try:
         delivery = Delivery.model_validate(json.loads(record.body))
-    except (ValueError, ValidationError):
+    except (ValueError, RecursionError, ValidationError):
         _metric("InvalidDelivery", 1)
         logger.warning("inbound body is not a webhook delivery", extra={"message_id": record.message_id})
         return

@@ -215,7 +215,7 @@ def deliver(event: dict[str, Any]) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
         delivery = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested deeper than the parser goes
         delivery = None
     if not isinstance(delivery, dict):
         logger.info("webhook refused", extra={"outcome": "invalid_body", "bytes": len(body)})

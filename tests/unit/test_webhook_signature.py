@@ -262,7 +262,18 @@ def test_unsigned_or_wrongly_signed_is_401_and_not_queued(sqs, signature) -> Non
     assert sqs.sent == []
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe{}", b'{"a": 1'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'"text"',
+        b"",
+        b"\xff\xfe{}",
+        b'{"a": 1',
+        b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+)
 def test_signed_body_that_is_not_a_json_object_is_400(sqs, body) -> None:
     event = f.webhook_post(body, None, signature=f.sign(body, SECRET), base64_body=True)
     reply = webhook.handler(event, None)
