@@ -330,8 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
 def start(host: str = "127.0.0.1", port: int = 0, expected_token: str | None = None) -> tuple[FakeGraph, str]:
     """Run the fake in a daemon thread; returns the server (call `.shutdown()` to stop) and its base URL."""
     server = FakeGraph((host, port), expected_token=expected_token)
-    bound_host, bound_port = server.server_address[:2]
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else str(bound_host)
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     server.base_url = f"http://{shown}:{bound_port}"
     thread = threading.Thread(target=server.serve_forever, name="graph-fake", daemon=True)
     thread.start()

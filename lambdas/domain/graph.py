@@ -174,10 +174,11 @@ def parse_response(http_status: int, raw: bytes) -> GraphResult:
         # Accepted without a message id: not a documented answer. Retrying could send twice, dropping
         # could lose the message; the caller treats it as transient and the lease/attempt limit bounds it.
         return GraphResult(http_status=http_status, title="unexpected response", unexpected=True)
-    error = doc.get("error") if isinstance(doc.get("error"), dict) else {}
-    code = error.get("code")
+    raw_error = doc.get("error")
+    error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
+    code: int | None
     try:
-        code = int(code) if code is not None else None
+        code = int(error["code"]) if error.get("code") is not None else None
     except (TypeError, ValueError):
         code = None
     return GraphResult(http_status=http_status, code=code, title=_title(error) or f"HTTP {http_status}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import graph
-from models.api_messages import MessageView, SendMessageRequest
+from models.api_messages import MessageError, MessageView, SendMessageRequest
 from shared import constants as c
 from shared import ids
 from shared.observability import logger
@@ -254,7 +254,7 @@ def view(msg_id: str) -> dict[str, Any] | None:
     out = outbound.get_by_id(msg_id)
     if out is None:
         return None
-    error = out.error if out.status == "failed" else None
+    error = MessageError.model_validate(out.error) if out.status == "failed" and out.error else None
     return MessageView(id=out.msg_id, status=out.status, wamid=out.wamid(), error=error).public()
 
 

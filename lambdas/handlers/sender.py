@@ -116,6 +116,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise RetryLater(record.message_id)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    return dict(response)

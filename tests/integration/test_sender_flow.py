@@ -64,6 +64,24 @@ def visibility(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def atomic_moto(monkeypatch):
+    """DynamoDB applies a conditional update atomically per item; moto's in-process backend takes no lock,
+    so two threads' conditional updates are serialized here as DynamoDB would."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    real = DynamoDBBackend.update_item
+
+    def update_item(self, *args, **kwargs):
+        with lock:
+            return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+
+
 # ---- helpers ---------------------------------------------------------------------------------------
 def inbound(stack, phone: str = PHONE) -> None:
     f.deliver(stack, f.webhook_body(messages=[f.text_message(phone, "Is my order ready?")]))
@@ -361,7 +379,7 @@ def test_unknown_id_is_retried_while_the_index_may_lag(aws_stack, fake, visibili
     assert run_sender(*garbage) == []
 
 
-def test_duplicate_queue_messages_send_once(aws_stack, fake):
+def test_duplicate_queue_messages_send_once(aws_stack, fake, atomic_moto):
     inbound(aws_stack)
     message_id = accept(TEXT)
     (record,) = receive(aws_stack)
@@ -373,7 +391,7 @@ def test_duplicate_queue_messages_send_once(aws_stack, fake):
     assert failures in ([], [twin["messageId"]], [record["messageId"]])
 
 
-def test_batch_is_sent_concurrently(aws_stack, fake):
+def test_batch_is_sent_concurrently(aws_stack, fake, atomic_moto):
     phones = [f"49151000000{i:02d}" for i in range(6)]
     for phone in phones:
         inbound(aws_stack, phone)
