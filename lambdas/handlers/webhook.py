@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from typing import Any
 
@@ -21,6 +22,9 @@ from aws_lambda_powertools.logging import Logger
 from shared import constants as c
 
 logger = Logger(service=c.SERVICE_NAME)
+# The SDK would log the queued body (phone numbers, names, texts) at DEBUG: keep it at WARNING.
+for _name in ("boto3", "botocore", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 SIGNATURE_PREFIX = "sha256="

@@ -32,6 +32,12 @@ class PersonalDataFilter(logging.Filter):
         return True
 
 
+# The AWS SDK logs request and response bodies at DEBUG (queued webhooks, secret values): whatever level
+# the application runs at, its loggers stay at WARNING.
+SDK_LOGGERS = ("boto3", "botocore", "urllib3", "s3transfer")
+for _name in SDK_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 logger = Logger(service=c.SERVICE_NAME)
 logger.addFilter(PersonalDataFilter())
 tracer = Tracer(service=c.SERVICE_NAME)
