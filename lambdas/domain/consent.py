@@ -76,6 +76,7 @@ def is_granted(identity: Identity, purpose: str) -> bool:
 
 def view(identity: Identity) -> dict[str, Any]:
     """The GET /contacts/{contact}/consent document."""
+    contacts.fresh_keys(identity.hashes)
     events = history(identity)
     return {
         "contact": identity.ref,

@@ -129,6 +129,7 @@ def _profile(identity: Identity) -> dict[str, Any] | None:
 
 def collect(identity: Identity) -> dict[str, Any] | None:
     """The export document, or None when nothing readable is held on the contact."""
+    contacts.fresh_keys(identity.hashes)
     inbound_out: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
     for pk in identity.hashes:

@@ -60,6 +60,14 @@ def open_data(pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr:
         return None
 
 
+def fresh_keys(hashes: tuple[str, ...] | list[str]) -> None:
+    """Drop cached data keys of these pseudonyms (an erasure elsewhere must take effect here at once)."""
+    from store.crypto import cipher
+
+    for pk in hashes:
+        cipher().evict(pk)
+
+
 def seal(pk: str, sk: str, value: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> str:
     from store.crypto import cipher
 

@@ -248,6 +248,15 @@ class FieldCipher:
         except KeyShredded:
             return None
 
+    def evict(self, chash: str) -> None:
+        """Forget this container's cached data key of one contact: its next use reads the keys table.
+
+        Data-subject requests call this first: an erasure served by another container shreds the key
+        there, while this one's cache would otherwise keep decrypting for up to DATA_KEY_CACHE_SECONDS.
+        """
+        with self._lock:
+            self._keys.pop(chash, None)
+
     def shred(self, chash: str) -> bool:
         """Delete the contact's data key (first step of erasure). True when a key existed."""
         with self._lock:

@@ -226,3 +226,25 @@ def test_contact_forms_name_the_same_person(aws_stack) -> None:
     for contact in (PHONE, "+" + PHONE, " " + PHONE + " "):
         status, doc = export(contact)
         assert status == 200 and doc["contact"] == PHONE
+
+
+def test_an_erasure_served_by_another_container_takes_effect_here_at_once(aws_stack) -> None:
+    """Warm containers cache data keys; a restore right after an erasure served elsewhere stays unreadable."""
+    from store import crypto
+
+    conversation(aws_stack, user_id=None)
+    assert export(PHONE)[0] == 200  # this container now holds the contact's data key in its cache
+    snapshot = {t: items for t, items in every_item(aws_stack).items() if t != c.TABLE_KEYS}
+    warm = crypto.cipher()
+    crypto._cipher = crypto.FieldCipher()  # another container serves the erasure
+    assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
+    crypto._cipher = warm
+    import boto3
+
+    ddb = boto3.resource("dynamodb", region_name=aws_stack.region)
+    for table, items in snapshot.items():
+        with ddb.Table(aws_stack.tables[table]).batch_writer() as batch:
+            for item in items:
+                batch.put_item(Item=item)
+    assert export(PHONE)[0] == 404
+    assert f.reply_json(f.call_contacts("GET", PHONE, "/consent"))["history"] == []
