@@ -375,8 +375,10 @@ def check(tpl: Template, endpoint: str, physical: dict[str, Physical]) -> list[s
             continue
         p = res.resolve(tpl.props(lid)) or {}
         got = sqs.get_queue_attributes(QueueUrl=physical[lid].ref, AttributeNames=["All"])["Attributes"]
-        if p.get("KmsMasterKeyId") and key_arn(got.get("KmsMasterKeyId", "")) != key_arn(p["KmsMasterKeyId"]):
-            problems.append(f"{lid}: queue key differs from the template")
+        if p.get("KmsMasterKeyId") and (
+            not got.get("KmsMasterKeyId") or key_arn(got["KmsMasterKeyId"]) != key_arn(p["KmsMasterKeyId"])
+        ):
+            problems.append(f"{lid}: queue key {got.get('KmsMasterKeyId')} is not the template's key")
         if p.get("RedrivePolicy"):
             want = (
                 p["RedrivePolicy"] if isinstance(p["RedrivePolicy"], dict) else json.loads(p["RedrivePolicy"])

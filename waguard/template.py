@@ -45,7 +45,7 @@ def template_path(root: Path = paths.ROOT) -> Path:
 
 
 def _sources(root: Path) -> Iterable[Path]:
-    for name in ("app.py", "cdk.json"):
+    for name in ("app.py", "cdk.json", "lambdas/shared/constants.py"):  # infra imports the constants
         if (root / name).is_file():
             yield root / name
     infra = root / "infra"
