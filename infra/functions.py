@@ -1,17 +1,23 @@
 """The five functions of docs/design.md, each with only the environment keys and permissions it needs.
 
-| function | tables | queues | other |
-|---|---|---|---|
-| webhook | - | inbound (send) | secret |
-| processor | contacts, messages, consent, keys | inbound (consume), send (send) | secret, field encryption |
-| messages-api | contacts, messages, consent, keys, idempotency, audit | send (send) | secret, field enc. |
-| contacts-api | all six | - | secret, field encryption |
-| sender | messages, contacts, consent, keys | send (consume, change visibility) | secret, field encryption |
+Table access is granted per table at the level the function's code uses (see `NEEDS`):
+`read` (Get/Query), `append` (read + PutItem: ledgers), `put` (PutItem only: the audit log, which no
+function may rewrite or delete), `write` (read + Put/Update), `delete` (write + Delete/BatchWrite).
+Only contacts-api (erasure) may delete from the keys, consent and contacts tables, so only it can
+crypto-shred a contact.
+
+- webhook: no table; sends to the inbound queue; reads the secret.
+- processor: contacts, messages, keys `write`; consent `append`; consumes inbound, sends to send.
+- messages-api: contacts, consent `read`; messages `delete` (rollback only); keys `write`;
+  idempotency `delete`; audit `put`; sends to send.
+- contacts-api: contacts, messages, consent, keys, idempotency `delete`; audit `put`.
+- sender: messages, keys `write`; contacts `read`; consent `append`; consumes send (visibility) and
+  re-queues to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,7 +31,19 @@ from infra.function_factory import WaguardFunction
 from lambdas.shared import constants as c
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
-TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+TABLE_ACCESS: dict[str, list[str]] = {
+    "read": TABLE_READ,
+    "append": [*TABLE_READ, "dynamodb:PutItem"],
+    "put": ["dynamodb:PutItem"],
+    "write": [*TABLE_READ, "dynamodb:PutItem", "dynamodb:UpdateItem"],
+    "delete": [
+        *TABLE_READ,
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ],
+}
 QUEUE_SEND = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
 QUEUE_CONSUME = [
     "sqs:ReceiveMessage",
@@ -45,7 +63,7 @@ KMS_FOR_FIELD_ENCRYPTION = ["kms:GenerateDataKey", "kms:Decrypt"]
 
 @dataclass(frozen=True)
 class Needs:
-    tables: tuple[str, ...] = ()
+    tables: dict[str, str] = field(default_factory=dict)  # logical table -> TABLE_ACCESS level
     send_to: tuple[str, ...] = ()  # queue names: "inbound", "send"
     consume: str | None = None
     description: str = ""
@@ -57,29 +75,43 @@ NEEDS: dict[str, Needs] = {
         description="Meta webhook: handshake, HMAC check, enqueue the verified body",
     ),
     c.FN_PROCESSOR: Needs(
-        tables=(c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS),
+        tables={
+            c.TABLE_CONTACTS: "write",
+            c.TABLE_MESSAGES: "write",
+            c.TABLE_CONSENT: "append",
+            c.TABLE_KEYS: "write",
+        },
         send_to=("send",),
         consume="inbound",
         description="Inbound queue consumer: messages, statuses, keywords, consent",
     ),
     c.FN_MESSAGES_API: Needs(
-        tables=(
-            c.TABLE_CONTACTS,
-            c.TABLE_MESSAGES,
-            c.TABLE_CONSENT,
-            c.TABLE_KEYS,
-            c.TABLE_IDEMPOTENCY,
-            c.TABLE_AUDIT,
-        ),
+        tables={
+            c.TABLE_CONTACTS: "read",
+            c.TABLE_MESSAGES: "delete",  # DeleteItem only to roll back a send that could not be queued
+            c.TABLE_CONSENT: "read",
+            c.TABLE_KEYS: "write",
+            c.TABLE_IDEMPOTENCY: "delete",  # Powertools deletes the record of a failed request
+            c.TABLE_AUDIT: "put",
+        },
         send_to=("send",),
         description="POST /messages, GET /messages/{id}: consent and window gates, enqueue sends",
     ),
     c.FN_CONTACTS_API: Needs(
-        tables=c.TABLES,
+        tables={
+            **{t: "delete" for t in c.TABLES if t != c.TABLE_AUDIT},
+            c.TABLE_AUDIT: "put",  # erasure receipts and audit records, never rewritten
+        },
         description="Consent, export and erasure routes",
     ),
     c.FN_SENDER: Needs(
-        tables=(c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS),
+        tables={
+            c.TABLE_MESSAGES: "write",
+            c.TABLE_CONTACTS: "read",
+            c.TABLE_CONSENT: "append",  # error 131050 records a marketing opt-out
+            c.TABLE_KEYS: "write",
+        },
+        send_to=("send",),  # re-queues a record deferred by the rate budget on its last receive
         consume="send",
         description="Send queue consumer: Graph API calls with backoff and rate budget",
     ),
@@ -126,16 +158,18 @@ class Functions(Construct):
                 [data_key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             )
-            if needs.tables:
+            for level, actions in TABLE_ACCESS.items():
                 table_resources: list[str] = []
-                for logical in needs.tables:
+                for logical in (t for t, lvl in needs.tables.items() if lvl == level):
                     table_resources.append(tables[logical].table_arn)
                     if logical == c.TABLE_MESSAGES:
                         table_resources += [
                             f"{tables[logical].table_arn}/index/{index}"
                             for index in (c.GSI_BY_MSG_ID, c.GSI_BY_WAMID)
                         ]
-                fn.allow("Tables", TABLE_READ + TABLE_WRITE, table_resources)
+                if table_resources:
+                    fn.allow(f"Tables{level.title()}", actions, table_resources)
+            if needs.tables:
                 fn.allow(
                     "DataKeyForTables",
                     KMS_FOR_DYNAMODB,

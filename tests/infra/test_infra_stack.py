@@ -281,6 +281,7 @@ EXPECTED_ENV = {
     "sender": {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
+        c.ENV_SEND_QUEUE_URL,
         *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
 }
@@ -387,7 +388,10 @@ def test_function_grants_follow_the_design(synth: Synth) -> None:
     for name, expected in EXPECTED_ENV.items():
         granted = _function_statements(synth, name)
         wanted_tables = {tables[t] for t, key in c.ENV_TABLE.items() if key in expected}
-        table_refs = refs_in(granted["Tables"]["Resource"]) if "Tables" in granted else set()
+        table_refs: set[str] = set()
+        for sid, statement in granted.items():
+            if sid.startswith("Tables"):
+                table_refs |= refs_in(statement["Resource"])
         assert table_refs == wanted_tables, name
         assert ("FieldEncryptionBranchKeys" in granted) is (c.ENV_DATA_KEY_ARN in expected), name
         if "FieldEncryptionBranchKeys" in granted:
@@ -401,7 +405,10 @@ def test_function_grants_follow_the_design(synth: Synth) -> None:
                 assert "kms:ViaService" in statement["Condition"]["StringEquals"], (name, statement["Sid"])
         assert "dynamodb:Scan" not in json.dumps(granted)
     assert "ConsumeQueue" not in _function_statements(synth, "webhook")
-    assert "SendToQueues" not in _function_statements(synth, "sender")
+    # The sender re-queues only onto its own queue (a record deferred on its last receive).
+    sender_targets = refs_in(_function_statements(synth, "sender")["SendToQueues"]["Resource"])
+    consumed = refs_in(_function_statements(synth, "sender")["ConsumeQueue"]["Resource"])
+    assert sender_targets == consumed and len(consumed) == 1
     assert "ChangeMessageVisibility" in json.dumps(_function_statements(synth, "sender")["ConsumeQueue"])
 
 
@@ -587,3 +594,27 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
         assert alarm["Dimensions"] == [{"Name": "service", "Value": c.SERVICE_NAME}]
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
     assert len(errors) == 5
+
+
+def _table_actions(synth: Synth, name: str) -> dict[str, set[str]]:
+    """Table logical name -> DynamoDB actions the function's role may take on it."""
+    ids = {v: k for k, v in synth.table_ids().items()}
+    out: dict[str, set[str]] = {}
+    for sid, statement in _function_statements(synth, name).items():
+        if sid.startswith("Tables"):
+            for table_id in refs_in(statement["Resource"]) & set(ids):
+                out.setdefault(ids[table_id], set()).update(as_list(statement["Action"]))
+    return out
+
+
+def test_only_erasure_deletes_keys_consent_contacts_and_nobody_rewrites_audit(synth: Synth) -> None:
+    destructive = {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    for name in EXPECTED_ENV:
+        actions = _table_actions(synth, name)
+        for table in (c.TABLE_KEYS, c.TABLE_CONSENT, c.TABLE_CONTACTS):
+            may_delete = bool(actions.get(table, set()) & destructive)
+            assert may_delete is (name == c.FN_CONTACTS_API), (name, table)
+        if c.TABLE_AUDIT in actions:
+            assert actions[c.TABLE_AUDIT] == {"dynamodb:PutItem"}, name
+        if c.TABLE_CONSENT in actions:
+            assert "dynamodb:UpdateItem" not in actions[c.TABLE_CONSENT] or name == c.FN_CONTACTS_API, name
