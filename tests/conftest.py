@@ -47,7 +47,7 @@ def reset_runtime_caches() -> None:
     crypto.reset()
     try:
         secrets.clear_cache()
-    except Exception:  # noqa: S110 - parameters not imported yet
+    except Exception:
         pass
 
 
@@ -82,7 +82,9 @@ class AwsStack:
 
     def queue_messages(self, url: str) -> list[dict[str, Any]]:
         sqs = self.client("sqs")
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=0)
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=0
+        )
         return got.get("Messages", [])
 
 
@@ -97,7 +99,10 @@ def _create_stack() -> AwsStack:
         name = f"waguard-{logical}"
         args: dict[str, Any] = {
             "TableName": name,
-            "KeySchema": [{"AttributeName": c.PK, "KeyType": "HASH"}, {"AttributeName": c.SK, "KeyType": "RANGE"}],
+            "KeySchema": [
+                {"AttributeName": c.PK, "KeyType": "HASH"},
+                {"AttributeName": c.SK, "KeyType": "RANGE"},
+            ],
             "AttributeDefinitions": [
                 {"AttributeName": c.PK, "AttributeType": "S"},
                 {"AttributeName": c.SK, "AttributeType": "S"},
@@ -127,8 +132,12 @@ def _create_stack() -> AwsStack:
     queues: dict[str, str] = {}
     dlqs: dict[str, str] = {}
     for name, receives in (("inbound", 5), ("send", 6)):
-        dlq = sqs.create_queue(QueueName=f"waguard-{name}-dlq", Attributes={"KmsMasterKeyId": key_arn})["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq = sqs.create_queue(QueueName=f"waguard-{name}-dlq", Attributes={"KmsMasterKeyId": key_arn})[
+            "QueueUrl"
+        ]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         queues[name] = sqs.create_queue(
             QueueName=f"waguard-{name}",
             Attributes={

@@ -14,7 +14,9 @@ def get_secrets() -> dict[str, str]:
     """The secret's fields, cached for five minutes (Powertools Parameters)."""
     from aws_lambda_powertools.utilities import parameters
 
-    value: Any = parameters.get_secret(require_env(c.ENV_SECRET_ID), transform="json", max_age=_MAX_AGE_SECONDS)
+    value: Any = parameters.get_secret(
+        require_env(c.ENV_SECRET_ID), transform="json", max_age=_MAX_AGE_SECONDS
+    )
     if not isinstance(value, dict):
         raise ConfigurationError("the secret is not a JSON object")
     return value

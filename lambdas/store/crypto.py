@@ -102,7 +102,9 @@ class FieldCipher:
         branch_id = f"{created:012d}#{secrets.token_hex(8)}"
         self.kms_calls += 1
         out = self._kms().generate_data_key(
-            KeyId=require_env(c.ENV_DATA_KEY_ARN), KeySpec="AES_256", EncryptionContext=self._context(branch_id)
+            KeyId=require_env(c.ENV_DATA_KEY_ARN),
+            KeySpec="AES_256",
+            EncryptionContext=self._context(branch_id),
         )
         keys_days = get_settings().retention_days[c.CLASS_KEYS]
         item = {

@@ -1,6 +1,7 @@
 """Field encryption with per-contact keys: binding, caching, crypto-shredding."""
 
 import pytest
+
 from shared import constants as c
 from store import crypto, tables
 

@@ -5,6 +5,7 @@ import logging
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from shared import ids
 from shared.observability import PersonalDataFilter, scrub
 
@@ -25,7 +26,9 @@ def test_normalize_accepts_wa_ids_and_user_ids(raw: str, expected: str) -> None:
     assert ids.normalize_contact(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "+", "12345", "+49 151 1234", "abc", "49151-123456", "us.123456789", "../etc"])
+@pytest.mark.parametrize(
+    "raw", ["", "+", "12345", "+49 151 1234", "abc", "49151-123456", "us.123456789", "../etc"]
+)
 def test_normalize_refuses_everything_else(raw: str) -> None:
     with pytest.raises(ids.InvalidContact):
         ids.normalize_contact(raw)
