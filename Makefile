@@ -41,6 +41,11 @@ lint: install
 bench: install synth
 	$(BIN)/python -m bench.run
 
+# The reliability suite at full size: 21,000 fuzz cases against POST /webhook and the 10,000-message soak
+# (`make test` runs the same tests with about 600 cases and 2,000 messages).
+fuzz: install
+	WAGUARD_RELIABILITY=full $(BIN)/python -m pytest -n 2 --dist loadgroup tests/reliability
+
 # Security checks on what deploys: cfn-lint and checkov on the synthesized template, bandit on the runtime
 # code, pip-audit on the pinned dependencies. Each must report zero findings. The tools live in their own
 # venv (their dependencies conflict with the project's). Where PyPI's per-version JSON API is reachable,
