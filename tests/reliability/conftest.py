@@ -6,20 +6,12 @@ Two profiles: the default (part of `make test`, a few seconds to a minute each) 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bench.meter import Meter
-
-FULL = os.environ.get("WAGUARD_RELIABILITY", "").lower() == "full"
-
-
-def scale(ci: int, full: int) -> int:
-    """The size of a test in the current profile."""
-    return full if FULL else ci
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from bench.esm import EventSourceMapping, queue_bodies
 from shared import constants as c
 from shared import ids
 from tests import factory as f
-from tests.reliability.conftest import scale
+from tests.reliability.profile import scale
 
 pytestmark = pytest.mark.xdist_group("soak")  # its own group: runs beside the other reliability tests
 

@@ -29,7 +29,7 @@ from bench.esm import EventSourceMapping
 from bench.meter import Meter
 from tests import factory as f
 from tests.reliability import corpus
-from tests.reliability.conftest import scale
+from tests.reliability.profile import scale
 
 pytestmark = pytest.mark.xdist_group("reliability")
 
