@@ -12,6 +12,7 @@ every section ran (goals missed are reported, not failed), 1 when a section coul
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -40,8 +41,12 @@ SECTIONS = (
 
 def _quiet_runtime() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _say(text: str) -> None:
+    """Progress on stderr: stdout is where the functions print their EMF metrics, silenced while measuring."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
@@ -128,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     failed = []
     for name in chosen:
-        print(f"bench: {name} ...", flush=True)
+        _say(f"bench: {name} ...")
         started = time.perf_counter()
         try:
-            figure = _section(name, args.quick)()
+            with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+                figure = _section(name, args.quick)()
         except Exception as exc:  # a section that cannot run is reported, the others still run
             traceback.print_exc()
             figure = {"error": f"{type(exc).__name__}: {exc}"}
@@ -152,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(render.markdown(results))
-    print(f"bench: wrote {args.out} and {args.doc}")
+    _say(f"bench: wrote {args.out} and {args.doc}")
     if failed:
-        print(f"bench: sections that could not run: {', '.join(failed)}", file=sys.stderr)
+        _say(f"bench: sections that could not run: {', '.join(failed)}")
         return 1
     return 0
 

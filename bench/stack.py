@@ -54,7 +54,6 @@ def local_stack(settings: dict[str, Any] | None = None, **env: str) -> Iterator[
         "AWS_DEFAULT_REGION": "eu-central-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
-        "POWERTOOLS_METRICS_DISABLED": "true",
     }
     with environment(base, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws():
         stack = _create_stack()
