@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import cache
+from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 
 from shared import constants as c
 
@@ -40,5 +42,19 @@ for _name in SDK_LOGGERS:
 
 logger = Logger(service=c.SERVICE_NAME)
 logger.addFilter(PersonalDataFilter())
-tracer = Tracer(service=c.SERVICE_NAME)
+
+
+@cache
+def tracer() -> Any:
+    """The Powertools Tracer, built on first use.
+
+    Lambda's active tracing records every invocation without the X-Ray SDK; building a Tracer loads
+    aws_xray_sdk and its recorder (about 0.4 s of cold start), so only code that adds its own
+    subsegments pays for it.
+    """
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=c.SERVICE_NAME)
+
+
 metrics = Metrics(namespace=c.METRICS_NAMESPACE, service=c.SERVICE_NAME)

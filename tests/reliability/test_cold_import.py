@@ -62,12 +62,6 @@ def test_the_webhook_loads_no_aws_sdk_and_no_pydantic(loaded: dict[str, set[str]
     assert not heavy, f"handlers.webhook imports {sorted(heavy)} at import time"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/observability.py:37 creates a Powertools Tracer at import, which loads aws_xray_sdk.core "
-    "and builds its X-Ray recorder (two botocore clients), ~0.4 s of every cold start, though no handler "
-    "uses the tracer (Lambda's active tracing needs no SDK)",
-)
 def test_no_handler_loads_the_xray_sdk(loaded: dict[str, set[str]]) -> None:
     offenders = [m for m, modules in loaded.items() if "aws_xray_sdk" in modules]
     assert not offenders, f"{offenders} import aws_xray_sdk"
