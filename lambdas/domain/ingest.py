@@ -222,15 +222,30 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(msg.id)
     data = {"wamid": msg.id, "from": msg.from_, "from_user_id": msg.from_user_id, **content(msg, settings)}
+    text = said(msg)
+    opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
+    opt_in = not opt_out and keywords.is_opt_in(text, settings.opt_in_keywords)
+    opens_window = not opt_out and (msg.type or "") not in _NOT_USER_MESSAGES
+    at = min(msg.timestamp or tables.now(), tables.now()) if opens_window else None
+    if not (opt_out or opt_in):
+        # The only side effect, the PROFILE touch, is idempotent: apply it, then store the message as
+        # done in one conditional put (a retry of Meta's repeats the touch and is refused by the put).
+        people.link(msg.from_, msg.from_user_id, inbound_at=at)
+        state = messages.put_inbound(
+            pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data), done=True
+        )
+        if state == messages.DUPLICATE:
+            counts.duplicates += 1
+        else:
+            counts.messages += 1
+        return
+    # A keyword changes consent: store the message first, apply the consent events once, then mark it
+    # done, so a retry of Meta's after the events is a duplicate and never records them twice.
     state = messages.put_inbound(pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data))
     if state == messages.DUPLICATE:
         counts.duplicates += 1
         return
     counts.messages += 1
-    text = said(msg)
-    opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
-    opens_window = not opt_out and (msg.type or "") not in _NOT_USER_MESSAGES
-    at = min(msg.timestamp or tables.now(), tables.now()) if opens_window else None
     ident = people.link(msg.from_, msg.from_user_id, inbound_at=at) or contacts.identity_of(ref, pk)
     evidence = f"inbound message {msg.id}"
     if opt_out:
@@ -241,7 +256,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         consent.revoke_all(ident, KEYWORD_SOURCE, evidence, msg.timestamp)
         if settings.stop_confirmation and not already:
             _confirm_stop(ident, settings.stop_confirmation)
-    elif keywords.is_opt_in(text, settings.opt_in_keywords):
+    else:
         counts.opt_ins += 1
         consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
     messages.mark_done(pk, messages.inbound_sk(wamid_h))

@@ -74,14 +74,22 @@ def seal(pk: str, sk: str, value: Any, table: str = c.TABLE_CONTACTS, attr: str 
     return cipher().encrypt(pk, table, pk, sk, attr, value)
 
 
+FIELD_PREFIX = "d_"  # PROFILE fields are encrypted one attribute each: d_wa_id, d_user_id, d_profile_name
+
+
 def profile(pk: str) -> dict[str, Any] | None:
-    """The live PROFILE item of one pseudonym, with `data` decrypted into `_data`; None when unreadable."""
+    """The live PROFILE item of one pseudonym, its encrypted fields decrypted into `_data`; None when any
+    of them is unreadable (the contact's key was shredded, or the item came back from a backup)."""
     item = tables.get_live(c.TABLE_CONTACTS, pk, PROFILE)
     if item is None:
         return None
-    data = open_data(pk, PROFILE, item.get(DATA))
-    if data is None:
-        return None
+    data: dict[str, Any] = {}
+    for attr, token in item.items():
+        if attr.startswith(FIELD_PREFIX):
+            value = open_data(pk, PROFILE, token, attr=attr)
+            if value is None:
+                return None
+            data[attr[len(FIELD_PREFIX) :]] = value
     return {**item, "_data": data}
 
 
@@ -142,49 +150,53 @@ def touch(
     linked: str | None = None,
     inbound_at: int | None = None,
 ) -> tuple[str, ...]:
-    """Create or refresh the PROFILE of one pseudonym; returns its link set afterwards.
+    """Create or refresh the PROFILE of one pseudonym in one UpdateItem; returns its link set afterwards.
 
-    `details` (wa_id, user_id, profile name when kept) are merged into the encrypted `data`; `linked`
-    adds a pseudonym to the link set; `inbound_at` moves `last_inbound_at` forward only.
+    Each non-empty field of `details` (wa_id, user_id, profile name when kept) is encrypted into its own
+    attribute, so nothing has to be read and merged first; `linked` adds a pseudonym to the link set;
+    `inbound_at` moves `last_inbound_at` forward only (an older message costs a second, plain update).
+    Idempotent: the same call twice leaves the same item.
     """
     from botocore.exceptions import ClientError
 
-    table = tables.table(c.TABLE_CONTACTS)
-    now = tables.now()
-    current = profile(pk)
-    data = dict(current["_data"]) if current else {}
-    data.update({k: v for k, v in details.items() if v})
-    names = {"#d": DATA, "#e": c.TTL_ATTRIBUTE}
-    values: dict[str, Any] = {
-        ":d": seal(pk, PROFILE, data),
-        ":e": tables.expires_at(c.CLASS_CONTACTS),
-        ":f": now,
-    }
-    update = "SET #d = :d, #e = :e, first_seen_at = if_not_exists(first_seen_at, :f)"
+    names: dict[str, str] = {"#e": c.TTL_ATTRIBUTE}
+    values: dict[str, Any] = {":e": tables.expires_at(c.CLASS_CONTACTS), ":f": tables.now()}
+    sets = ["#e = :e", "first_seen_at = if_not_exists(first_seen_at, :f)"]
+    for n, (field, value) in enumerate(sorted((k, v) for k, v in details.items() if v)):
+        attr = FIELD_PREFIX + field
+        names[f"#d{n}"] = attr
+        values[f":d{n}"] = seal(pk, PROFILE, value, attr=attr)
+        sets.append(f"#d{n} = :d{n}")
+    adds = ""
     if linked and linked != pk:
-        update += " ADD linked :l"
+        adds = " ADD linked :l"
         values[":l"] = {linked}
-    table.update_item(
-        Key={c.PK: pk, c.SK: PROFILE},
-        UpdateExpression=update,
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
+    args: dict[str, Any] = {
+        "Key": {c.PK: pk, c.SK: PROFILE},
+        "ExpressionAttributeNames": names,
+        "ReturnValues": "ALL_NEW",
+    }
+    table = tables.table(c.TABLE_CONTACTS)
     if inbound_at is not None:
         try:
-            table.update_item(
-                Key={c.PK: pk, c.SK: PROFILE},
-                UpdateExpression="SET last_inbound_at = :t",
-                ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at < :t",
-                ExpressionAttributeValues={":t": int(inbound_at)},
+            got = table.update_item(
+                **args,
+                UpdateExpression="SET " + ", ".join([*sets, "last_inbound_at = :t"]) + adds,
+                ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at <= :t",
+                ExpressionAttributeValues={**values, ":t": int(inbound_at)},
             )
+            return _links(got, pk)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-    links = set(current.get("linked") or ()) if current else set()
-    if linked and linked != pk:
-        links.add(linked)
-    return tuple(sorted(links - {pk}))
+    got = table.update_item(
+        **args, UpdateExpression="SET " + ", ".join(sets) + adds, ExpressionAttributeValues=values
+    )
+    return _links(got, pk)
+
+
+def _links(update_result: dict[str, Any], pk: str) -> tuple[str, ...]:
+    return tuple(sorted(set(update_result.get("Attributes", {}).get("linked") or ()) - {pk}))
 
 
 def partition_keys(logical: str, pk: str) -> list[dict[str, Any]]:

@@ -195,23 +195,44 @@ class FieldCipher:
         )
         return _DataKey(key, expires, time.monotonic())
 
+    def _create_or_read_key(self, chash: str) -> _DataKey:
+        """The contact's data key in one UpdateItem: a new random key when none exists, else the stored
+        one (`if_not_exists` keeps whichever writer came first, and the answer says which)."""
+        branch = self._active_branch()
+        got = tables.table(c.TABLE_KEYS).update_item(
+            Key={c.PK: chash, c.SK: DATA_KEY_SK},
+            UpdateExpression=(
+                "SET #w = if_not_exists(#w, :w), #b = if_not_exists(#b, :b), "
+                "#c = if_not_exists(#c, :c), #e = if_not_exists(#e, :e)"
+            ),
+            ExpressionAttributeNames={
+                "#w": "wrapped",
+                "#b": "branch_id",
+                "#c": "created_at",
+                "#e": c.TTL_ATTRIBUTE,
+            },
+            ExpressionAttributeValues={
+                ":w": _seal(branch.key, os.urandom(32), _aad(chash)),
+                ":b": branch.branch_id,
+                ":c": tables.now(),
+                ":e": tables.expires_at(c.CLASS_KEYS),
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        if not tables.is_live(got):  # an expired key TTL has not deleted yet: its data is gone too
+            return self._write_key(chash, os.urandom(32), "attribute_exists(pk)")
+        stored = self._load_branch(str(got["branch_id"]))
+        key = _open(stored.key, bytes(got["wrapped"]), _aad(chash))
+        return _DataKey(key, int(got[c.TTL_ATTRIBUTE]), time.monotonic())
+
     def _key_for_write(self, chash: str) -> _DataKey:
         """The contact's data key, created on first use and kept alive longer than any item it protects."""
         from botocore.exceptions import ClientError
 
         with self._lock:
-            hit = self._cached(chash) or self._read_key(chash)
-            if hit is None:
-                try:
-                    hit = self._write_key(chash, os.urandom(32), "attribute_not_exists(pk)")
-                except ClientError as exc:
-                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
-                    hit = self._read_key(chash)  # another writer created it first
-                    if hit is None:
-                        raise
+            hit = self._cached(chash) or self._create_or_read_key(chash)
             # Items written now expire at most max-retention from now; the key must outlive them.
-            elif hit.expires_at < tables.expires_at(c.CLASS_KEYS) - 86400:
+            if hit.expires_at < tables.expires_at(c.CLASS_KEYS) - 86400:
                 try:  # re-wrap under the active branch; never resurrect a key erased meanwhile
                     hit = self._write_key(chash, hit.key, "attribute_exists(pk)")
                 except ClientError as exc:

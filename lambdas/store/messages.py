@@ -51,8 +51,14 @@ def status_sk(wamid_h: str, status: str) -> str:
     return f"{STATUS_PREFIX}{wamid_h}#{status}"
 
 
-def put_inbound(pk: str, wamid_h: str, msg_type: str, timestamp: int | None, data: dict[str, Any]) -> str:
-    """Store an inbound message once per wamid. Returns NEW or DUPLICATE."""
+def put_inbound(
+    pk: str, wamid_h: str, msg_type: str, timestamp: int | None, data: dict[str, Any], done: bool = False
+) -> str:
+    """Store an inbound message once per wamid. Returns NEW or DUPLICATE.
+
+    `done=True` writes it finished at once: for a message whose side effects were all applied, and are
+    idempotent, before this put (an ordinary message: only the PROFILE touch).
+    """
     sk = inbound_sk(wamid_h)
     now = tables.now()
     item: dict[str, Any] = {
@@ -62,7 +68,7 @@ def put_inbound(pk: str, wamid_h: str, msg_type: str, timestamp: int | None, dat
         "type": msg_type,
         "received_at": now,
         "wamid_h": wamid_h,
-        "state": NEW,
+        "state": DONE if done else NEW,
         contacts.DATA: contacts.seal(pk, sk, data, table=c.TABLE_MESSAGES),
     }
     if timestamp is not None:

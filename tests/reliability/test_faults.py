@@ -180,11 +180,11 @@ def _is_mark_done(params: dict[str, Any]) -> bool:
     "fault",
     [
         faults.throttle("dynamodb", "PutItem", when=_is_message_put, times=2),
-        faults.unavailable("dynamodb", "UpdateItem", times=1),  # the PROFILE or done-marker update
+        faults.unavailable("dynamodb", "UpdateItem", times=1),  # the PROFILE update
         faults.throttle(
             "dynamodb", "UpdateItem", when=_is_mark_done, times=1
-        ),  # stored, side effects pending
-        faults.unreachable("dynamodb", "GetItem", times=1),
+        ),  # a keyword message: stored, consent events applied, done marker pending
+        faults.unreachable("dynamodb", "PutItem", times=1),
         faults.unavailable("kms", times=1),
         faults.throttle("kms", "GenerateDataKey", times=1),
         faults.unavailable("secretsmanager", times=1),
@@ -202,7 +202,8 @@ def _is_mark_done(params: dict[str, Any]) -> bool:
 def test_processor_retries_a_transient_fault_and_stores_once(
     aws_stack: Any, meter: Meter, contact_key: str, fault: faults.Fault
 ) -> None:
-    body, wamid = text_delivery()
+    # Only a keyword message is stored before its side effects and marked done after them.
+    body, wamid = text_delivery("STOP" if fault.when is _is_mark_done else "where is my parcel")
     assert flows.webhook(body)["statusCode"] == 200
     cold_container()
     meter.inject(fault)
@@ -414,7 +415,7 @@ def test_sender_permanent_graph_error_fails_with_the_reason_at_once(
     [
         faults.unavailable("dynamodb", "Query", times=1),
         faults.throttle("dynamodb", "UpdateItem", times=1),
-        faults.unreachable("dynamodb", "GetItem", times=1),
+        faults.unreachable("dynamodb", "PutItem", times=1),
         faults.unavailable("kms", "Decrypt", times=1),
         faults.throttle("secretsmanager", times=1),
     ],
