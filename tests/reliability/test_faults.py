@@ -415,7 +415,7 @@ def test_sender_permanent_graph_error_fails_with_the_reason_at_once(
     [
         faults.unavailable("dynamodb", "Query", times=1),
         faults.throttle("dynamodb", "UpdateItem", times=1),
-        faults.unreachable("dynamodb", "PutItem", times=1),
+        faults.unreachable("dynamodb", "GetItem", times=1),
         faults.unavailable("kms", "Decrypt", times=1),
         faults.throttle("secretsmanager", times=1),
     ],
