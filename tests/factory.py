@@ -13,6 +13,7 @@ import json
 import secrets
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 PHONE_NUMBER_ID = "106540352242922"
@@ -381,3 +382,50 @@ def call_messages(event: dict[str, Any]) -> dict[str, Any]:
     from handlers import messages_api
 
     return messages_api.handler(event, LambdaContext())
+
+
+# ---- the peer webhook corpus (../shared/fixtures/peer-webhooks/pywa; absent on some machines) ----------
+PYWA = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "peer-webhooks" / "pywa"
+# Every personal value the pywa corpus carries: none may be stored in clear or reach a log line.
+PYWA_PERSONAL = [
+    "Test Name",
+    "User A",
+    "972987654321",
+    "972912345678",
+    "16505551234",
+    "US.13491208655302741918",
+    "US.ENT.11815799212886844830",
+    "13491208655302741918",
+    "Body Text",
+    "replied text",
+    "forwarded text",
+    "text forwarded many times",
+    "Comment Text",
+    "Updated image caption",
+    "Chandler",
+    "Rachel Green",
+    "555-555-5555",
+    "Facebook HQ",
+    "1 Hacker Way",
+    "37.4611978",
+    "HAMBURGER",
+    "callback_data",
+    "😮",
+    "wamid.xyzxyz",
+    "User A changed from",
+]
+
+
+def pywa_available() -> bool:
+    return PYWA.is_dir() and any(PYWA.glob("*.json"))
+
+
+def pywa_variants() -> list[tuple[str, str, dict[str, Any]]]:
+    """(file stem, variant name, webhook body) of every pywa variant; empty when the corpus is absent."""
+    if not pywa_available():
+        return []
+    return [
+        (path.stem, name, body)
+        for path in sorted(PYWA.glob("*.json"))
+        for name, body in json.loads(path.read_text()).items()
+    ]

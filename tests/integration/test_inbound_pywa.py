@@ -7,11 +7,8 @@ which would otherwise be deduplicated across variants, as it should).
 
 from __future__ import annotations
 
-import copy
-import json
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,51 +17,20 @@ from shared import constants as c
 from shared import ids
 from tests import factory as f
 
-ROOT = Path(__file__).resolve().parents[2]
-PYWA = ROOT.parent / "shared" / "fixtures" / "peer-webhooks" / "pywa"
 INBOUND_FIELDS = ("messages", "user_preferences")
-# Personal values of the corpus that must never be stored in clear.
-PERSONAL = [
-    "Test Name",
-    "User A",
-    "972987654321",
-    "972912345678",
-    "16505551234",
-    "US.13491208655302741918",
-    "US.ENT.11815799212886844830",
-    "Body Text",
-    "replied text",
-    "forwarded text",
-    "text forwarded many times",
-    "Comment Text",
-    "Updated image caption",
-    "Chandler",
-    "Rachel Green",
-    "555-555-5555",
-    "Facebook HQ",
-    "1 Hacker Way",
-    "37.4611978",
-    "HAMBURGER",
-    "callback_data",
-    "😮",
-    "wamid.xyzxyz",
-    "User A changed from",
-]
 
 
 def corpus() -> list[tuple[str, str, dict[str, Any]]]:
-    if not PYWA.is_dir():
+    if not f.pywa_available():
         pytest.skip("peer webhook fixtures are not present next to the repository")
     out = []
-    for path in sorted(PYWA.glob("*.json")):
-        for name, body in json.loads(path.read_text()).items():
-            body = copy.deepcopy(body)  # noqa: PLW2901 - a private copy
-            for entry in body.get("entry", []):
-                for change in entry.get("changes", []):
-                    value = change.get("value") or {}
-                    for item in [*(value.get("messages") or []), *(value.get("statuses") or [])]:
-                        item["id"] = f"{item['id']}.{path.stem}.{name}"
-            out.append((path.stem, name, body))
+    for stem, name, body in f.pywa_variants():
+        for entry in body.get("entry", []):
+            for change in entry.get("changes", []):
+                value = change.get("value") or {}
+                for item in [*(value.get("messages") or []), *(value.get("statuses") or [])]:
+                    item["id"] = f"{item['id']}.{stem}.{name}"
+        out.append((stem, name, body))
     return out
 
 
@@ -145,7 +111,7 @@ def test_every_variant_is_accepted_and_stored_per_contract(aws_stack) -> None:
 
     # Nothing personal in clear anywhere; every item expires.
     dump = repr({t: aws_stack.items(t) for t in c.TABLES})
-    for value in PERSONAL:
+    for value in f.PYWA_PERSONAL:
         assert value not in dump, value
     now = time.time()
     for table in c.TABLES:

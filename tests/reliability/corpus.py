@@ -6,16 +6,11 @@ ids, profile names, message texts): the PII-in-logs test looks for each in every
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 from tests import factory as f
-
-ROOT = Path(__file__).resolve().parents[2]
-PYWA = ROOT.parent / "shared" / "fixtures" / "peer-webhooks" / "pywa"
 
 PHONE = "4917612398745"
 PHONE_2 = "5511987651234"
@@ -223,8 +218,8 @@ def inbound_deliveries() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def pywa_available() -> bool:
-    return PYWA.is_dir() and any(PYWA.glob("*.json"))
+pywa_available = f.pywa_available
+PYWA_PERSONAL = f.PYWA_PERSONAL
 
 
 def pywa_bodies() -> list[tuple[str, dict[str, Any]]]:
@@ -232,33 +227,10 @@ def pywa_bodies() -> list[tuple[str, dict[str, Any]]]:
     if not pywa_available():
         return []
     out = []
-    for path in sorted(PYWA.glob("*.json")):
-        for name, body in json.loads(path.read_text()).items():
-            text = json.dumps(copy.deepcopy(body)).replace("wamid.xyzxyz", f.wamid())
-            out.append((f"pywa-{path.stem}-{name}", json.loads(text)))
+    for stem, name, body in f.pywa_variants():
+        text = json.dumps(body).replace("wamid.xyzxyz", f.wamid())
+        out.append((f"pywa-{stem}-{name}", json.loads(text)))
     return out
-
-
-PYWA_PERSONAL = [
-    "Test Name",
-    "User A",
-    "972987654321",
-    "972912345678",
-    "16505551234",
-    "US.13491208655302741918",
-    "US.ENT.11815799212886844830",
-    "13491208655302741918",
-    "Body Text",
-    "replied text",
-    "forwarded text",
-    "text forwarded many times",
-    "Comment Text",
-    "Updated image caption",
-    "Rachel Green",
-    "555-555-5555",
-    "Facebook HQ",
-    "1 Hacker Way",
-]
 
 
 def valid_deliveries() -> list[tuple[str, dict[str, Any]]]:

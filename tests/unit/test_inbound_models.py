@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,7 @@ import pytest
 from domain import ingest
 from models.webhook import ChangeValue, Delivery, Message
 from shared.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
-PYWA = ROOT.parent / "shared" / "fixtures" / "peer-webhooks" / "pywa"
+from tests import factory as f
 
 SETTINGS = Settings(
     retention_days={"messages": 90},
@@ -36,18 +33,8 @@ SETTINGS = Settings(
 KEEP_ALL = dataclasses.replace(SETTINGS, keep_profile_name=True, keep_contact_cards=True, keep_locations=True)
 
 
-def pywa_variants() -> list[tuple[str, str, dict[str, Any]]]:
-    if not PYWA.is_dir():
-        return []
-    out = []
-    for path in sorted(PYWA.glob("*.json")):
-        for name, body in json.loads(path.read_text()).items():
-            out.append((path.stem, name, body))
-    return out
-
-
 def variant(file: str, name: str) -> dict[str, Any]:
-    path = PYWA / f"{file}.json"
+    path = f.PYWA / f"{file}.json"
     if not path.is_file():
         pytest.skip("peer webhook fixtures are not present next to the repository")
     return json.loads(path.read_text())[name]
@@ -59,7 +46,7 @@ def only_message(file: str, name: str) -> Message:
     return msg
 
 
-VARIANTS = pywa_variants()
+VARIANTS = f.pywa_variants()
 
 
 @pytest.mark.parametrize(("file", "name", "body"), VARIANTS, ids=[f"{f}-{n}" for f, n, _ in VARIANTS])
