@@ -30,7 +30,7 @@ serve: install
 	$(BIN)/waguard serve
 
 deploy: install
-	npx --yes aws-cdk@2.1033.0 deploy --app "$(BIN)/python app.py"
+	npx --yes aws-cdk@2.1148.1 deploy --app "$(BIN)/python app.py"
 
 lint: install
 	$(BIN)/ruff check .
