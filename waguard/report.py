@@ -37,6 +37,7 @@ from waguard.report_facts import (
     rule_packs,
 )
 from waguard.report_model import Template
+from waguard.template import manifest_region
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STACK = "Waguard"
@@ -147,12 +148,7 @@ def load_inputs(template_path: Path, cdk_json_path: Path) -> Inputs:
         keys = (deployed.get("retention_days") or {}).get(constants.CLASS_KEYS)
         if keys:
             retention[constants.CLASS_KEYS] = int(keys)
-    region = None
-    manifest = cdk_out / "manifest.json"
-    if manifest.exists():
-        artifact = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", {}).get(stack, {})
-        env = str(artifact.get("environment", ""))
-        region = env.rsplit("/", 1)[-1] if env.startswith("aws://") else None
+    region = manifest_region(cdk_out, stack)
     return Inputs(
         template=template,
         template_path=template_path,

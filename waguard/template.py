@@ -92,7 +92,7 @@ def ensure_synthesized(root: Path = paths.ROOT) -> Path:
     return path
 
 
-def _manifest_region(cdk_out: Path, stack: str) -> str | None:
+def manifest_region(cdk_out: Path, stack: str) -> str | None:
     """The region of the stack's environment in cdk.out/manifest.json (`aws://ACCOUNT/REGION`)."""
     try:
         manifest = json.loads((cdk_out / "manifest.json").read_text(encoding="utf-8"))
@@ -133,7 +133,7 @@ def load(path: Path | None = None, region: str | None = None) -> Template:
     stack = path.name.removesuffix(".template.json") if path.name.endswith(".template.json") else path.stem
     region = (
         region
-        or _manifest_region(path.parent, stack)
+        or manifest_region(path.parent, stack)
         or os.environ.get("AWS_DEFAULT_REGION")
         or os.environ.get("AWS_REGION")
         or DEFAULT_REGION
