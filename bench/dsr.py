@@ -55,7 +55,7 @@ def _fill(stack: Any, count: int) -> tuple[float, str]:
                 Item={
                     c.PK: pk,
                     c.SK: "PROFILE",
-                    "data": blob,
+                    "d_wa_id": blob,
                     "first_seen_at": now,
                     "last_inbound_at": now,
                     c.TTL_ATTRIBUTE: expires,
