@@ -21,7 +21,7 @@ from shared import constants as c
 from shared import ids
 from shared.observability import logger
 from shared.settings import Settings, get_settings
-from store import contacts, messages, tables
+from store import contacts, messages, sealed, tables
 from store.contacts import Identity
 
 FIELD_MESSAGES = "messages"
@@ -82,29 +82,49 @@ class _Contacts:
             if contact.profile and contact.profile.name and (wa or uid):
                 self.names[str(wa or uid)] = contact.profile.name
 
-    def link(self, wa_id: str | None, user_id: str | None, inbound_at: int | None = None) -> Identity | None:
-        """File (wa_id, user_id) as one contact: PROFILE of each pseudonym, linked both ways."""
+    def declare(
+        self, write: Any, wa_id: str | None, user_id: str | None, inbound_at: int | None = None
+    ) -> tuple[Identity, int] | None:
+        """Declare, in a guarded write, the PROFILE of each pseudonym of (wa_id, user_id), linked both
+        ways; the contact as this change knows it and the op index of its primary PROFILE touch."""
         wa, uid = _norm(wa_id), _norm(user_id)
         if wa and not uid:
             uid = self.user_of.get(wa)
         ref = pick_ref(wa_id, user_id)
         if ref is None:
             return None
-        key = (ref, uid)
-        if key in self._seen and inbound_at is None:
-            return self._seen[key]
         primary = contacts.chash(ref)
         other = contacts.chash(uid) if (uid and uid != ref) else None
         details: dict[str, Any] = {"wa_id": wa or (wa_id if ref == wa_id else None), "user_id": uid}
         name = self.names.get(ref)
         if name and self.settings.keep_profile_name:
             details["profile_name"] = name
-        linked = contacts.touch(primary, details, linked=other, inbound_at=inbound_at)
-        if other and key not in self._seen:
-            contacts.touch(other, {"user_id": uid, "wa_id": wa}, linked=primary)
-        identity = Identity(ref=ref, primary=primary, hashes=(primary, *linked))
-        self._seen[key] = identity
-        return identity
+        index = contacts.declare_touch(write, primary, details, linked=other, inbound_at=inbound_at)
+        if other:
+            contacts.declare_touch(write, other, {"user_id": uid, "wa_id": wa}, linked=primary)
+        identity = Identity(ref=ref, primary=primary, hashes=(primary, *((other,) if other else ())))
+        self._seen[(ref, uid)] = identity  # filed: file_rest() need not touch it again
+        return identity, index
+
+    def link(self, wa_id: str | None, user_id: str | None, inbound_at: int | None = None) -> Identity | None:
+        """File (wa_id, user_id) as one contact on its own write (once per change unless `inbound_at`)."""
+        ref = pick_ref(wa_id, user_id)
+        if ref is None:
+            return None
+        wa = _norm(wa_id)
+        key = (ref, _norm(user_id) or (self.user_of.get(wa) if wa else None))
+        if key in self._seen and inbound_at is None:
+            return self._seen[key]
+        got: list[tuple[Identity, int] | None] = []
+
+        def build(write: Any, at: int | None) -> None:
+            got[:] = [self.declare(write, wa_id, user_id, at)]
+
+        try:
+            sealed.run(lambda w: build(w, inbound_at))
+        except sealed.Cancelled:  # an older message: keep the newer last_inbound_at
+            sealed.run(lambda w: build(w, None))
+        return got[0][0] if got and got[0] else None
 
     def file_rest(self) -> None:
         """File the listed contacts no event of the change has filed yet."""
@@ -228,12 +248,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     opens_window = not opt_out and (msg.type or "") not in _NOT_USER_MESSAGES
     at = min(msg.timestamp or tables.now(), tables.now()) if opens_window else None
     if not (opt_out or opt_in):
-        # The only side effect, the PROFILE touch, is idempotent: apply it, then store the message as
-        # done in one conditional put (a retry of Meta's repeats the touch and is refused by the put).
-        people.link(msg.from_, msg.from_user_id, inbound_at=at)
-        state = messages.put_inbound(
-            pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data), done=True
-        )
+        state = _store_ordinary(msg, people, pk, wamid_h, _clean(data), at)
         if state == messages.DUPLICATE:
             counts.duplicates += 1
         else:
@@ -246,7 +261,8 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         counts.duplicates += 1
         return
     counts.messages += 1
-    ident = people.link(msg.from_, msg.from_user_id, inbound_at=at) or contacts.identity_of(ref, pk)
+    people.link(msg.from_, msg.from_user_id, inbound_at=at)
+    ident = contacts.identity_of(ref, pk)  # every linked pseudonym, also those of earlier changes
     evidence = f"inbound message {msg.id}"
     if opt_out:
         counts.opt_outs += 1
@@ -260,6 +276,36 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         counts.opt_ins += 1
         consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
     messages.mark_done(pk, messages.inbound_sk(wamid_h))
+
+
+def _store_ordinary(
+    msg: Message, people: _Contacts, pk: str, wamid_h: str, data: dict[str, Any], at: int | None
+) -> str:
+    """An ordinary message (its only side effect, the PROFILE touch, is idempotent): the touch and the
+    message, stored done, in one guarded write. Meta's retry finds the message taken (a duplicate); an
+    older message than the newest one keeps `last_inbound_at` and is stored."""
+    msg_type = msg.type or "unknown"
+    forward_only = at
+
+    def build(write: Any) -> None:  # the PROFILE touch(es) first, the message last
+        people.declare(write, msg.from_, msg.from_user_id, inbound_at=forward_only)
+        built[:] = [messages.inbound_item(write, pk, wamid_h, msg_type, msg.timestamp, data, done=True)]
+        write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")
+
+    built: list[dict[str, Any]] = []
+    while True:
+        try:
+            sealed.run(build)
+            return messages.NEW
+        except sealed.Cancelled as exc:
+            if exc.failed(len(exc.codes) - 1):  # the message is stored already
+                return messages.settle(
+                    built[0],
+                    lambda w: messages.inbound_item(w, pk, wamid_h, msg_type, msg.timestamp, data, True),
+                )
+            if forward_only is None:
+                raise
+            forward_only = None  # older than the newest message seen: store it, keep the newer window
 
 
 def _confirm_stop(identity: Identity, text: str) -> None:
@@ -323,10 +369,11 @@ def _preference(pref: UserPreference, people: _Contacts, counts: Counts) -> None
     if pref.category != "marketing_messages" or status is None:
         counts.invalid_changes += 1
         return
-    ident = people.link(pref.wa_id, pref.user_id)
-    if ident is None:
+    filed = people.link(pref.wa_id, pref.user_id)
+    if filed is None:
         counts.invalid_changes += 1
         return
+    ident = contacts.identity_of(filed.ref, filed.primary)
     last = None
     for event in consent.history(ident):
         if event["purpose"] == MARKETING:

@@ -2,7 +2,8 @@
 and one delivery attempt of the sender (Graph API call, retry decision, status).
 
 Gate (before anything is stored or queued), see docs/sending.md:
-- an erased (suppressed) contact: 403 `consent_required`, whatever is sent, until a new explicit grant;
+- an erased (suppressed) contact: a template is 403 `consent_required` until a new explicit grant; a
+  free-form reply needs only the window, which the contact's first message after the erasure opens;
 - free-form text: the 24-hour customer-service window (the contact's newest inbound message that was
   not an opt-out keyword is at most `service_window_hours` old), else 422 `outside_service_window`;
   text with a purpose other than `service` additionally needs that purpose's consent (403);
@@ -60,7 +61,10 @@ def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> No
     from domain import consent
     from store import contacts
 
-    if contacts.is_suppressed(identity):
+    # Decide on what the API would show now: keys cached by this container may predate an erasure
+    # served elsewhere (the consent and export routes read them fresh too).
+    contacts.fresh_keys(identity.hashes)
+    if kind != "text" and contacts.is_suppressed(identity):
         raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
     if kind == "text":
         window = get_settings().service_window_hours * 3600
@@ -280,7 +284,9 @@ def _still_allowed(identity: Any, out: outbound.Outbound) -> dict[str, Any] | No
     from domain import consent
     from store import contacts
 
-    if contacts.is_suppressed(identity):
+    # A free-form message queued now answers a message the contact wrote after any erasure (its item
+    # would have been erased with the rest otherwise); only templates wait for a new grant.
+    if str(out.item.get("kind", "")) == "template" and contacts.is_suppressed(identity):
         return {"code": "consent_required", "title": "the contact was erased before the message was sent"}
     needed = consent_purpose(str(out.item.get("purpose", "")), str(out.item.get("kind", "")))
     if needed and not consent.is_granted(identity, needed):

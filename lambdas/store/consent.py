@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import constants as c
-from store import contacts, tables
+from store import contacts, sealed, tables
 
 PREFIX = "EV#"
 _lock = threading.Lock()
@@ -52,11 +52,16 @@ def append(
     }
     if meta_timestamp is not None:
         item["meta_timestamp"] = int(meta_timestamp)
-    item[contacts.DATA] = contacts.seal(pk, sk, {"evidence": evidence}, table=c.TABLE_CONSENT)
-    tables.table(c.TABLE_CONSENT).put_item(
-        Item=tables.stamp(item, c.CLASS_CONSENT, at.timestamp()),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
+    tables.stamp(item, c.CLASS_CONSENT, at.timestamp())
+
+    def build(write: Any) -> None:
+        sealed_item = {
+            **item,
+            contacts.DATA: write.seal(pk, c.TABLE_CONSENT, pk, sk, contacts.DATA, {"evidence": evidence}),
+        }
+        write.put(c.TABLE_CONSENT, sealed_item, "attribute_not_exists(pk)")
+
+    sealed.run(build)  # guarded: never stored under a key an erasure elsewhere has shredded
     return item
 
 

@@ -68,12 +68,6 @@ def fresh_keys(hashes: tuple[str, ...] | list[str]) -> None:
         cipher().evict(pk)
 
 
-def seal(pk: str, sk: str, value: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> str:
-    from store.crypto import cipher
-
-    return cipher().encrypt(pk, table, pk, sk, attr, value)
-
-
 FIELD_PREFIX = "d_"  # PROFILE fields are encrypted one attribute each: d_wa_id, d_user_id, d_profile_name
 
 
@@ -144,59 +138,62 @@ def suppress(pk: str, erased_at: str, receipt_id: str) -> None:
     tables.table(c.TABLE_CONTACTS).put_item(Item=tables.stamp(item, c.CLASS_SUPPRESSION))
 
 
-def touch(
+def declare_touch(
+    write: Any,
     pk: str,
     details: dict[str, Any],
     linked: str | None = None,
     inbound_at: int | None = None,
-) -> tuple[str, ...]:
-    """Create or refresh the PROFILE of one pseudonym in one UpdateItem; returns its link set afterwards.
+) -> int:
+    """Declare the PROFILE upsert of one pseudonym in a guarded write (store.sealed); its op index.
 
-    Each non-empty field of `details` (wa_id, user_id, profile name when kept) is encrypted into its own
+    Each non-empty field of `details` (wa_id, user_id, profile name when kept) is sealed into its own
     attribute, so nothing has to be read and merged first; `linked` adds a pseudonym to the link set;
-    `inbound_at` moves `last_inbound_at` forward only (an older message costs a second, plain update).
-    Idempotent: the same call twice leaves the same item.
+    `inbound_at` moves `last_inbound_at` forward only (the op's condition: an older message fails it and
+    the caller declares the touch again without `inbound_at`). Idempotent.
     """
-    from botocore.exceptions import ClientError
-
     names: dict[str, str] = {"#e": c.TTL_ATTRIBUTE}
     values: dict[str, Any] = {":e": tables.expires_at(c.CLASS_CONTACTS), ":f": tables.now()}
     sets = ["#e = :e", "first_seen_at = if_not_exists(first_seen_at, :f)"]
     for n, (field, value) in enumerate(sorted((k, v) for k, v in details.items() if v)):
         attr = FIELD_PREFIX + field
         names[f"#d{n}"] = attr
-        values[f":d{n}"] = seal(pk, PROFILE, value, attr=attr)
+        values[f":d{n}"] = write.seal(pk, c.TABLE_CONTACTS, pk, PROFILE, attr, value)
         sets.append(f"#d{n} = :d{n}")
     adds = ""
     if linked and linked != pk:
         adds = " ADD linked :l"
         values[":l"] = {linked}
-    args: dict[str, Any] = {
-        "Key": {c.PK: pk, c.SK: PROFILE},
-        "ExpressionAttributeNames": names,
-        "ReturnValues": "ALL_NEW",
-    }
-    table = tables.table(c.TABLE_CONTACTS)
+    condition = None
     if inbound_at is not None:
-        try:
-            got = table.update_item(
-                **args,
-                UpdateExpression="SET " + ", ".join([*sets, "last_inbound_at = :t"]) + adds,
-                ConditionExpression="attribute_not_exists(last_inbound_at) OR last_inbound_at <= :t",
-                ExpressionAttributeValues={**values, ":t": int(inbound_at)},
-            )
-            return _links(got, pk)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-    got = table.update_item(
-        **args, UpdateExpression="SET " + ", ".join(sets) + adds, ExpressionAttributeValues=values
+        sets.append("last_inbound_at = :t")
+        values[":t"] = int(inbound_at)
+        condition = "attribute_not_exists(last_inbound_at) OR last_inbound_at <= :t"
+    return int(
+        write.update(
+            c.TABLE_CONTACTS,
+            {c.PK: pk, c.SK: PROFILE},
+            "SET " + ", ".join(sets) + adds,
+            names,
+            values,
+            condition,
+        )
     )
-    return _links(got, pk)
 
 
-def _links(update_result: dict[str, Any], pk: str) -> tuple[str, ...]:
-    return tuple(sorted(set(update_result.get("Attributes", {}).get("linked") or ()) - {pk}))
+def touch(
+    pk: str,
+    details: dict[str, Any],
+    linked: str | None = None,
+    inbound_at: int | None = None,
+) -> None:
+    """Create or refresh the PROFILE of one pseudonym (see `declare_touch`), on its own."""
+    from store import sealed
+
+    try:
+        sealed.run(lambda w: declare_touch(w, pk, details, linked, inbound_at))
+    except sealed.Cancelled:  # an older message: refresh the PROFILE, keep the newer last_inbound_at
+        sealed.run(lambda w: declare_touch(w, pk, details, linked, None))
 
 
 def partition_keys(logical: str, pk: str) -> list[dict[str, Any]]:

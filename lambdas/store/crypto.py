@@ -13,6 +13,15 @@ A hierarchy like the AWS Database Encryption SDK's hierarchical keyring, built o
 
 Erasure deletes the contact's `DK` item first. The keys table has no point-in-time recovery or backup,
 so no restore of any other table brings anything readable back.
+
+Life after erasure: every data key has a random `key_id`, stored clear on its `DK` item and written into
+each ciphertext (`v2:<key_id>:...`). A container caches keys, so after an erasure served elsewhere it may
+still hold the shredded key; two rules keep that from losing anything:
+- writes (store.sealed) are conditioned, in the same transaction, on the `DK` item still holding the
+  `key_id` they sealed under: a stale key makes the write fail, the key is read again (a new one is
+  created after an erasure) and the write is sealed anew;
+- reads compare the ciphertext's `key_id` with the cached key's and read the keys table again on a
+  mismatch, so a newer key is picked up at once and a shredded one is never used for data written later.
 """
 
 from __future__ import annotations
@@ -32,9 +41,11 @@ from shared import constants as c
 from shared.settings import get_settings, require_env
 from store import tables
 
-PREFIX = "v1:"
+PREFIX = "v2:"
+LEGACY_PREFIX = "v1:"  # before key ids: decrypts with the current key
 BRANCH_PK = "BRANCH"
 DATA_KEY_SK = "DK"
+KEY_ID = "key_id"
 BRANCH_ROTATION_SECONDS = 30 * 86400
 BRANCH_CACHE_SECONDS = 15 * 60
 DATA_KEY_CACHE_SECONDS = 60
@@ -59,6 +70,16 @@ class _DataKey:
     key: bytes
     expires_at: int
     loaded_at: float
+    key_id: str
+
+
+@dataclass(frozen=True)
+class WriteKey:
+    """The key a write seals under: the guard of that write checks the keys table still holds `key_id`."""
+
+    chash: str
+    key_id: str
+    key: bytes
 
 
 def _aad(*parts: str) -> bytes:
@@ -177,9 +198,11 @@ class FieldCipher:
             return None
         branch = self._load_branch(str(item["branch_id"]))
         key = _open(branch.key, bytes(item["wrapped"]), _aad(chash))
-        return _DataKey(key, int(item[c.TTL_ATTRIBUTE]), time.monotonic())
+        return _DataKey(key, int(item[c.TTL_ATTRIBUTE]), time.monotonic(), str(item.get(KEY_ID, "")))
 
-    def _write_key(self, chash: str, key: bytes, condition: str) -> _DataKey:
+    def _write_key(self, chash: str, key: bytes, key_id: str) -> _DataKey:
+        """Re-wrap the stored key under the active branch with a later TTL, only while it is still the
+        contact's key (`key_id` unchanged: never resurrect a key erased meanwhile)."""
         branch = self._active_branch()
         expires = tables.expires_at(c.CLASS_KEYS)
         tables.table(c.TABLE_KEYS).put_item(
@@ -189,11 +212,14 @@ class FieldCipher:
                 "wrapped": _seal(branch.key, key, _aad(chash)),
                 "branch_id": branch.branch_id,
                 "created_at": tables.now(),
+                KEY_ID: key_id,
                 c.TTL_ATTRIBUTE: expires,
             },
-            ConditionExpression=condition,
+            ConditionExpression="#k = :k",
+            ExpressionAttributeNames={"#k": KEY_ID},
+            ExpressionAttributeValues={":k": key_id},
         )
-        return _DataKey(key, expires, time.monotonic())
+        return _DataKey(key, expires, time.monotonic(), key_id)
 
     def _create_or_read_key(self, chash: str) -> _DataKey:
         """The contact's data key in one UpdateItem: a new random key when none exists, else the stored
@@ -203,30 +229,42 @@ class FieldCipher:
             Key={c.PK: chash, c.SK: DATA_KEY_SK},
             UpdateExpression=(
                 "SET #w = if_not_exists(#w, :w), #b = if_not_exists(#b, :b), "
-                "#c = if_not_exists(#c, :c), #e = if_not_exists(#e, :e)"
+                "#c = if_not_exists(#c, :c), #e = if_not_exists(#e, :e), #k = if_not_exists(#k, :k)"
             ),
             ExpressionAttributeNames={
                 "#w": "wrapped",
                 "#b": "branch_id",
                 "#c": "created_at",
                 "#e": c.TTL_ATTRIBUTE,
+                "#k": KEY_ID,
             },
             ExpressionAttributeValues={
                 ":w": _seal(branch.key, os.urandom(32), _aad(chash)),
                 ":b": branch.branch_id,
                 ":c": tables.now(),
                 ":e": tables.expires_at(c.CLASS_KEYS),
+                ":k": secrets.token_hex(8),
             },
             ReturnValues="ALL_NEW",
         )["Attributes"]
-        if not tables.is_live(got):  # an expired key TTL has not deleted yet: its data is gone too
-            return self._write_key(chash, os.urandom(32), "attribute_exists(pk)")
+        if not tables.is_live(got):  # an expired key TTL has not deleted yet: its data is gone; start anew
+            tables.table(c.TABLE_KEYS).delete_item(
+                Key={c.PK: chash, c.SK: DATA_KEY_SK},
+                ConditionExpression="#k = :k",
+                ExpressionAttributeNames={"#k": KEY_ID},
+                ExpressionAttributeValues={":k": got[KEY_ID]},
+            )
+            return self._create_or_read_key(chash)
         stored = self._load_branch(str(got["branch_id"]))
         key = _open(stored.key, bytes(got["wrapped"]), _aad(chash))
-        return _DataKey(key, int(got[c.TTL_ATTRIBUTE]), time.monotonic())
+        return _DataKey(key, int(got[c.TTL_ATTRIBUTE]), time.monotonic(), str(got[KEY_ID]))
 
     def _key_for_write(self, chash: str) -> _DataKey:
-        """The contact's data key, created on first use and kept alive longer than any item it protects."""
+        """The contact's data key, created on first use and kept alive longer than any item it protects.
+
+        A cached key may have been shredded by an erasure elsewhere: the write that uses it is guarded
+        (store.sealed), so a stale key costs a retry, never data.
+        """
         from botocore.exceptions import ClientError
 
         with self._lock:
@@ -234,35 +272,66 @@ class FieldCipher:
             # Items written now expire at most max-retention from now; the key must outlive them.
             if hit.expires_at < tables.expires_at(c.CLASS_KEYS) - 86400:
                 try:  # re-wrap under the active branch; never resurrect a key erased meanwhile
-                    hit = self._write_key(chash, hit.key, "attribute_exists(pk)")
+                    hit = self._write_key(chash, hit.key, hit.key_id)
                 except ClientError as exc:
                     if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                         raise
-                    self._keys.pop(chash, None)
-                    raise KeyShredded("the contact was erased while this message was processed") from exc
+                    hit = self._create_or_read_key(chash)  # erased meanwhile: a new key, a new life
             return self._remember(chash, hit)
 
-    def _key_for_read(self, chash: str) -> bytes:
+    def _key_for_read(self, chash: str, key_id: str | None = None) -> bytes:
+        """The contact's key; when the ciphertext names another key than the cached one, read again."""
         with self._lock:
-            hit = self._cached(chash) or self._read_key(chash)
+            hit = self._cached(chash)
+            if hit is None or (key_id is not None and hit.key_id != key_id):
+                hit = self._read_key(chash)
             if hit is None:
+                self._keys.pop(chash, None)
                 raise KeyShredded("no data key for this contact")
-            return self._remember(chash, hit).key
+            self._remember(chash, hit)
+            if key_id is not None and hit.key_id != key_id:
+                raise KeyShredded("the data was sealed under a key that no longer exists")
+            return hit.key
 
     # ---- public API ----------------------------------------------------------------------------
-    def encrypt(self, chash: str, table: str, pk: str, sk: str, attr: str, value: Any) -> str:
-        """Encrypt a JSON-serializable value for one attribute of one item."""
-        key = self._key_for_write(chash).key
+    def write_key(self, chash: str) -> WriteKey:
+        """The key a guarded write seals under (store.sealed checks it is still current when writing)."""
+        hit = self._key_for_write(chash)
+        return WriteKey(chash, hit.key_id, hit.key)
+
+    @staticmethod
+    def seal(wkey: WriteKey, table: str, pk: str, sk: str, attr: str, value: Any) -> str:
+        """Encrypt a JSON-serializable value for one attribute of one item under `wkey`."""
         plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-        blob = _seal(key, plaintext, _aad(table, pk, sk, attr))
-        return PREFIX + base64.urlsafe_b64encode(blob).decode()
+        blob = _seal(wkey.key, plaintext, _aad(table, pk, sk, attr))
+        return f"{PREFIX}{wkey.key_id}:" + base64.urlsafe_b64encode(blob).decode()
+
+    def encrypt(self, chash: str, table: str, pk: str, sk: str, attr: str, value: Any) -> str:
+        """Encrypt under the contact's current key, unguarded: for values that are not written to a table
+        (writes go through store.sealed, which conditions them on the key)."""
+        return self.seal(self.write_key(chash), table, pk, sk, attr, value)
+
+    def forget_key(self, chash: str, key_id: str) -> None:
+        """Drop the cached key of `chash` when it is `key_id` (a guarded write found it stale)."""
+        with self._lock:
+            hit = self._keys.get(chash)
+            if hit is not None and hit.key_id == key_id:
+                self._keys.pop(chash, None)
 
     def decrypt(self, chash: str, table: str, pk: str, sk: str, attr: str, token: str) -> Any:
-        """The value, or raise KeyShredded when the contact's key is gone."""
-        if not isinstance(token, str) or not token.startswith(PREFIX):
+        """The value, or raise KeyShredded when the key it was sealed under is gone."""
+        if not isinstance(token, str):
             raise ValueError("not a waguard ciphertext")
-        key = self._key_for_read(chash)
-        blob = base64.urlsafe_b64decode(token[len(PREFIX) :])
+        if token.startswith(PREFIX):
+            key_id, sep, body = token[len(PREFIX) :].partition(":")
+            if not sep:
+                raise ValueError("not a waguard ciphertext")
+            key = self._key_for_read(chash, key_id)
+        elif token.startswith(LEGACY_PREFIX):
+            key, body = self._key_for_read(chash), token[len(LEGACY_PREFIX) :]
+        else:
+            raise ValueError("not a waguard ciphertext")
+        blob = base64.urlsafe_b64decode(body)
         return json.loads(_open(key, blob, _aad(table, pk, sk, attr)))
 
     def decrypt_or_none(self, chash: str, table: str, pk: str, sk: str, attr: str, token: str) -> Any:

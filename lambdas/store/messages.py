@@ -12,6 +12,7 @@ outbound status) are done, then `done`; a retry of a `new` item redoes the side 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared import constants as c
@@ -25,22 +26,34 @@ DONE = "done"
 DUPLICATE = "duplicate"
 
 
-def _put_once(item: dict[str, Any]) -> str:
-    """Put the item unless it exists: NEW when written (or left unfinished), DUPLICATE when done before."""
-    from botocore.exceptions import ClientError
+def settle(item: dict[str, Any], rebuild: Callable[[Any], dict[str, Any]]) -> str:
+    """After a conditional put of `item` found the key taken: DUPLICATE when that item is done, NEW when
+    it is unfinished (its side effects are redone), and when it is expired but not yet deleted by TTL,
+    `rebuild(write)` is stored in its place (NEW)."""
+    from store import sealed
 
-    table = tables.table(c.TABLE_MESSAGES)
-    try:
-        table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
-        return NEW
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-            raise
     existing = tables.get_live(c.TABLE_MESSAGES, item[c.PK], item[c.SK])
-    if existing is None:  # expired but not yet deleted by TTL: write it again
-        table.put_item(Item=item)
+    if existing is None:
+        sealed.run(lambda w: w.put(c.TABLE_MESSAGES, rebuild(w)))
         return NEW
     return DUPLICATE if existing.get("state") == DONE else NEW
+
+
+def _put_once(build_item: Callable[[Any], dict[str, Any]]) -> str:
+    """Put the item unless it exists: NEW when written (or left unfinished), DUPLICATE when done before."""
+    from store import sealed
+
+    built: list[dict[str, Any]] = []
+
+    def build(write: Any) -> None:
+        built[:] = [build_item(write)]
+        write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")
+
+    try:
+        sealed.run(build)
+        return NEW
+    except sealed.Cancelled:
+        return settle(built[0], build_item)
 
 
 def inbound_sk(wamid_h: str) -> str:
@@ -59,6 +72,19 @@ def put_inbound(
     `done=True` writes it finished at once: for a message whose side effects were all applied, and are
     idempotent, before this put (an ordinary message: only the PROFILE touch).
     """
+    return _put_once(lambda w: inbound_item(w, pk, wamid_h, msg_type, timestamp, data, done))
+
+
+def inbound_item(
+    write: Any,
+    pk: str,
+    wamid_h: str,
+    msg_type: str,
+    timestamp: int | None,
+    data: dict[str, Any],
+    done: bool = False,
+) -> dict[str, Any]:
+    """The `IN#` item of an inbound message, its `data` sealed in the guarded `write`."""
     sk = inbound_sk(wamid_h)
     now = tables.now()
     item: dict[str, Any] = {
@@ -69,11 +95,11 @@ def put_inbound(
         "received_at": now,
         "wamid_h": wamid_h,
         "state": DONE if done else NEW,
-        contacts.DATA: contacts.seal(pk, sk, data, table=c.TABLE_MESSAGES),
+        contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
     }
     if timestamp is not None:
         item["timestamp"] = int(timestamp)
-    return _put_once(tables.stamp(item, c.CLASS_MESSAGES, now))
+    return tables.stamp(item, c.CLASS_MESSAGES, now)
 
 
 def put_status(
@@ -86,19 +112,23 @@ def put_status(
 ) -> str:
     """Store a status event once per (wamid, status). Returns NEW or DUPLICATE."""
     sk = status_sk(wamid_h, status)
-    item: dict[str, Any] = {
-        c.PK: pk,
-        c.SK: sk,
-        "status": status,
-        "received_at": tables.now(),
-        "state": NEW,
-        contacts.DATA: contacts.seal(pk, sk, data, table=c.TABLE_MESSAGES),
-    }
-    if timestamp is not None:
-        item["timestamp"] = int(timestamp)
-    if error:
-        item["error"] = error
-    return _put_once(tables.stamp(item, c.CLASS_STATUSES))
+
+    def build_item(write: Any) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            c.PK: pk,
+            c.SK: sk,
+            "status": status,
+            "received_at": tables.now(),
+            "state": NEW,
+            contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
+        }
+        if timestamp is not None:
+            item["timestamp"] = int(timestamp)
+        if error:
+            item["error"] = error
+        return tables.stamp(item, c.CLASS_STATUSES)
+
+    return _put_once(build_item)
 
 
 def mark_done(pk: str, sk: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared import constants as c
 from shared.settings import require_env
-from store import tables
+from store import sealed, tables
 
 OUT_PREFIX = "OUT#"
 ATTR_DATA = "data"
@@ -119,8 +119,6 @@ def create(
     idem_key: dict[str, str] | None = None,
 ) -> Outbound:
     """Write a new `queued` outbound message. `content` is `{"to", "text"}` or `{"to", "template"}`."""
-    from store import crypto
-
     at = tables.now()
     sk = _sk(msg_id)
     kind = "template" if "template" in content else "text"
@@ -136,16 +134,19 @@ def create(
         "attempts": 0,
         "created_at": at,
         "updated_at": at,
-        ATTR_DATA: crypto.cipher().encrypt(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content),
     }
     if kind == "template":
         item["template_name"] = str(content["template"]["name"])
     if idem_key:
         item["idem_pk"] = idem_key["pk"]
         item["idem_sk"] = idem_key["sk"]
-    tables.table(c.TABLE_MESSAGES).put_item(
-        Item=tables.stamp(item, c.CLASS_MESSAGES, at), ConditionExpression="attribute_not_exists(pk)"
-    )
+    tables.stamp(item, c.CLASS_MESSAGES, at)
+
+    def build(write: Any) -> None:  # guarded: never sealed under a key an erasure has shredded
+        item[ATTR_DATA] = write.seal(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content)
+        write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+
+    sealed.run(build)
     return Outbound(item)
 
 
@@ -236,48 +237,44 @@ def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
 
     False when the item is gone (the contact was erased while the message was in flight).
     """
-    from store import crypto
-
-    token = crypto.cipher().encrypt(out.pk, c.TABLE_MESSAGES, out.pk, out.sk, ATTR_WAMID, wamid)
     at = tables.now()
     key = {c.PK: out.pk, c.SK: out.sk}
-    names = {"#lease": LEASE_ATTR, "#status": "status", "#wamid": ATTR_WAMID}
-    table = tables.table(c.TABLE_MESSAGES)
-    try:
-        table.update_item(
-            Key=key,
-            UpdateExpression=(
-                "SET #wamid = :w, wamid_h = :h, #status = :sent, status_rank = :rank, updated_at = :now, "
-                "sent_at = :now REMOVE #lease"
-            ),
-            ConditionExpression="attribute_exists(pk) AND status_rank < :rank",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
-                ":w": token,
-                ":h": wamid_h,
-                ":sent": "sent",
-                ":rank": c.STATUS_RANK["sent"],
-                ":now": at,
-            },
+
+    def seal(write: Any) -> str:
+        return str(write.seal(out.pk, c.TABLE_MESSAGES, out.pk, out.sk, ATTR_WAMID, wamid))
+
+    def to_sent(write: Any) -> None:
+        write.update(
+            c.TABLE_MESSAGES,
+            key,
+            "SET #wamid = :w, wamid_h = :h, #status = :sent, status_rank = :rank, updated_at = :now, "
+            "sent_at = :now REMOVE #lease",
+            {"#lease": LEASE_ATTR, "#status": "status", "#wamid": ATTR_WAMID},
+            {":w": seal(write), ":h": wamid_h, ":sent": "sent", ":rank": c.STATUS_RANK["sent"], ":now": at},
+            "attribute_exists(pk) AND status_rank < :rank",
         )
+
+    def keep_status(write: Any) -> None:
+        write.update(
+            c.TABLE_MESSAGES,
+            key,
+            "SET #wamid = :w, wamid_h = :h, updated_at = :now REMOVE #lease",
+            {"#lease": LEASE_ATTR, "#wamid": ATTR_WAMID},
+            {":w": seal(write), ":h": wamid_h, ":now": at},
+            "attribute_exists(pk)",
+        )
+
+    try:
+        sealed.run(to_sent)
         return True
-    except Exception as exc:
-        if not _is_conditional_failure(exc):
-            raise
+    except sealed.Cancelled:
+        pass
     # Already past `sent` (a status webhook won the race) or gone: keep the status, record the wamid.
     try:
-        table.update_item(
-            Key=key,
-            UpdateExpression="SET #wamid = :w, wamid_h = :h, updated_at = :now REMOVE #lease",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#lease": LEASE_ATTR, "#wamid": ATTR_WAMID},
-            ExpressionAttributeValues={":w": token, ":h": wamid_h, ":now": at},
-        )
+        sealed.run(keep_status)
         return True
-    except Exception as exc:
-        if _is_conditional_failure(exc):
-            return False
-        raise
+    except sealed.Cancelled:
+        return False
 
 
 def _error_attr(error: dict[str, Any]) -> dict[str, Any]:

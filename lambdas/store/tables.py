@@ -28,6 +28,11 @@ def table(logical: str) -> Any:
     return _resource().Table(table_name(logical))
 
 
+def client() -> Any:
+    """The low-level client behind the resource (it takes and returns plain Python values)."""
+    return _resource().meta.client
+
+
 def reset() -> None:
     """Forget cached clients and tables (tests switch endpoints and environments)."""
     table.cache_clear()

@@ -147,9 +147,11 @@ def test_erased_contact_is_suppressed_until_new_grant(aws_stack):
     assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
     f.drain(aws_stack.queues["send"])
     refused(aws_stack, *send(PROMO), 403, "consent_required")
-    inbound(aws_stack, text="hello again")  # writing in again does not lift the suppression
-    refused(aws_stack, *send(TEXT), 403, "consent_required")
-    consent(PHONE, "marketing")  # a new explicit grant does
+    refused(aws_stack, *send(TEXT), 422, "outside_service_window")  # the erasure closed the window
+    inbound(aws_stack, text="hello again")  # writing in again opens it: free-form replies go out
+    assert send(TEXT)[0] == 202
+    refused(aws_stack, *send(PROMO), 403, "consent_required")  # templates wait for a new grant
+    consent(PHONE, "marketing")  # a new explicit grant lifts the suppression
     assert send(PROMO)[0] == 202
 
 
