@@ -66,7 +66,9 @@ def write(stack, boxes: Containers, phone: str, text: str, box: str = "processor
 
 def set_consent(boxes: Containers, phone: str, purpose: str, status: str, box: str = "contacts-1") -> None:
     with boxes.on(box):
-        reply = f.call_contacts("PUT", phone, "/consent", {"purpose": purpose, "status": status, "source": "form"})
+        reply = f.call_contacts(
+            "PUT", phone, "/consent", {"purpose": purpose, "status": status, "source": "form"}
+        )
     assert reply["statusCode"] == 200, reply
 
 
