@@ -84,6 +84,13 @@ def reset_clients() -> None:
             reset()
 
 
+def transact_ops(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The operations of a TransactWriteItems call as (kind, untyped params): ("Put", {...}), ..."""
+    return [
+        (kind, untyped(op)) for entry in params.get("TransactItems", []) or [] for kind, op in entry.items()
+    ]
+
+
 def untyped(params: dict[str, Any]) -> dict[str, Any]:
     """DynamoDB call parameters with `Item`, `Key` and `ExpressionAttributeValues` as plain Python values
     (by `before-call` the resource layer has serialized them to `{"S": ...}` form)."""

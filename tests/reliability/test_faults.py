@@ -17,7 +17,7 @@ import pytest
 
 from bench import meter as faults
 from bench.esm import EventSourceMapping, queue_bodies
-from bench.meter import Meter, untyped
+from bench.meter import Meter, transact_ops, untyped
 from shared import constants as c
 from shared import ids
 from tests import factory as f
@@ -169,7 +169,15 @@ def test_webhook_answers_503_when_the_secret_is_unavailable(
 
 # ---- the processor: retried, then done; or in the DLQ, nothing lost ----------------------------
 def _is_message_put(params: dict[str, Any]) -> bool:
-    return str(untyped(params).get("Item", {}).get(c.SK, "")).startswith("IN#")
+    """A guarded write (store.sealed) that stores an inbound message."""
+    return any(
+        kind == "Put" and str(op.get("Item", {}).get(c.SK, "")).startswith("IN#")
+        for kind, op in transact_ops(params)
+    )
+
+
+def _writes_for(pk: str) -> Any:
+    return lambda p: any(op.get("Item", op.get("Key", {})).get(c.PK) == pk for _, op in transact_ops(p))
 
 
 def _is_mark_done(params: dict[str, Any]) -> bool:
@@ -179,19 +187,19 @@ def _is_mark_done(params: dict[str, Any]) -> bool:
 @pytest.mark.parametrize(
     "fault",
     [
-        faults.throttle("dynamodb", "PutItem", when=_is_message_put, times=2),
-        faults.unavailable("dynamodb", "UpdateItem", times=1),  # the PROFILE update
+        faults.throttle("dynamodb", "TransactWriteItems", when=_is_message_put, times=2),
+        faults.unavailable("dynamodb", "TransactWriteItems", times=1),  # PROFILE and message
         faults.throttle(
             "dynamodb", "UpdateItem", when=_is_mark_done, times=1
         ),  # a keyword message: stored, consent events applied, done marker pending
-        faults.unreachable("dynamodb", "PutItem", times=1),
+        faults.unreachable("dynamodb", "TransactWriteItems", times=1),
         faults.unavailable("kms", times=1),
         faults.throttle("kms", "GenerateDataKey", times=1),
         faults.unavailable("secretsmanager", times=1),
     ],
     ids=[
-        "ddb-put-throttled",
-        "ddb-update-5xx",
+        "ddb-write-throttled",
+        "ddb-write-5xx",
         "ddb-done-marker-throttled",
         "ddb-unreachable",
         "kms-5xx",
@@ -257,11 +265,7 @@ def test_processor_fault_on_one_record_retries_only_that_record(
     for wa in [WA_ID, *others]:
         assert flows.webhook(text_delivery(wa_id=wa)[0])["statusCode"] == 200
     target = ids.contact_pseudonym(contact_key, WA_ID)
-    fault = meter.inject(
-        faults.throttle(
-            "dynamodb", "PutItem", times=1, when=lambda p: untyped(p).get("Item", {}).get(c.PK) == target
-        )
-    )
+    fault = meter.inject(faults.throttle("dynamodb", "TransactWriteItems", times=1, when=_writes_for(target)))
     mapping = processor(aws_stack)
     mapping.drain()
     assert fault.hits == 1
@@ -296,11 +300,11 @@ def test_send_api_answers_503_and_keeps_nothing_when_it_cannot_enqueue(
 @pytest.mark.parametrize(
     "fault",
     [
-        faults.throttle("dynamodb", "PutItem"),
+        faults.throttle("dynamodb", "TransactWriteItems"),
         faults.unavailable("dynamodb", "GetItem"),
         faults.unavailable("kms"),
     ],
-    ids=["ddb-put-throttled", "ddb-get-5xx", "kms-5xx"],
+    ids=["ddb-write-throttled", "ddb-get-5xx", "kms-5xx"],
 )
 def test_send_api_storage_fault_is_a_5xx_and_nothing_is_queued(
     aws_stack: Any, meter: Meter, graph: Any, fault: faults.Fault
