@@ -445,11 +445,10 @@ def parse_value(raw: Any, counts: Counts) -> ChangeValue | None:
     except ValidationError:
         metadata = None
     product = raw.get("messaging_product")
-    return ChangeValue.model_construct(
-        messaging_product=product if isinstance(product, str) else None,
-        metadata=metadata,
-        **{kind: _items(raw, kind, counts) for kind in _ITEM_MODELS},
-    )
+    items: dict[str, Any] = {kind: _items(raw, kind, counts) for kind in _ITEM_MODELS}
+    items["messaging_product"] = product if isinstance(product, str) else None
+    items["metadata"] = metadata
+    return ChangeValue.model_construct(**items)
 
 
 def _log_dropped(counts: Counts) -> None:

@@ -119,6 +119,11 @@ def check_json_request(event: Mapping[str, Any]) -> None:
         raise BodyRefused(400, "invalid_body", "the body is not valid JSON") from exc
 
 
+def _lower_media_type(value: str) -> str:
+    kind, sep, params = value.partition(";")
+    return kind.strip().lower() + sep + params
+
+
 def _canonical_content_type(event: Mapping[str, Any]) -> dict[str, Any]:
     """The event with its Content-Type's media type in lower case (the resolver compares it as text)."""
     out = dict(event)
@@ -130,13 +135,9 @@ def _canonical_content_type(event: Mapping[str, Any]) -> dict[str, Any]:
         for name, value in headers.items():
             if name.lower() == "content-type" and value is not None:
                 values = value if isinstance(value, list) else [value]
-                lowered = [
-                    JSON_MEDIA_TYPE + str(v)[len(media_type(str(v))) :]
-                    if media_type(str(v)) == JSON_MEDIA_TYPE
-                    else str(v)
-                    for v in values
-                ]
-                value = lowered if isinstance(value, list) else lowered[0]
+                lowered = [_lower_media_type(str(v)) for v in values]
+                fixed[name] = lowered if isinstance(value, list) else lowered[0]
+                continue
             fixed[name] = value
         out[key] = fixed
     return out

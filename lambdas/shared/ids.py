@@ -56,7 +56,8 @@ def normalize_contact(raw: str) -> str:
             if canonical is not None:
                 return canonical
     raise InvalidContact(
-        "a contact is a WhatsApp id (7 to 15 ASCII digits, an optional leading +) or a business-scoped user id"
+        "a contact is a WhatsApp id (7 to 15 ASCII digits, an optional leading +) "
+        "or a business-scoped user id"
     )
 
 

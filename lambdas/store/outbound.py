@@ -345,8 +345,9 @@ def advance_status(
     `status` is Meta's (`sent`, `delivered`, `read`, `played`, `failed`); `played` counts as `read`;
     a status that is not ahead of the stored one changes nothing; `failed` is final and records Meta's
     error `{code, title}`, but only before `delivered`: a message that reached the phone cannot fail, so a
-    `failed` after `delivered` or `read` is ignored (statuses never move backwards). Returns True when an outbound message has this wamid (whether or not its
-    status moved), False when none has (an inbound message's wamid, an erased or expired message).
+    `failed` after `delivered` or `read` is ignored (statuses never move backwards). Returns True when an
+    outbound message has this wamid (whether or not its status moved), False when none has (an inbound
+    message's wamid, an erased or expired message).
     """
     from boto3.dynamodb.conditions import Attr, Key
 

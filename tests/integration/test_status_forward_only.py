@@ -15,7 +15,9 @@ def sent(aws_stack):
     from store import contacts, outbound
 
     outbound.reset()
-    created = outbound.create(contacts.chash(PHONE), outbound.new_id(), "service", {"to": PHONE, "text": "hi"})
+    created = outbound.create(
+        contacts.chash(PHONE), outbound.new_id(), "service", {"to": PHONE, "text": "hi"}
+    )
     wamid = f.wamid()
     assert outbound.mark_sent(created, wamid, contacts.wamid_hash(wamid))
     return created.msg_id, wamid
