@@ -165,7 +165,11 @@ class LocalApi:
     ) -> Reply:
         request_id = str(uuid.uuid4())
         started = time.monotonic()
-        reply, route = self._handle(method.upper(), target, headers, body, source_ip, request_id)
+        try:
+            reply, route = self._handle(method.upper(), target, headers, body, source_ip, request_id)
+        except Exception as exc:  # a bug of the local gateway: still an answer, never a dropped connection
+            self.alert(f"local API failed ({type(exc).__name__})")
+            reply, route = self.gateway_error("DEFAULT_5XX", "Internal server error", request_id, 500), None
         reply.headers.append(("x-amzn-RequestId", request_id))
         millis = (time.monotonic() - started) * 1000
         self.report(f"{route or method.upper() + ' (no route)'} -> {reply.status} ({millis:.0f} ms)")
@@ -200,7 +204,10 @@ class LocalApi:
                 principal = sigv4.verify(method, target, headers, body, self.principals, self.region)
             except sigv4.AuthError as exc:
                 return self.gateway_error(exc.kind, exc.message, request_id), route
-            arn = roles.execute_api_arn(self.region, self.spec.api_id, self.spec.stage, method, raw_path)
+            # Routed and authorized on the same path: a trailing slash is ignored for everyone (as the
+            # router ignores it), so a role's policy sees `/messages` whether `/messages/` was asked.
+            routed = "/" + "/".join(s for s in raw_path.split("/") if s)
+            arn = roles.execute_api_arn(self.region, self.spec.api_id, self.spec.stage, method, routed)
             if not roles.allowed(principal, arn):
                 # AWS names the resource ARN too; it holds the path (a phone number), so it is left out.
                 message = f"User: {principal.user_arn} is not authorized to perform: execute-api:Invoke"
@@ -334,18 +341,20 @@ def _error_type(kind: str) -> str:
 
 
 def _valid_body(schema: dict[str, Any], headers: Sequence[tuple[str, str]], body: bytes) -> bool:
-    """API Gateway's request validation of a JSON body against the method's model."""
+    """API Gateway's request validation of a JSON body against the method's model. The media type is
+    compared in any letter case; a body that is not UTF-8 JSON, or nests deeper than the parser goes, is
+    invalid (400) rather than an exception that would drop the connection."""
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "application/json")
-    if not content_type.lower().startswith("application/json"):
-        return True  # no model for that content type: passed through unvalidated
-    try:
-        document = json.loads(body or b"null")
-    except ValueError:
-        return False
+    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+        return True  # no model for that content type: passed through unvalidated (the function answers)
     import jsonschema
 
-    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
-    return bool(validator(schema).is_valid(document))
+    try:
+        document = json.loads((body or b"null").decode("utf-8"))
+        validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft4Validator)
+        return bool(validator(schema).is_valid(document))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return False
 
 
 # ---- HTTP ------------------------------------------------------------------------------------------
@@ -378,6 +387,8 @@ class _Handler(BaseHTTPRequestHandler):
                     chunks.clear()
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
         if length > MAX_BODY_BYTES:
             self._drain(length)
             return None
@@ -394,7 +405,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         app: LocalApi = self.server.app  # type: ignore[attr-defined]
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a Content-Length or chunk size that is no number: answered, then closed
+            self.close_connection = True
+            reply = app.gateway_error("BAD_REQUEST_BODY", "Invalid request framing", str(uuid.uuid4()))
+            self._send(reply)
+            return
         if body is None:
             self.close_connection = True
             reply = app.gateway_error("REQUEST_TOO_LARGE", "Request Too Long", str(uuid.uuid4()))
@@ -402,6 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
             reply = app.handle(
                 self.command, self.path, list(self.headers.items()), body, self.client_address[0]
             )
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)
         for key, value in reply.headers:
             if key.lower() not in ("content-length", "connection", "transfer-encoding"):

@@ -1,10 +1,14 @@
 """SigV4 verification of requests to AWS_IAM methods (service `execute-api`), as API Gateway does it.
 
-The signature is recomputed with botocore's own signer over the request as received (method, raw path
-and query, the headers named in SignedHeaders, the body, the request's X-Amz-Date) with the secret of
-the claimed access key, and compared in constant time. The credential scope must name this region and
-`execute-api`, the date must be within five minutes of now, and X-Amz-Content-SHA256 (if sent) must be
-the body's hash.
+The signature is recomputed with botocore's own signer over the request as received (method, raw path,
+the headers named in SignedHeaders, the body, the request's X-Amz-Date) with the secret of the claimed
+access key, and compared in constant time. The canonical query string is the specification's, not the
+raw one: each name and value decoded, then URI-encoded per RFC 3986 (only `A-Za-z0-9-_.~` unescaped,
+`+` read as a space, as the query is read for the handler), sorted by name then value. The credential
+scope must name this region and `execute-api`, the date must be within five minutes of now, and
+X-Amz-Content-SHA256 (if sent) must be the body's hash. A request with more than one Authorization,
+X-Amz-Date or X-Amz-Security-Token header is ambiguous and refused. A session token is checked: a key
+that has one (a temporary key) needs it, and a token sent with a key that has none is invalid.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import datetime
 import hashlib
 import hmac
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 
 from waguard.roles import Principal
@@ -59,6 +64,38 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     return [v for k, v in headers if k.lower() == name]
 
 
+_SINGLE = ("authorization", "x-amz-date", "x-amz-security-token")
+_UNRESERVED = "-_.~"
+
+
+def canonical_query(query: str) -> str:
+    """The SigV4 canonical query string of a raw query: names and values decoded, RFC 3986-encoded,
+    sorted by name, then value."""
+    pairs = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        pairs.append(
+            (
+                urllib.parse.quote(urllib.parse.unquote_plus(name), safe=_UNRESERVED),
+                urllib.parse.quote(urllib.parse.unquote_plus(value), safe=_UNRESERVED),
+            )
+        )
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
+def _check_session_token(principal: Principal, headers: Sequence[tuple[str, str]]) -> None:
+    expected = getattr(principal, "session_token", None)
+    given = _header(headers, "x-amz-security-token")
+    if expected is None and not given:
+        return
+    if not given or expected is None or not hmac.compare_digest(given[0].encode(), str(expected).encode()):
+        raise AuthError(
+            "INVALID_SIGNATURE", "invalid_signature", "The security token included in the request is invalid"
+        )
+
+
 def verify(
     method: str,
     raw_path: str,
@@ -75,7 +112,10 @@ def verify(
     auth = _header(headers, "authorization")
     if not auth:
         raise _missing()
-    params = _parse(auth[-1])
+    for name in _SINGLE:
+        if len(_header(headers, name)) > 1:
+            raise _invalid(f"More than one '{name}' header: the request is ambiguous")
+    params = _parse(auth[0])
     scope = params["Credential"].split("/")
     if len(scope) != 5:
         raise _invalid("Credential should be scoped to a valid region, service and request type")
@@ -89,6 +129,7 @@ def verify(
         raise AuthError(
             "INVALID_SIGNATURE", "invalid_signature", "The security token included in the request is invalid"
         )
+    _check_session_token(principal, headers)
 
     amz_date = (_header(headers, "x-amz-date") or [""])[-1]
     try:
@@ -133,14 +174,21 @@ def _signature(
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
+    class SpecSigner(SigV4Auth):
+        """botocore's signer with the specification's canonical query (botocore keeps a URL's raw)."""
+
+        def canonical_query_string(self, request: AWSRequest) -> str:
+            return canonical_query(urllib.parse.urlsplit(raw_path).query)
+
     tokens = _header(headers, "x-amz-security-token")
-    credentials = Credentials(principal.access_key, principal.secret_key, tokens[-1] if tokens else None)
-    request = AWSRequest(method=method.upper(), url="http://local" + raw_path, data=body)
+    credentials = Credentials(principal.access_key, principal.secret_key, tokens[0] if tokens else None)
+    path = urllib.parse.urlsplit(raw_path).path or "/"
+    request = AWSRequest(method=method.upper(), url="http://local" + path, data=body)
     for name, value in headers:
         if name.lower() in signed:
             request.headers[name] = value  # appends: repeated headers are joined with "," as signed
     request.context["timestamp"] = amz_date
-    signer = SigV4Auth(credentials, SERVICE, region)
+    signer = SpecSigner(credentials, SERVICE, region)
     canonical = signer.canonical_request(request)
     if signer.signed_headers(signer.headers_to_sign(request)) != ";".join(sorted(set(signed))):
         return ""  # a header named in SignedHeaders is missing or not signable: no signature can match

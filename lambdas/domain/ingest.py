@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import consent, keywords
-from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Status, UserPreference
+from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Metadata, Status, UserPreference
 from shared import constants as c
 from shared import ids
 from shared.observability import logger
@@ -48,7 +48,18 @@ class Counts:
     invalid_changes: int = 0
     opt_outs: int = 0
     opt_ins: int = 0
+    malformed_items: int = 0  # dropped at parsing: not an object, a wrong type, a missing id
+    invalid_senders: int = 0  # dropped at parsing: a sender (or recipient) that is no valid contact id
+    dropped: dict[str, int] = field(default_factory=dict)  # "<list>:<reason>" -> count (no values)
     fields: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, kind: str, reason: str) -> None:
+        if reason == INVALID_SENDER:
+            self.invalid_senders += 1
+        else:
+            self.malformed_items += 1
+        key = f"{kind}:{reason}"
+        self.dropped[key] = self.dropped.get(key, 0) + 1
 
 
 # ---- contact references ------------------------------------------------------------------------
@@ -62,8 +73,9 @@ def _norm(raw: str | None) -> str | None:
 
 
 def pick_ref(wa_id: str | None, user_id: str | None) -> str | None:
-    """The reference a record is filed under: a valid wa_id, else a valid user id, else whatever came."""
-    return _norm(wa_id) or _norm(user_id) or (wa_id or user_id or "").strip() or None
+    """The reference a record is filed under: a valid wa_id, else a valid user id, else None (never the
+    raw value: what the API cannot name, nobody could export or erase)."""
+    return _norm(wa_id) or _norm(user_id)
 
 
 class _Contacts:
@@ -407,23 +419,112 @@ def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Cou
         logger.warning("webhook errors", extra={"codes": [e.code for e in value.errors][:10]})
 
 
-def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
-    """Process one webhook delivery (or one part of a split delivery)."""
+# ---- parsing, item by item -------------------------------------------------------------------------
+MALFORMED = "malformed"
+INVALID_SENDER = "invalid_sender"
+_ITEM_MODELS: dict[str, Any] = {
+    "contacts": Contact,
+    "messages": Message,
+    "statuses": Status,
+    "errors": Error,
+    "user_preferences": UserPreference,
+}
+
+
+def _senders(kind: str, item: Any) -> tuple[str | None, str | None] | None:
+    """The (wa_id, user_id) an item is about, or None for an item that names nobody (errors)."""
+    if kind == "messages":
+        return item.from_, item.from_user_id
+    if kind == "statuses":
+        return item.recipient  # type: ignore[no-any-return]
+    if kind in ("contacts", "user_preferences"):
+        return item.wa_id, item.user_id
+    return None
+
+
+def _problem(kind: str, item: Any) -> str | None:
+    """Why an item is dropped (MALFORMED, INVALID_SENDER), or None when it is well formed."""
+    if kind == "messages" and not item.id:
+        return MALFORMED
+    if kind == "statuses" and not (item.id and item.status):
+        return MALFORMED
+    senders = _senders(kind, item)
+    if senders is None or (kind == "contacts" and senders == (None, None)):
+        return None
+    # Filed under a valid wa_id, else a valid user id (pick_ref): reachable by the API, so erasable.
+    return None if pick_ref(*senders) is not None else INVALID_SENDER
+
+
+def _items(raw: dict[str, Any], kind: str, counts: Counts) -> list[Any]:
+    """The well-formed items of one list of a change value; each other item is dropped and counted."""
     from pydantic import ValidationError
 
+    listed = raw.get(kind)
+    if listed is None:
+        return []
+    if not isinstance(listed, list):
+        counts.drop(kind, MALFORMED)
+        return []
+    kept = []
+    for element in listed:
+        try:
+            item = _ITEM_MODELS[kind].model_validate(element)
+        except (ValidationError, ValueError, TypeError, RecursionError):
+            counts.drop(kind, MALFORMED)
+            continue
+        problem = _problem(kind, item)
+        if problem is not None:
+            counts.drop(kind, problem)
+            continue
+        kept.append(item)
+    return kept
+
+
+def parse_value(raw: Any, counts: Counts) -> ChangeValue | None:
+    """A change's value with exactly its well-formed items (None when the value is no object at all)."""
+    from pydantic import ValidationError
+
+    if not isinstance(raw, dict):
+        counts.drop("value", MALFORMED)
+        return None
+    try:
+        metadata = Metadata.model_validate(raw["metadata"]) if isinstance(raw.get("metadata"), dict) else None
+    except ValidationError:
+        metadata = None
+    product = raw.get("messaging_product")
+    items: dict[str, Any] = {kind: _items(raw, kind, counts) for kind in _ITEM_MODELS}
+    items["messaging_product"] = product if isinstance(product, str) else None
+    items["metadata"] = metadata
+    return ChangeValue.model_construct(**items)
+
+
+def _log_dropped(counts: Counts) -> None:
+    if counts.dropped:
+        # Which lists and why, never the values (they hold phone numbers, ids and text).
+        logger.warning("webhook items dropped", extra={"dropped": counts.dropped})
+
+
+def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
+    """Process one webhook delivery (or one part of a split delivery), item by item."""
     settings = settings or get_settings()
     counts = Counts()
     for entry in delivery.entry:
+        if entry is None:
+            counts.drop("entry", MALFORMED)
+            continue
         for change in entry.changes:
+            if change is None:
+                counts.drop("changes", MALFORMED)
+                continue
             name = change.field or ""
             if name not in (FIELD_MESSAGES, FIELD_USER_PREFERENCES):
                 counts.ignored_changes += 1
                 counts.fields[name[:64]] = counts.fields.get(name[:64], 0) + 1
                 continue
-            try:
-                value = ChangeValue.model_validate(change.value)
-            except ValidationError:
+            value = parse_value(change.value, counts)
+            if value is None:
                 counts.invalid_changes += 1
                 continue
             _change(name, value, settings, counts)
+    _log_dropped(counts)
     return counts

@@ -3,15 +3,29 @@
 Errors are `{"error": CODE, "message": TEXT}` (contract). Each request is recorded in the application
 audit log with the caller's IAM principal, the route template (never the path: it holds phone numbers)
 and the outcome.
+
+A client's mistake is a 4xx, never a 500 (contract, HTTP): before routing, a request with a body is
+checked as a JSON request: its media type (`application/json` in any letter case, any parameters) else
+415 `unsupported_media_type`; its bytes UTF-8 JSON nested at most `MAX_JSON_DEPTH` deep, else 400
+`invalid_body`. Only then does the resolver parse it (with the media type written in lower case, as
+Powertools compares it case-sensitively).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from shared.observability import logger
 
@@ -42,13 +56,129 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request body is invalid"
 
 
-def make_resolver() -> APIGatewayRestResolver:
-    """A REST resolver with request validation (pydantic) and the contract's error bodies."""
-    app = APIGatewayRestResolver(enable_validation=True)
+MAX_JSON_DEPTH = 32  # objects and arrays nested deeper than this are refused (400 invalid_body)
+JSON_MEDIA_TYPE = "application/json"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+
+class BodyRefused(Exception):
+    """A request body that is no JSON request: `status`, `code` and `message` of the answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def media_type(value: str | None) -> str:
+    """`type/subtype` of a Content-Type value, in lower case, without parameters ("" when absent)."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def json_depth(text: str) -> int:
+    """How deep objects and arrays nest in a JSON text (without recursion: strings are skipped first)."""
+    depth = deepest = 0
+    for char in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
+        depth += 1 if char in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _header_values(event: Mapping[str, Any], name: str) -> list[str]:
+    values = [str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == name and v is not None]
+    for key, many in (event.get("multiValueHeaders") or {}).items():
+        if key.lower() == name and not values:
+            values = [str(v) for v in many or ()]
+    return values
+
+
+def check_json_request(event: Mapping[str, Any]) -> None:
+    """Raise `BodyRefused` unless a body-carrying request is UTF-8 JSON of `application/json`, nested at
+    most MAX_JSON_DEPTH deep. A missing Content-Type is read as JSON (as API Gateway does)."""
+    if str(event.get("httpMethod") or "").upper() not in _BODY_METHODS:
+        return
+    types = {media_type(v) for v in _header_values(event, "content-type")}
+    if len(types) > 1 or (types and types != {JSON_MEDIA_TYPE}):
+        raise BodyRefused(415, "unsupported_media_type", "the body must be application/json")
+    raw = event.get("body")
+    if not raw:
+        return
+    try:
+        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else str(raw).encode()
+        text = data.decode("utf-8")
+    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError included
+        raise BodyRefused(400, "invalid_body", "the body is not UTF-8 JSON") from exc
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise BodyRefused(400, "invalid_body", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise BodyRefused(400, "invalid_body", "the body is not valid JSON") from exc
+
+
+def _lower_media_type(value: str) -> str:
+    kind, sep, params = value.partition(";")
+    return kind.strip().lower() + sep + params
+
+
+def _canonical_content_type(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event with its Content-Type's media type in lower case (the resolver compares it as text)."""
+    out = dict(event)
+    for key in ("headers", "multiValueHeaders"):
+        headers = event.get(key)
+        if not isinstance(headers, dict):
+            continue
+        fixed = {}
+        for name, value in headers.items():
+            if name.lower() == "content-type" and value is not None:
+                values = value if isinstance(value, list) else [value]
+                lowered = [_lower_media_type(str(v)) for v in values]
+                fixed[name] = lowered if isinstance(value, list) else lowered[0]
+                continue
+            fixed[name] = value
+        out[key] = fixed
+    return out
+
+
+class JsonApiResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver, with a body check in front (see the module doc); the resources named in
+    `raw_body_resources` (e.g. `/media`, raw bytes with their own type) are not checked."""
+
+    def __init__(self, raw_body_resources: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.raw_body_resources = frozenset(raw_body_resources)
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            if event.get("resource") not in self.raw_body_resources:
+                check_json_request(event)
+        except BodyRefused as exc:
+            # Populated as Powertools does, so the audit hook sees the request like any other.
+            BaseRouter.current_event = self._to_proxy_event(dict(event))
+            BaseRouter.lambda_context = context
+            return {
+                "statusCode": exc.status,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"error": exc.code, "message": exc.message}),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(_canonical_content_type(event), context)
+
+
+def make_resolver(raw_body_resources: Iterable[str] = ()) -> APIGatewayRestResolver:
+    """A REST resolver with request validation (pydantic), the body check and the contract's error bodies."""
+    app = JsonApiResolver(raw_body_resources, enable_validation=True)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         return error_response(400, "invalid_body", _validation_message(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(exc: RequestUnsupportedContentType) -> Response:
+        return error_response(415, "unsupported_media_type", "the body must be application/json")
 
     @app.exception_handler(ApiError)
     def _refused(exc: ApiError) -> Response:

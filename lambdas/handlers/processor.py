@@ -42,6 +42,8 @@ def record_handler(record: SQSRecord) -> None:
     _metric("WebhookErrors", counts.errors)
     _metric("IgnoredChanges", counts.ignored_changes)
     _metric("InvalidEvents", counts.invalid_changes)
+    _metric("MalformedItems", counts.malformed_items)
+    _metric("InvalidSenders", counts.invalid_senders)
     _metric("OptOuts", counts.opt_outs)
     _metric("OptIns", counts.opt_ins)
     logger.info(

@@ -2,8 +2,14 @@
 
 Every model allows extra fields (Meta adds fields without notice) and every field is optional where
 Meta's reference does not promise it; timestamps arrive as strings or numbers and are read as int.
-Only `field == "messages"` and `field == "user_preferences"` change values are parsed into
-`ChangeValue`; other fields are counted and dropped without being parsed.
+A declared field of the wrong type (an object where text goes, `"latitude": "north"`) fails its item's
+validation; `errors[].error_data`, free-form diagnostics waguard never reads, is the one exception.
+
+The envelope (`Delivery`, `Entry`, `Change`) never fails on what one item holds: an `entry` or `changes`
+element that is not an object is kept as `None`, and a change's `value` is kept raw. `domain.ingest`
+validates each message, status, preference, error and contact on its own (item by item), so one
+malformed item cannot take its siblings with it. Only `field == "messages"` and
+`field == "user_preferences"` change values are parsed; other fields are counted and dropped.
 """
 
 from __future__ import annotations
@@ -23,13 +29,29 @@ def _to_int(value: Any) -> int | None:
 
 
 def _to_str(value: Any) -> str | None:
+    """Text as Meta sends it (numbers too, e.g. a wa_id as a number); an object or a list is no text."""
     if value is None:
         return None
+    if isinstance(value, dict | list):
+        raise ValueError("an object or a list where text is expected")
     return value if isinstance(value, str) else str(value)
 
 
 def _to_list(value: Any) -> Any:
     return [] if value is None else value
+
+
+def _objects(model: type[BaseModel]) -> Any:
+    """An envelope list: each object parsed as `model`, any other element kept as None (a malformed item
+    the consumer counts); a value that is no list at all is one malformed item."""
+
+    def parse(value: Any) -> list[Any]:
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        return [model.model_validate(item) if isinstance(item, dict) else None for item in items]
+
+    return BeforeValidator(parse)
 
 
 Int = Annotated[int | None, BeforeValidator(_to_int)]
@@ -56,7 +78,7 @@ class Error(_Model):
     code: Int = None
     title: Str = None
     message: Str = None
-    error_data: dict[str, Any] | None = None
+    error_data: Any = None  # free-form diagnostics, never read: tolerated whatever its type (decisions)
 
 
 class Context(_Model):
@@ -219,21 +241,28 @@ class ChangeValue(_Model):
     user_preferences: Annotated[list[UserPreference], BeforeValidator(_to_list)] = Field(default_factory=list)
 
 
+def _lenient_str(value: Any) -> str | None:
+    return None if value is None or isinstance(value, dict | list) else str(value)
+
+
+LenientStr = Annotated[str | None, BeforeValidator(_lenient_str)]
+
+
 class Change(_Model):
-    field: Str = None
-    value: dict[str, Any] = Field(default_factory=dict)
+    field: LenientStr = None
+    value: Any = None  # validated item by item in domain.ingest
 
 
 class Entry(_Model):
-    id: Str = None
-    changes: Annotated[list[Change], BeforeValidator(_to_list)] = Field(default_factory=list)
+    id: LenientStr = None
+    changes: Annotated[list[Change | None], _objects(Change)] = Field(default_factory=list)
 
 
 class Delivery(_Model):
     """One webhook POST body (or one part of a split delivery)."""
 
-    object: Str = None
-    entry: Annotated[list[Entry], BeforeValidator(_to_list)] = Field(default_factory=list)
+    object: LenientStr = None
+    entry: Annotated[list[Entry | None], _objects(Entry)] = Field(default_factory=list)
 
 
 Edit.model_rebuild()

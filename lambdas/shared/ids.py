@@ -3,6 +3,11 @@
 A contact is its WhatsApp id (phone digits) or, where Meta sends no phone, its business-scoped user id.
 Everything about a contact is stored under an HMAC of that reference with a secret key (the pseudonym),
 never under the reference itself.
+
+One canonical form per person: `normalize_contact` accepts each form in exactly one spelling family and
+returns its canonical text (ASCII only). Other scripts' digits (fullwidth, Arabic-Indic, ...) are not
+digits here: Python's `\\d` and `str.isdigit` are Unicode-aware, so this module uses `[0-9]` and
+`str.isascii`. The forms are tried in order (`_FORMS`); a further form is one more parser in that tuple.
 """
 
 from __future__ import annotations
@@ -10,30 +15,62 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from urllib.parse import unquote
 
-_PHONE = re.compile(r"^\+?(\d{6,20})$")
-_USER_ID = re.compile(r"^[A-Z]{2}(?:\.[A-Z]{2,5})?\.[0-9A-Za-z]{6,64}$")
+PHONE_MIN_DIGITS = 7
+PHONE_MAX_DIGITS = 15  # E.164
+_PHONE = re.compile(rf"\+?([0-9]{{{PHONE_MIN_DIGITS},{PHONE_MAX_DIGITS}}})", re.ASCII)
+_USER_ID = re.compile(r"[A-Z]{2}(?:\.[A-Z]{2,5})?\.[0-9A-Za-z]{6,64}", re.ASCII)
+_ASCII_SPACE = " \t\r\n"
 
 
 class InvalidContact(ValueError):
     """The value is neither a phone number nor a business-scoped user id."""
 
 
+def _phone(value: str) -> str | None:
+    """A WhatsApp id: 7 to 15 ASCII digits, an optional leading `+` (dropped)."""
+    match = _PHONE.fullmatch(value)
+    return match.group(1) if match else None
+
+
+def _user_id(value: str) -> str | None:
+    """A business-scoped user id (`US.13491208655302741918`, `US.ENT.…`), as given."""
+    return value if _USER_ID.fullmatch(value) else None
+
+
+_FORMS: tuple[Callable[[str], str | None], ...] = (_phone, _user_id)
+
+
 def normalize_contact(raw: str) -> str:
-    """`+49 151...`-style input is not accepted: digits only, an optional leading `+`, or a user id."""
+    """The canonical reference of a contact as a client or Meta spelled it (URL-encoded or not, surrounding
+    ASCII spaces ignored); `InvalidContact` for anything that is not exactly one of the forms."""
     if not isinstance(raw, str):
         raise InvalidContact("a contact must be a string")
-    value = unquote(raw).strip()
-    if match := _PHONE.match(value):
-        return match.group(1)
-    if _USER_ID.match(value):
-        return value
-    raise InvalidContact("a contact is a phone number in digits (wa_id) or a business-scoped user id")
+    value = unquote(raw, errors="replace") if "%" in raw else raw
+    value = value.strip(_ASCII_SPACE)
+    if value.isascii():
+        for form in _FORMS:
+            canonical = form(value)
+            if canonical is not None:
+                return canonical
+    raise InvalidContact(
+        "a contact is a WhatsApp id (7 to 15 ASCII digits, an optional leading +) "
+        "or a business-scoped user id"
+    )
+
+
+def is_valid_contact(raw: str | None) -> bool:
+    try:
+        normalize_contact(raw)  # type: ignore[arg-type]
+    except InvalidContact:
+        return False
+    return True
 
 
 def is_phone(ref: str) -> bool:
-    return ref.isdigit()
+    return ref.isascii() and ref.isdigit()
 
 
 def pseudonym(key: str, value: str) -> str:

@@ -297,11 +297,17 @@ def _advance(
     timestamp: int | None = None,
     error: dict[str, Any] | None = None,
     release_lease: bool = False,
+    below: int | None = None,
 ) -> bool:
+    """Move one outbound message to `status` when its stored rank is lower (and lower than `below`)."""
     rank = c.STATUS_RANK[status]
     at = tables.now()
     names = {"#status": "status"}
     values: dict[str, Any] = {":status": status, ":rank": rank, ":now": at}
+    condition = "attribute_exists(pk) AND status_rank < :rank AND expires_at > :now"
+    if below is not None:
+        condition += " AND status_rank < :below"
+        values[":below"] = below
     update = "SET #status = :status, status_rank = :rank, updated_at = :now"
     if timestamp is not None:
         update += ", status_timestamp = :ts"
@@ -317,7 +323,7 @@ def _advance(
         tables.table(c.TABLE_MESSAGES).update_item(
             Key={c.PK: pk, c.SK: sk},
             UpdateExpression=update,
-            ConditionExpression="attribute_exists(pk) AND status_rank < :rank AND expires_at > :now",
+            ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
@@ -335,8 +341,10 @@ def advance_status(
 
     `status` is Meta's (`sent`, `delivered`, `read`, `played`, `failed`); `played` counts as `read`;
     a status that is not ahead of the stored one changes nothing; `failed` is final and records Meta's
-    error `{code, title}`. Returns True when an outbound message has this wamid (whether or not its
-    status moved), False when none has (an inbound message's wamid, an erased or expired message).
+    error `{code, title}`, but only before `delivered`: a message that reached the phone cannot fail, so a
+    `failed` after `delivered` or `read` is ignored (statuses never move backwards). Returns True when an
+    outbound message has this wamid (whether or not its status moved), False when none has (an inbound
+    message's wamid, an erased or expired message).
     """
     from boto3.dynamodb.conditions import Attr, Key
 
@@ -363,6 +371,7 @@ def advance_status(
                 status,
                 timestamp=ts,
                 error=error if status == "failed" else None,
+                below=c.STATUS_RANK["delivered"] if status == "failed" else None,
             )
     return True
 

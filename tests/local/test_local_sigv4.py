@@ -61,9 +61,11 @@ def test_a_botocore_signed_request_passes_and_names_the_administrator() -> None:
     assert principal.identity()["accessKey"] == "testing"
 
 
-def test_get_without_body_and_security_token_pass() -> None:
-    headers = signed("GET", "/messages/abc", b"", token="session-token")
-    assert verify(headers, "GET", "/messages/abc", b"").access_key == "testing"
+def test_get_without_body_passes_and_an_unknown_security_token_is_refused() -> None:
+    assert verify(signed("GET", "/messages/abc", b""), "GET", "/messages/abc", b"").access_key == "testing"
+    headers = signed("GET", "/messages/abc", b"", token="session-token")  # the key has no session
+    with pytest.raises(sigv4.AuthError, match="security token included in the request is invalid"):
+        verify(headers, "GET", "/messages/abc", b"")
 
 
 @pytest.mark.parametrize(
