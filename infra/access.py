@@ -1,14 +1,16 @@
-"""Personnel access (issue #8): three roles with separation of duties, one customer-managed policy each.
+"""Personnel access (issue #8): four roles with separation of duties, one customer-managed policy each.
 
-- sender: `POST /messages`, `GET /messages/{id}`.
+- sender: `POST /messages`, `GET /messages/{id}`, `POST /media`.
+- agent: converse by contact reference: `POST /messages`, `GET /messages/{id}`,
+  `POST /messages/{id}/read`, `GET /contacts/{contact}/messages`, `GET /media/{id}`, `POST /media`.
 - privacy-officer: `PUT`/`GET /contacts/{contact}/consent`, `GET /contacts/{contact}/export`,
-  `DELETE /contacts/{contact}`.
+  `DELETE /contacts/{contact}`, `GET /media/{id}`.
 - auditor: no API route; read the trail bucket and the trail/API/function log groups; decrypt with
   the trail and logs keys.
 
 Each role can be assumed only by principals of this account that signed in with MFA. Each
 `AWS::IAM::ManagedPolicy` carries Metadata `{"waguard:role": ROLE}` (the local runtime enforces the same
-policies on requests signed with a role's key). No role may both send and export; nothing grants
+policies on requests signed with a role's key). No role may both send and export (the agent converses but never exports, erases or changes consent); nothing grants
 `execute-api:*` or `Resource: *`.
 """
 
@@ -26,17 +28,31 @@ from infra.api import Api
 from lambdas.shared import constants as c
 
 ROLE_METADATA = "waguard:role"
-SENDER_ROUTES = ["POST /messages", "GET /messages/{id}"]
+SENDER_ROUTES = ["POST /messages", "GET /messages/{id}", "POST /media"]
+AGENT_ROUTES = [
+    "POST /messages",
+    "GET /messages/{id}",
+    "POST /messages/{id}/read",
+    "GET /contacts/{contact}/messages",
+    "GET /media/{id}",
+    "POST /media",
+]
 PRIVACY_OFFICER_ROUTES = [
     "PUT /contacts/{contact}/consent",
     "GET /contacts/{contact}/consent",
     "GET /contacts/{contact}/export",
     "DELETE /contacts/{contact}",
+    "GET /media/{id}",
 ]
 PATH_PARAMETER_REASON = (
     "The wildcard stands for the path parameter of one route ({id} or {contact}) in this API's stage "
     "ARN; the method and the rest of the path are fixed, so the statement grants exactly that route."
 )
+
+
+def _arns(api: Api, routes: list[str]) -> list[str]:
+    """The execute-api ARNs of the routes this API has (a route of a capability not deployed is skipped)."""
+    return [api.arn_for(k) for k in routes if api.has(k)]
 
 
 class PersonnelAccess(Construct):
@@ -60,14 +76,21 @@ class PersonnelAccess(Construct):
             c.ROLE_SENDER,
             "Send WhatsApp messages and read their status",
             [iam.PolicyStatement(sid="InvokeSendRoutes", actions=["execute-api:Invoke"],
-                                 resources=[api.arn_for(k) for k in SENDER_ROUTES])],
+                                 resources=_arns(api, SENDER_ROUTES))],
             {"InvokeSendRoutes": PATH_PARAMETER_REASON},
+        )  # fmt: skip
+        self._role(
+            c.ROLE_AGENT,
+            "Converse with contacts by reference: send, read conversations and media; no export or erasure",
+            [iam.PolicyStatement(sid="InvokeConversationRoutes", actions=["execute-api:Invoke"],
+                                 resources=_arns(api, AGENT_ROUTES))],
+            {"InvokeConversationRoutes": PATH_PARAMETER_REASON},
         )  # fmt: skip
         self._role(
             c.ROLE_PRIVACY_OFFICER,
             "Record consent, answer data-subject export and erasure requests",
             [iam.PolicyStatement(sid="InvokePrivacyRoutes", actions=["execute-api:Invoke"],
-                                 resources=[api.arn_for(k) for k in PRIVACY_OFFICER_ROUTES])],
+                                 resources=_arns(api, PRIVACY_OFFICER_ROUTES))],
             {"InvokePrivacyRoutes": PATH_PARAMETER_REASON},
         )  # fmt: skip
         self._role(

@@ -97,6 +97,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/contacts/{contact}/consent", c.FN_CONTACTS_API),
     Route("GET", "/contacts/{contact}/export", c.FN_CONTACTS_API),
     Route("DELETE", "/contacts/{contact}", c.FN_CONTACTS_API),
+    Route("GET", "/contacts/{contact}/messages", c.FN_CONTACTS_API),
 )
 BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent"}
 
@@ -209,6 +210,10 @@ class Api(Construct):
         cfn.add_metadata("waguard:route", route.key)
         cfn.add_metadata("waguard:function", route.function)
         return method
+
+    @staticmethod
+    def has(route_key: str) -> bool:
+        return any(r.key == route_key for r in ROUTES)
 
     def arn_for(self, route_key: str) -> str:
         """execute-api ARN of one route of this API's stage (for personnel policies)."""

@@ -40,11 +40,12 @@ def settings_json() -> str:
 
 def reset_runtime_caches() -> None:
     from shared import secrets, settings
-    from store import crypto, tables
+    from store import crypto, events, tables
 
     settings.reset()
     tables.reset()
     crypto.reset()
+    events.reset()
     try:
         secrets.clear_cache()
     except Exception:
@@ -60,6 +61,20 @@ class AwsStack:
     secret_arn: str
     key_arn: str
     env: dict[str, str] = field(default_factory=dict)
+    events_queue: str = ""
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every business event published since the last call (EventBridge envelopes, oldest first)."""
+        sqs = self.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.events_queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            msgs = got.get("Messages", [])
+            if not msgs:
+                return out
+            for m in msgs:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.events_queue, ReceiptHandle=m["ReceiptHandle"])
 
     def client(self, service: str) -> Any:
         import boto3
@@ -147,6 +162,7 @@ def _create_stack() -> AwsStack:
             },
         )["QueueUrl"]
         dlqs[name] = dlq
+    bus, captured = _create_bus(key_arn)
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="waguard-secret", SecretString=json.dumps(SECRETS), KmsKeyId=key_arn
     )["ARN"]
@@ -158,9 +174,26 @@ def _create_stack() -> AwsStack:
             c.ENV_SECRET_ID: secret_arn,
             c.ENV_DATA_KEY_ARN: key_arn,
             c.ENV_SETTINGS: settings_json(),
+            c.ENV_EVENT_BUS_NAME: bus,
         }
     )
-    return AwsStack(REGION, names, queues, dlqs, secret_arn, key_arn, env)
+    return AwsStack(REGION, names, queues, dlqs, secret_arn, key_arn, env, events_queue=captured)
+
+
+def _create_bus(key_arn: str) -> tuple[str, str]:
+    """The stack's event bus and, for the tests to read what was published, a rule that copies every
+    waguard event to a queue (as the local runtime routes the forwarding rule)."""
+    import boto3
+
+    bus = "waguard-events"
+    events = boto3.client("events", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    events.create_event_bus(Name=bus)
+    url = sqs.create_queue(QueueName="waguard-events-capture")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="capture", EventBusName=bus, EventPattern=json.dumps({"source": [c.EVENT_SOURCE]}))
+    events.put_targets(Rule="capture", EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
+    return bus, url
 
 
 @pytest.fixture

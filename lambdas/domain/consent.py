@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain import events
 from shared import constants as c
 from store import consent as ledger
 from store import contacts
@@ -41,20 +42,32 @@ def record(
     source: str,
     evidence: str | None = None,
     meta_timestamp: int | None = None,
+    publish: bool = True,
 ) -> dict[str, Any]:
-    """Append one event for the contact and return `{"purpose", "status", "source", "recorded_at"}`."""
+    """Append one event for the contact and return `{"purpose", "status", "source", "recorded_at"}`;
+    then tell the business (`consent.changed`; store.events.Unpublished when the bus refuses it)."""
     if purpose not in c.CONSENT_PURPOSES:
         raise ValueError(f"unknown consent purpose {purpose!r}")
     if status not in STATUSES:
         raise ValueError(f"unknown consent status {status!r}")
-    return entry(ledger.append(identity.primary, purpose, status, source, evidence, meta_timestamp))
+    recorded = entry(ledger.append(identity.primary, purpose, status, source, evidence, meta_timestamp))
+    if publish:
+        events.publish([events.consent_changed(identity.primary, purpose, status, source)])
+    return recorded
 
 
 def revoke_all(
     identity: Identity, source: str, evidence: str | None = None, meta_timestamp: int | None = None
 ) -> list[dict[str, Any]]:
-    """Revoke every consent purpose (an opt-out keyword)."""
-    return [record(identity, p, REVOKED, source, evidence, meta_timestamp) for p in c.CONSENT_PURPOSES]
+    """Revoke every consent purpose (an opt-out keyword): one `consent.changed` per purpose, one call."""
+    recorded = [
+        record(identity, p, REVOKED, source, evidence, meta_timestamp, publish=False)
+        for p in c.CONSENT_PURPOSES
+    ]
+    events.publish(
+        [events.consent_changed(identity.primary, e["purpose"], REVOKED, source) for e in recorded]
+    )
+    return recorded
 
 
 def history(identity: Identity) -> list[dict[str, Any]]:

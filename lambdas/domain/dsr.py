@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from domain import events
 from shared import constants as c
 from store import audit, contacts, messages, tables
 from store import consent as ledger
@@ -239,4 +240,7 @@ def erase(identity: Identity, actor: str) -> dict[str, Any]:
         subject=identity.primary,
         receipt_id=receipt_id,
     )
+    # Every consumer deletes its copies (GDPR Art. 17(2)): one event per reference of the identity set. A
+    # refused event fails the request; the caller's retry erases again (nothing left) and publishes it.
+    events.publish([events.contact_erased(pk, receipt_id) for pk in identity.hashes])
     return {"erased": True, "items_deleted": deleted, "receipt_id": receipt_id}

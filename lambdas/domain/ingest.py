@@ -12,10 +12,11 @@ of an event (consent, service window, outbound status) run until the event is ma
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import consent, keywords
+from domain import consent, events, keywords
 from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Metadata, Status, UserPreference
 from shared import constants as c
 from shared import ids
@@ -67,7 +68,7 @@ def _norm(raw: str | None) -> str | None:
     if not raw:
         return None
     try:
-        return ids.normalize_contact(raw)
+        return ids.normalize_contact(raw, references=False)
     except ids.InvalidContact:
         return None
 
@@ -87,6 +88,7 @@ class _Contacts:
         self.names: dict[str, str] = {}
         self.listed = listed
         self._seen: dict[tuple[str, str | None], Identity] = {}
+        self.business_number: str | None = None  # the change's metadata.phone_number_id
         for contact in listed:
             wa, uid = _norm(contact.wa_id), _norm(contact.user_id)
             if wa and uid:
@@ -165,6 +167,8 @@ def content(msg: Message, settings: Settings) -> dict[str, Any]:
             out["media"] = _clean({"id": media.id, "mime_type": media.mime_type})
             if media.caption:
                 out["caption"] = media.caption
+            if getattr(media, "filename", None):
+                out["filename"] = media.filename
     if msg.interactive is not None:
         inter = msg.interactive
         reply = inter.button_reply or inter.list_reply
@@ -257,8 +261,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     text = said(msg)
     opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
     opt_in = not opt_out and keywords.is_opt_in(text, settings.opt_in_keywords)
-    opens_window = not opt_out and (msg.type or "") not in _NOT_USER_MESSAGES
-    at = min(msg.timestamp or tables.now(), tables.now()) if opens_window else None
+    at = window_start(msg, settings)
     if not (opt_out or opt_in):
         state = _store_ordinary(msg, people, pk, wamid_h, _clean(data), at)
         if state == messages.DUPLICATE:
@@ -268,7 +271,9 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         return
     # A keyword changes consent: store the message first, apply the consent events once, then mark it
     # done, so a retry of Meta's after the events is a duplicate and never records them twice.
-    state = messages.put_inbound(pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data))
+    state = messages.put_inbound(
+        pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data), number=people.business_number
+    )
     if state == messages.DUPLICATE:
         counts.duplicates += 1
         return
@@ -290,6 +295,19 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     messages.mark_done(pk, messages.inbound_sk(wamid_h))
 
 
+def window_start(msg: Message, settings: Settings) -> int | None:
+    """When this message opens the service window (epoch s), or None (an opt-out keyword, a system
+    message): Meta's timestamp, never later than now."""
+    opt_out = keywords.is_opt_out(said(msg), settings.opt_out_keywords)
+    if opt_out or (msg.type or "") in _NOT_USER_MESSAGES:
+        return None
+    return min(msg.timestamp or tables.now(), tables.now())
+
+
+def _number(value: ChangeValue) -> str | None:
+    return value.metadata.phone_number_id if value.metadata else None
+
+
 def _store_ordinary(
     msg: Message, people: _Contacts, pk: str, wamid_h: str, data: dict[str, Any], at: int | None
 ) -> str:
@@ -301,7 +319,11 @@ def _store_ordinary(
 
     def build(write: Any) -> None:  # the PROFILE touch(es) first, the message last
         people.declare(write, msg.from_, msg.from_user_id, inbound_at=forward_only)
-        built[:] = [messages.inbound_item(write, pk, wamid_h, msg_type, msg.timestamp, data, done=True)]
+        built[:] = [
+            messages.inbound_item(
+                write, pk, wamid_h, msg_type, msg.timestamp, data, done=True, number=people.business_number
+            )
+        ]
         write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")
 
     built: list[dict[str, Any]] = []
@@ -313,7 +335,9 @@ def _store_ordinary(
             if exc.failed(len(exc.codes) - 1):  # the message is stored already
                 return messages.settle(
                     built[0],
-                    lambda w: messages.inbound_item(w, pk, wamid_h, msg_type, msg.timestamp, data, True),
+                    lambda w: messages.inbound_item(
+                        w, pk, wamid_h, msg_type, msg.timestamp, data, True, people.business_number
+                    ),
                 )
             if forward_only is None:
                 raise
@@ -336,11 +360,22 @@ def _confirm_stop(identity: Identity, text: str) -> None:
         logger.warning("stop confirmation failed", extra={"error_type": type(exc).__name__})
 
 
-def _advance(wamid_h: str, status: str, timestamp: int | None, error: dict[str, Any] | None) -> bool:
+def _advance(
+    wamid_h: str, status: str, timestamp: int | None, error: dict[str, Any] | None, number: str | None
+) -> None:
+    """Move the outbound message forward and tell the business: `message.status` when it moved, and again
+    when it was already there (a retry of ours after the event may not have gone out)."""
     from store import outbound
 
     at = timestamp if timestamp is not None else tables.now()
-    return bool(outbound.advance_status(wamid_h, status, at, error))
+    moved = outbound.apply_status(wamid_h, status, at, error)
+    events.publish(
+        [
+            events.message_status(m.pk, number, m.msg_id, m.status, error if m.status == "failed" else None)
+            for m in moved
+            if (m.changed or m.already) and m.msg_id
+        ]
+    )
 
 
 def _status(st: Status, people: _Contacts, counts: Counts) -> None:
@@ -364,7 +399,7 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
     counts.statuses += 1
     status = c.STATUS_ALIASES.get(st.status, st.status)
     if status in c.STATUS_RANK:
-        _advance(wamid_h, status, st.timestamp, error)
+        _advance(wamid_h, status, st.timestamp, error, people.business_number)
     if status == "failed" and any(e.get("code") == ERROR_USER_STOPPED_MARKETING for e in errors):
         ident = people.link(wa, uid) or contacts.identity_of(ref, pk)
         consent.record(
@@ -405,6 +440,7 @@ def _preference(pref: UserPreference, people: _Contacts, counts: Counts) -> None
 
 def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Counts) -> None:
     people = _Contacts(settings, value.contacts)
+    people.business_number = _number(value)
     if field_name == FIELD_USER_PREFERENCES:
         for pref in value.user_preferences:
             _preference(pref, people, counts)
@@ -504,10 +540,8 @@ def _log_dropped(counts: Counts) -> None:
         logger.warning("webhook items dropped", extra={"dropped": counts.dropped})
 
 
-def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
-    """Process one webhook delivery (or one part of a split delivery), item by item."""
-    settings = settings or get_settings()
-    counts = Counts()
+def changes(delivery: Delivery, counts: Counts) -> Iterator[tuple[str, ChangeValue]]:
+    """The `messages` and `user_preferences` changes of a delivery, each value parsed item by item."""
     for entry in delivery.entry:
         if entry is None:
             counts.drop("entry", MALFORMED)
@@ -525,6 +559,41 @@ def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
             if value is None:
                 counts.invalid_changes += 1
                 continue
-            _change(name, value, settings, counts)
+            yield name, value
+
+
+def received_events(delivery: Delivery, settings: Settings | None = None) -> list[events.Event]:
+    """`message.received` for every well-formed message of the delivery (published before storing)."""
+    settings = settings or get_settings()
+    out: list[events.Event] = []
+    for name, value in changes(delivery, Counts()):
+        if name != FIELD_MESSAGES:
+            continue
+        for msg in value.messages:
+            ref = pick_ref(msg.from_, msg.from_user_id)
+            if not msg.id or ref is None:
+                continue
+            start = window_start(msg, settings)
+            closes = start + settings.service_window_hours * 3600 if start is not None else None
+            out.append(
+                events.received(
+                    contacts.chash(ref),
+                    contacts.wamid_hash(msg.id),
+                    msg.type or "unknown",
+                    msg.timestamp or tables.now(),
+                    content(msg, settings),
+                    _number(value),
+                    closes,
+                )
+            )
+    return out
+
+
+def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
+    """Process one webhook delivery (or one part of a split delivery), item by item."""
+    settings = settings or get_settings()
+    counts = Counts()
+    for name, value in changes(delivery, counts):
+        _change(name, value, settings, counts)
     _log_dropped(counts)
     return counts

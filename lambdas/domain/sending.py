@@ -324,7 +324,8 @@ def deliver(
     identity = contacts.identity_of(str(content["to"]), out.pk)
     refusal = _still_allowed(identity, out)
     if refusal:
-        outbound.mark_failed(out, refusal)
+        if outbound.mark_failed(out, refusal):
+            _tell(out, "failed", refusal)
         return Outcome("failed")
 
     if not ratelimit.acquire(settings.phone_number_id):
@@ -345,17 +346,20 @@ def deliver(
     result = graph.send(url, token, graph.message_body(content))
     if result.ok:
         assert result.wamid is not None
-        outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid))
+        if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid)):
+            _tell(claimed, "sent")
         return Outcome("sent", answer=result)
     if result.retryable:
         if max(receive_count, claimed.attempts) >= settings.max_send_attempts:
-            outbound.mark_failed(claimed, result.error)
+            if outbound.mark_failed(claimed, result.error):
+                _tell(claimed, "failed", result.error)
             # Reported as a failure, visible at once: SQS moves it to the DLQ on its next receive.
             return Outcome("failed", delay=0, retry=True, answer=result, final=True)
         outbound.release(claimed, result.error)
         delay = graph.backoff_seconds(claimed.attempts, settings.retry_base_seconds, result.code)
         return Outcome("retry", delay=delay, retry=True, answer=result)
-    outbound.mark_failed(claimed, result.error)
+    if outbound.mark_failed(claimed, result.error):
+        _tell(claimed, "failed", result.error)
     if result.code == graph.MARKETING_STOPPED_CODE:
         consent.record(
             identity,
@@ -367,10 +371,35 @@ def deliver(
     return Outcome("failed", answer=result)
 
 
+def _tell(out: outbound.Outbound, status: str, error: dict[str, Any] | None = None) -> None:
+    """`message.status` for the business. The status itself is recorded already; an event EventBridge
+    would not take is counted (`EventsUnpublished`, alarmed) and logged without personal data, rather than
+    resending the message to retry it."""
+    from domain import events
+    from shared.observability import metrics
+
+    try:
+        events.publish(
+            [
+                events.message_status(
+                    out.pk, get_settings().phone_number_id, str(out.item.get("msg_id", "")), status, error
+                )
+            ]
+        )
+    except Exception as exc:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        metrics.add_metric(name="EventsUnpublished", unit=MetricUnit.Count, value=1)
+        logger.error("status event not published", extra={"error_type": type(exc).__name__})
+
+
 def give_up(message_id: str, error: dict[str, Any]) -> bool:
     """Mark a message failed after its last receive ended in an unexpected error (best effort)."""
     out = outbound.get_by_id(message_id)
-    return bool(out and out.status == "queued" and outbound.mark_failed(out, error))
+    failed = bool(out and out.status == "queued" and outbound.mark_failed(out, error))
+    if out is not None and failed:
+        _tell(out, "failed", error)
+    return failed
 
 
 def defer(receipt_handle: str, seconds: int, source_arn: str | None = None) -> None:

@@ -98,6 +98,7 @@ class Media(_Model):
     id: Str = None
     mime_type: Str = None
     caption: Str = None
+    filename: Str = None  # documents
 
 
 class Location(_Model):

@@ -56,6 +56,7 @@ ENV_SEND_QUEUE_URL: Final = "WG_SEND_QUEUE_URL"
 ENV_SECRET_ID: Final = "WG_SECRET_ID"
 ENV_DATA_KEY_ARN: Final = "WG_DATA_KEY_ARN"
 ENV_SETTINGS: Final = "WG_SETTINGS"
+ENV_EVENT_BUS_NAME: Final = "WG_EVENT_BUS_NAME"
 # Contract overrides (local development and tests).
 ENV_GRAPH_API_URL: Final = "WA_GRAPH_API_URL"
 ENV_GRAPH_API_VERSION: Final = "WA_GRAPH_API_VERSION"
@@ -110,11 +111,22 @@ WEBHOOK_MAX_BYTES: Final = 3 * 1024 * 1024
 TEXT_MAX_CHARS: Final = 4096
 QUEUE_BODY_MAX_BYTES: Final = 240 * 1024
 
-# Personnel roles (contract: sender, privacy-officer, auditor).
+# Personnel roles (contract: sender, agent, privacy-officer, auditor).
 ROLE_SENDER: Final = "sender"
+ROLE_AGENT: Final = "agent"
 ROLE_PRIVACY_OFFICER: Final = "privacy-officer"
 ROLE_AUDITOR: Final = "auditor"
-ROLES: Final = (ROLE_SENDER, ROLE_PRIVACY_OFFICER, ROLE_AUDITOR)
+ROLES: Final = (ROLE_SENDER, ROLE_AGENT, ROLE_PRIVACY_OFFICER, ROLE_AUDITOR)
+
+# Business events (contract: Conversations): source and detail types carry no personal data (the bus
+# key covers `detail` only).
+EVENT_SOURCE: Final = "waguard"
+EVENT_MESSAGE_RECEIVED: Final = "message.received"
+EVENT_MESSAGE_STATUS: Final = "message.status"
+EVENT_CONSENT_CHANGED: Final = "consent.changed"
+EVENT_CONTACT_ERASED: Final = "contact.erased"
+EVENT_TYPES: Final = (EVENT_MESSAGE_RECEIVED, EVENT_MESSAGE_STATUS, EVENT_CONSENT_CHANGED, EVENT_CONTACT_ERASED)
+EVENTS_HEADER: Final = "X-Waguard-Events-Key"
 
 # Outbound message statuses: a status only ever moves to a higher rank (never backwards; failed is final).
 STATUS_RANK: Final[dict[str, int]] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}

@@ -8,10 +8,15 @@ One canonical form per person: `normalize_contact` accepts each form in exactly 
 returns its canonical text (ASCII only). Other scripts' digits (fullwidth, Arabic-Indic, ...) are not
 digits here: Python's `\\d` and `str.isdigit` are Unicode-aware, so this module uses `[0-9]` and
 `str.isascii`. The forms are tried in order (`_FORMS`); a further form is one more parser in that tuple.
+
+The third form, the contact reference `ct_…` (contract: Conversations), is what the business's own
+applications hold instead of a phone number: the contact's pseudonym in lowercase base32. It is accepted
+wherever a client names a contact, never as a webhook sender.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -26,7 +31,7 @@ _ASCII_SPACE = " \t\r\n"
 
 
 class InvalidContact(ValueError):
-    """The value is neither a phone number nor a business-scoped user id."""
+    """The value is neither a phone number, a business-scoped user id nor a contact reference."""
 
 
 def _phone(value: str) -> str | None:
@@ -40,24 +45,37 @@ def _user_id(value: str) -> str | None:
     return value if _USER_ID.fullmatch(value) else None
 
 
-_FORMS: tuple[Callable[[str], str | None], ...] = (_phone, _user_id)
+REFERENCE_PREFIX = "ct_"
+_REFERENCE = re.compile(r"ct_[a-z2-7]{52}", re.ASCII)
 
 
-def normalize_contact(raw: str) -> str:
+def _reference(value: str) -> str | None:
+    """A contact reference (`ct_` + the pseudonym in lowercase base32), as given."""
+    return value if _REFERENCE.fullmatch(value) else None
+
+
+_META_FORMS: tuple[Callable[[str], str | None], ...] = (_phone, _user_id)
+_FORMS: tuple[Callable[[str], str | None], ...] = (*_META_FORMS, _reference)
+
+
+def normalize_contact(raw: str, references: bool = True) -> str:
     """The canonical reference of a contact as a client or Meta spelled it (URL-encoded or not, surrounding
-    ASCII spaces ignored); `InvalidContact` for anything that is not exactly one of the forms."""
+    ASCII spaces ignored); `InvalidContact` for anything that is not exactly one of the forms.
+
+    `references=False` accepts only what Meta sends (a wa_id or a user id): webhook senders.
+    """
     if not isinstance(raw, str):
         raise InvalidContact("a contact must be a string")
     value = unquote(raw, errors="replace") if "%" in raw else raw
     value = value.strip(_ASCII_SPACE)
     if value.isascii():
-        for form in _FORMS:
+        for form in _FORMS if references else _META_FORMS:
             canonical = form(value)
             if canonical is not None:
                 return canonical
     raise InvalidContact(
-        "a contact is a WhatsApp id (7 to 15 ASCII digits, an optional leading +) "
-        "or a business-scoped user id"
+        "a contact is a WhatsApp id (7 to 15 ASCII digits, an optional leading +), "
+        "a business-scoped user id or a contact reference (ct_...)"
     )
 
 
@@ -67,6 +85,25 @@ def is_valid_contact(raw: str | None) -> bool:
     except InvalidContact:
         return False
     return True
+
+
+def is_reference(ref: str) -> bool:
+    return _reference(ref) is not None
+
+
+def reference_of(pseudonym_hex: str) -> str:
+    """The contact reference of a pseudonym: stable, and (like the pseudonym, an HMAC under the
+    deployment's contact key) not derivable from the phone number or user id without that key."""
+    raw = base64.b32encode(bytes.fromhex(pseudonym_hex)).decode().rstrip("=").lower()
+    return REFERENCE_PREFIX + raw
+
+
+def pseudonym_of(reference: str) -> str:
+    """The pseudonym a contact reference stands for; `InvalidContact` when it is not one."""
+    if _reference(reference) is None:
+        raise InvalidContact("a contact reference is ct_ followed by 52 characters of [a-z2-7]")
+    body = reference[len(REFERENCE_PREFIX) :].upper()
+    return base64.b32decode(body + "=" * (-len(body) % 8)).hex()
 
 
 def is_phone(ref: str) -> bool:

@@ -30,6 +30,16 @@ class Identity:
     primary: str
     hashes: tuple[str, ...]
 
+    @property
+    def reference(self) -> str:
+        """The contact reference (`ct_…`) the business's applications know this contact by."""
+        return ids.reference_of(self.primary)
+
+    @property
+    def resolved(self) -> bool:
+        """False for a reference that names no contact held here (no phone number or user id known)."""
+        return not ids.is_reference(self.ref)
+
 
 def contact_key() -> str:
     from shared.secrets import get_secret_field
@@ -44,6 +54,11 @@ def chash(ref: str) -> str:
 
 def wamid_hash(wamid: str) -> str:
     return ids.wamid_pseudonym(contact_key(), wamid)
+
+
+def media_ref(meta_media_id: str) -> str:
+    """waguard's id of a media object Meta named `meta_media_id` (Meta's ids expire within days)."""
+    return "med_" + ids.pseudonym(contact_key(), "media:" + meta_media_id)[:24]
 
 
 def open_data(pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> Any:
@@ -88,13 +103,22 @@ def profile(pk: str) -> dict[str, Any] | None:
 
 
 def identity(ref: str, strict: bool = True) -> Identity:
-    """The identity set of a contact reference (normalized here; InvalidContact when `strict` and invalid)."""
+    """The identity set of a contact as a client names it: a wa_id, a user id or a contact reference
+    (normalized here; InvalidContact when `strict` and invalid). A reference resolves to the wa_id or
+    user id its PROFILE holds; one nobody holds data for stays a bare reference."""
     try:
         norm = ids.normalize_contact(ref)
     except ids.InvalidContact:
         if strict:
             raise
         norm = str(ref).strip()
+    if ids.is_reference(norm):
+        primary = ids.pseudonym_of(norm)
+        item = profile(primary)
+        known = item["_data"].get("wa_id") or item["_data"].get("user_id") if item else None
+        if not known:
+            return identity_of(norm, primary)
+        norm = str(known)
     return identity_of(norm, chash(norm))
 
 

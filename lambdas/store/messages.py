@@ -56,6 +56,29 @@ def _put_once(build_item: Callable[[Any], dict[str, Any]]) -> str:
         return settle(built[0], build_item)
 
 
+def inbound_id(wamid_h: str) -> str:
+    """waguard's id of an inbound message: derived from the wamid's pseudonym, so Meta's retries and ours
+    keep it, and it tells nothing about the wamid without the contact key."""
+    return "in_" + wamid_h[:24]
+
+
+def id_for_wamid(wamid: str) -> str:
+    """waguard's id of the message Meta calls `wamid`: an outbound message's own id when one is held
+    (found through `by_wamid`), else the id an inbound message with that wamid has or would have."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    wamid_h = contacts.wamid_hash(wamid)
+    for item in tables.query_live(
+        c.TABLE_MESSAGES,
+        Key("wamid_h").eq(wamid_h),
+        index=c.GSI_BY_WAMID,
+        FilterExpression=Attr(c.SK).begins_with(OUT_PREFIX),
+    ):
+        if item.get("msg_id"):
+            return str(item["msg_id"])
+    return inbound_id(wamid_h)
+
+
 def inbound_sk(wamid_h: str) -> str:
     return IN_PREFIX + wamid_h
 
@@ -65,14 +88,20 @@ def status_sk(wamid_h: str, status: str) -> str:
 
 
 def put_inbound(
-    pk: str, wamid_h: str, msg_type: str, timestamp: int | None, data: dict[str, Any], done: bool = False
+    pk: str,
+    wamid_h: str,
+    msg_type: str,
+    timestamp: int | None,
+    data: dict[str, Any],
+    done: bool = False,
+    number: str | None = None,
 ) -> str:
     """Store an inbound message once per wamid. Returns NEW or DUPLICATE.
 
     `done=True` writes it finished at once: for a message whose side effects were all applied, and are
     idempotent, before this put (an ordinary message: only the PROFILE touch).
     """
-    return _put_once(lambda w: inbound_item(w, pk, wamid_h, msg_type, timestamp, data, done))
+    return _put_once(lambda w: inbound_item(w, pk, wamid_h, msg_type, timestamp, data, done, number))
 
 
 def inbound_item(
@@ -83,13 +112,16 @@ def inbound_item(
     timestamp: int | None,
     data: dict[str, Any],
     done: bool = False,
+    number: str | None = None,
 ) -> dict[str, Any]:
-    """The `IN#` item of an inbound message, its `data` sealed in the guarded `write`."""
+    """The `IN#` item of an inbound message, its `data` sealed in the guarded `write`; `number` is the
+    business phone number id it came in on (the business's own, not personal)."""
     sk = inbound_sk(wamid_h)
     now = tables.now()
     item: dict[str, Any] = {
         c.PK: pk,
         c.SK: sk,
+        "msg_id": inbound_id(wamid_h),
         "direction": "in",
         "type": msg_type,
         "received_at": now,
@@ -99,6 +131,8 @@ def inbound_item(
     }
     if timestamp is not None:
         item["timestamp"] = int(timestamp)
+    if number:
+        item["business_number"] = number
     return tables.stamp(item, c.CLASS_MESSAGES, now)
 
 

@@ -334,17 +334,28 @@ def _advance(
         raise
 
 
-def advance_status(
+@dataclass(frozen=True)
+class Advanced:
+    """What a status webhook did to one outbound message: `changed` when it moved to the status, and
+    `already` when the message was at that status before (Meta's retry or ours)."""
+
+    pk: str
+    msg_id: str
+    status: str
+    changed: bool
+    already: bool
+
+
+def apply_status(
     wamid_h: str, status: str, timestamp: int | float | str, error: dict | None = None
-) -> bool:
-    """Apply a status webhook to the outbound message with this wamid pseudonym, forward only.
+) -> list[Advanced]:
+    """Apply a status webhook to the outbound messages with this wamid pseudonym, forward only.
 
     `status` is Meta's (`sent`, `delivered`, `read`, `played`, `failed`); `played` counts as `read`;
     a status that is not ahead of the stored one changes nothing; `failed` is final and records Meta's
     error `{code, title}`, but only before `delivered`: a message that reached the phone cannot fail, so a
-    `failed` after `delivered` or `read` is ignored (statuses never move backwards). Returns True when an
-    outbound message has this wamid (whether or not its status moved), False when none has (an inbound
-    message's wamid, an erased or expired message).
+    `failed` after `delivered` or `read` is ignored (statuses never move backwards). Empty when no
+    outbound message has this wamid (an inbound message's wamid, an erased or expired message).
     """
     from boto3.dynamodb.conditions import Attr, Key
 
@@ -357,23 +368,31 @@ def advance_status(
             FilterExpression=Attr(c.SK).begins_with(OUT_PREFIX),
         )
     )
-    if not found:
-        return False
-    if status in c.STATUS_RANK and status != "queued":
-        try:
-            ts: int | None = int(float(timestamp))
-        except (TypeError, ValueError):
-            ts = None
-        for item in found:
-            _advance(
-                str(item[c.PK]),
-                str(item[c.SK]),
-                status,
-                timestamp=ts,
-                error=error if status == "failed" else None,
-                below=c.STATUS_RANK["delivered"] if status == "failed" else None,
-            )
-    return True
+    out: list[Advanced] = []
+    movable = status in c.STATUS_RANK and status != "queued"
+    try:
+        ts: int | None = int(float(timestamp))
+    except (TypeError, ValueError):
+        ts = None
+    for item in found:
+        changed = movable and _advance(
+            str(item[c.PK]),
+            str(item[c.SK]),
+            status,
+            timestamp=ts,
+            error=error if status == "failed" else None,
+            below=c.STATUS_RANK["delivered"] if status == "failed" else None,
+        )
+        already = str(item.get("status")) == status
+        out.append(Advanced(str(item[c.PK]), str(item.get("msg_id", "")), status, changed, already))
+    return out
+
+
+def advance_status(
+    wamid_h: str, status: str, timestamp: int | float | str, error: dict | None = None
+) -> bool:
+    """`apply_status`; True when an outbound message has this wamid (whether or not its status moved)."""
+    return bool(apply_status(wamid_h, status, timestamp, error))
 
 
 # ---- the send queue ------------------------------------------------------------------------------------

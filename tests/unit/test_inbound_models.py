@@ -89,7 +89,11 @@ def test_corpus_is_present_or_skipped() -> None:
         (
             "message",
             "document",
-            {"media": {"id": "1234567890987654321", "mime_type": "application/pdf"}, "caption": "caption"},
+            {
+                "media": {"id": "1234567890987654321", "mime_type": "application/pdf"},
+                "caption": "caption",
+                "filename": "filename.pdf",  # the contract's message.received carries it (encrypted at rest)
+            },
         ),
         ("message", "voice", {"media": {"id": "1234567890987654321", "mime_type": "audio/ogg; codecs=opus"}}),
         ("message", "static_sticker", {"media": {"id": "1234567890987654321", "mime_type": "image/webp"}}),

@@ -1,0 +1,117 @@
+"""The business events (contract: Conversations): what the business's own applications learn.
+
+Every event names the contact by its reference (`ct_…`), never by phone number, user id, profile name or
+wamid; message ids are waguard's (inbound ids derive from the wamid's pseudonym, so Meta's retries keep
+them; outbound ids are the ones `POST /messages` answered), media ids are waguard's too.
+
+Delivery is at least once: an inbound message's event is published before the message is stored (a
+failure retries both), so a retry can publish it again; consumers deduplicate on `message.id`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import constants as c
+from shared import ids
+from store import events as bus
+
+Event = tuple[str, dict[str, Any]]
+
+
+def iso(epoch: float | int) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
+
+
+def publish(events: list[Event]) -> None:
+    if events:
+        bus.publish(events)
+
+
+def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v not in (None, "", {}, [])}
+
+
+def message_received(
+    pk: str,
+    business_number: str | None,
+    message: dict[str, Any],
+    window_closes_at: int | None,
+) -> Event:
+    """`message`: `{"id", "type", "at", "text"?, "reply_to"?, "interactive"?, "reaction"?, "media"?}`."""
+    detail = {
+        "contact": ids.reference_of(pk),
+        "business_number": business_number,
+        "message": _drop_none(message),
+        "window_closes_at": iso(window_closes_at) if window_closes_at is not None else None,
+    }
+    return c.EVENT_MESSAGE_RECEIVED, detail
+
+
+def received(
+    pk: str,
+    wamid_h: str,
+    msg_type: str,
+    timestamp: int,
+    data: dict[str, Any],
+    business_number: str | None,
+    window_closes_at: int | None,
+) -> Event:
+    """`message.received` from a stored-to-be inbound message's minimized content (`ingest.content`)."""
+    from store import contacts, messages
+
+    selection = data.get("selection") or {}
+    reaction = data.get("reaction") or {}
+    media = data.get("media") or {}
+    message: dict[str, Any] = {
+        "id": messages.inbound_id(wamid_h),
+        "type": msg_type,
+        "at": iso(timestamp),
+        "text": data.get("text") or data.get("caption") or selection.get("title"),
+    }
+    if data.get("context_id"):
+        message["reply_to"] = messages.id_for_wamid(str(data["context_id"]))
+    if selection.get("id") or selection.get("title"):
+        message["interactive"] = _drop_none({"id": selection.get("id"), "title": selection.get("title")})
+    if reaction.get("message_id"):
+        message["reaction"] = {
+            "message_id": messages.id_for_wamid(str(reaction["message_id"])),
+            "emoji": reaction.get("emoji", ""),
+        }
+    if media.get("id"):
+        message["media"] = _drop_none(
+            {
+                "id": contacts.media_ref(str(media["id"])),
+                "mime_type": media.get("mime_type"),
+                "caption": data.get("caption"),
+                "filename": data.get("filename"),
+            }
+        )
+    return message_received(pk, business_number, message, window_closes_at)
+
+
+def message_status(
+    pk: str, business_number: str | None, msg_id: str, status: str, error: dict[str, Any] | None = None
+) -> Event:
+    message: dict[str, Any] = {"id": msg_id, "status": status}
+    if error:
+        message["error"] = {"code": error.get("code"), "title": error.get("title")}
+    return c.EVENT_MESSAGE_STATUS, {
+        "contact": ids.reference_of(pk),
+        "business_number": business_number,
+        "message": message,
+    }
+
+
+def consent_changed(pk: str, purpose: str, status: str, source: str) -> Event:
+    return c.EVENT_CONSENT_CHANGED, {
+        "contact": ids.reference_of(pk),
+        "purpose": purpose,
+        "status": status,
+        "source": source,
+    }
+
+
+def contact_erased(pk: str, receipt_id: str) -> Event:
+    return c.EVENT_CONTACT_ERASED, {"contact": ids.reference_of(pk), "receipt_id": receipt_id}
