@@ -10,7 +10,8 @@
 
 Each role can be assumed only by principals of this account that signed in with MFA. Each
 `AWS::IAM::ManagedPolicy` carries Metadata `{"waguard:role": ROLE}` (the local runtime enforces the same
-policies on requests signed with a role's key). No role may both send and export (the agent converses but never exports, erases or changes consent); nothing grants
+policies on requests signed with a role's key). No role may both send and export (the agent converses
+but never exports, erases or changes consent); nothing grants
 `execute-api:*` or `Resource: *`.
 """
 

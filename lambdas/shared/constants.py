@@ -125,7 +125,12 @@ EVENT_MESSAGE_RECEIVED: Final = "message.received"
 EVENT_MESSAGE_STATUS: Final = "message.status"
 EVENT_CONSENT_CHANGED: Final = "consent.changed"
 EVENT_CONTACT_ERASED: Final = "contact.erased"
-EVENT_TYPES: Final = (EVENT_MESSAGE_RECEIVED, EVENT_MESSAGE_STATUS, EVENT_CONSENT_CHANGED, EVENT_CONTACT_ERASED)
+EVENT_TYPES: Final = (
+    EVENT_MESSAGE_RECEIVED,
+    EVENT_MESSAGE_STATUS,
+    EVENT_CONSENT_CHANGED,
+    EVENT_CONTACT_ERASED,
+)
 EVENTS_HEADER: Final = "X-Waguard-Events-Key"
 
 # Outbound message statuses: a status only ever moves to a higher rank (never backwards; failed is final).
