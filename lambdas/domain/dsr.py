@@ -58,7 +58,8 @@ def _inbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     text = data.get("text") or data.get("caption") or _selection_text(data)
     out: dict[str, Any] = {
         "direction": "in",
-        "id": data.get("wamid"),
+        "id": item.get("msg_id") or messages.inbound_id(str(item.get("wamid_h", ""))),
+        "wamid": data.get("wamid"),
         "type": item.get("type"),
         "text": text,
         "content": content,
@@ -173,6 +174,7 @@ def collect(identity: Identity) -> dict[str, Any] | None:
     return plain(
         {
             "contact": identity.ref,
+            "ref": identity.reference,
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "profile": profile,
             "messages": inbound_out,

@@ -100,10 +100,11 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
     """Gate, store (`queued`) and enqueue one message; `{"id", "status": "queued"}`."""
     from store import contacts
 
-    ref = normalize(request.to)
-    identity = contacts.identity(ref)
+    identity = contacts.identity(normalize(request.to))
+    if not identity.resolved:  # a contact reference nobody holds data for: no number to send to
+        raise Refused(404, "not_found", "no contact is known by this reference")
     gate(identity, request.purpose, request.kind)
-    msg_id = _queue(identity.primary, request.purpose, content_of(ref, request), idem_key)
+    msg_id = _queue(identity.primary, request.purpose, content_of(identity.ref, request), idem_key)
     return {"id": msg_id, "status": "queued"}
 
 

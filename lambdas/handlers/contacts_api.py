@@ -1,4 +1,5 @@
-"""Consent, export and erasure routes (AWS_IAM): thin adapters over domain.consent and domain.dsr.
+"""Consent, export, erasure and conversation routes (AWS_IAM): thin adapters over domain.consent,
+domain.dsr and domain.conversation.
 
 Every request lands in the audit log (`handlers.http.audit_request`); export and erasure also record
 their own entry with the item count and the subject's pseudonym. The path holds a phone number or
@@ -11,14 +12,23 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from domain import consent, dsr
-from handlers.http import ApiError, audit_request, caller, make_resolver
+from domain import consent, conversation, dsr
+from handlers.http import ApiError, audit_request, caller, error_response, make_resolver
 from models.api_contacts import ConsentRequest
 from shared.ids import InvalidContact
 from shared.observability import logger
 from store.contacts import Identity
+from store.events import Unpublished
 
 app = make_resolver()
+
+
+@app.exception_handler(Unpublished)
+def _unpublished(exc: Unpublished) -> Any:
+    # Recorded, but the business's applications were not told: the caller retries (idempotent enough:
+    # a consent entry is appended again, an erasure finds nothing left) and the event goes out then.
+    logger.error("business event not published", extra={"error_type": type(exc).__name__})
+    return error_response(503, "unavailable", "recorded, but the event could not be published; retry")
 
 
 def _identity(contact: str) -> Identity:
@@ -56,6 +66,19 @@ def erase(contact: str) -> dict[str, Any]:
     receipt = dsr.erase(identity, caller(app))
     logger.info("contact erased", extra={"subject": identity.primary[:12], "items": receipt["items_deleted"]})
     return receipt
+
+
+@app.get("/contacts/<contact>/messages")
+def messages(contact: str) -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    try:
+        limit = conversation.parse_limit(query.get("limit"))
+        found = conversation.page(_identity(contact), limit, query.get("before"))
+    except conversation.InvalidPage as exc:
+        raise ApiError(400, "invalid_query", str(exc)) from exc
+    if found is None:
+        raise ApiError(404, "not_found", "no messages are held on this contact")
+    return found
 
 
 @logger.inject_lambda_context

@@ -1,0 +1,237 @@
+"""Conversations on moto: business events on the bus, contact references, the conversation route.
+
+The aws_stack's bus copies every waguard event to a queue (`aws_stack.events()`), as the local runtime
+routes the forwarding rule; the tests read the EventBridge envelopes from there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from shared import constants as c
+from shared import ids
+from tests import factory as f
+
+PHONE = "4915112345678"
+NAME = "Erika Mustermann"
+REF_RE = re.compile(r"^ct_[a-z0-9]{20,}$")
+
+
+@pytest.fixture(scope="module")
+def graph_api():
+    from waguard import graph_fake
+
+    server, _ = graph_fake.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture
+def graph(aws_stack, graph_api, monkeypatch):
+    from shared import settings
+
+    graph_api.reset()
+    monkeypatch.setenv(c.ENV_GRAPH_API_URL, graph_api.base_url)
+    monkeypatch.setenv(c.ENV_PHONE_NUMBER_ID, f.PHONE_NUMBER_ID)
+    settings.reset()
+    yield graph_api
+    settings.reset()
+
+
+def say(stack, text: str, phone: str = PHONE, **extra) -> str:
+    wamid = f.wamid()
+    body = f.webhook_body(
+        messages=[f.text_message(phone, text, id=wamid, **extra)], contacts=[f.contact(phone, name=NAME)]
+    )
+    assert f.deliver(stack, body)["statusCode"] == 200
+    return wamid
+
+
+def reference(contact_key: str, phone: str = PHONE) -> str:
+    return ids.reference_of(ids.contact_pseudonym(contact_key, phone))
+
+
+def no_personal_data(envelopes, *secrets: str) -> None:
+    text = json.dumps(envelopes, ensure_ascii=False)
+    for secret in (PHONE, NAME, "wamid.", *secrets):
+        assert secret not in text, secret
+
+
+def of_type(envelopes, detail_type: str) -> list[dict]:
+    return [e["detail"] for e in envelopes if e["detail-type"] == detail_type]
+
+
+def send_queued(stack) -> None:
+    """Run the sender on what the send queue holds, as the event-source mapping would."""
+    from handlers import sender
+
+    sqs = stack.client("sqs")
+    got = sqs.receive_message(
+        QueueUrl=stack.queues["send"], MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    ).get("Messages", [])
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": m["Attributes"]["SentTimestamp"]},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:waguard-send",
+            "awsRegion": "eu-central-1",
+        }
+        for m in got
+    ]
+    assert sender.handler({"Records": records}, f.LambdaContext())["batchItemFailures"] == []
+
+
+# ---- events ---------------------------------------------------------------------------------------
+def test_an_inbound_message_is_published_by_reference_with_no_personal_data(aws_stack, contact_key) -> None:
+    wamid = say(aws_stack, "Is my order ready?")
+    envelopes = aws_stack.events()
+    (detail,) = of_type(envelopes, c.EVENT_MESSAGE_RECEIVED)
+    (envelope,) = envelopes
+    assert envelope["source"] == "waguard" and envelope["resources"] == []
+    assert detail["contact"] == reference(contact_key) and REF_RE.match(detail["contact"])
+    assert detail["business_number"] == f.PHONE_NUMBER_ID
+    message = detail["message"]
+    assert message["type"] == "text" and message["text"] == "Is my order ready?"
+    assert message["id"].startswith("in_") and wamid not in json.dumps(envelopes)
+    assert detail["window_closes_at"] > message["at"]
+    no_personal_data(envelopes)
+    # A retry of Meta's is stored once; the message keeps its id.
+    body = f.webhook_body(messages=[f.text_message(PHONE, "Is my order ready?", id=wamid)])
+    f.deliver(aws_stack, body)
+    again = of_type(aws_stack.events(), c.EVENT_MESSAGE_RECEIVED)
+    assert [d["message"]["id"] for d in again] in ([], [message["id"]])
+
+
+def test_keywords_consent_and_erasure_are_published(aws_stack, contact_key) -> None:
+    ref = reference(contact_key)
+    say(aws_stack, "START")
+    assert of_type(aws_stack.events(), c.EVENT_CONSENT_CHANGED) == [
+        {"contact": ref, "purpose": "marketing", "status": "granted", "source": "keyword"}
+    ]
+    say(aws_stack, "Stop!")
+    envelopes = aws_stack.events()
+    revoked = of_type(envelopes, c.EVENT_CONSENT_CHANGED)
+    assert sorted(d["purpose"] for d in revoked) == sorted(c.CONSENT_PURPOSES)
+    assert {d["status"] for d in revoked} == {"revoked"}
+    (stop,) = of_type(envelopes, c.EVENT_MESSAGE_RECEIVED)
+    assert stop["window_closes_at"] is None  # an opt-out opens no window
+    put = f.call_contacts(
+        "PUT", ref, "/consent", {"purpose": "utility", "status": "granted", "source": "crm"}
+    )
+    assert put["statusCode"] == 200
+    assert of_type(aws_stack.events(), c.EVENT_CONSENT_CHANGED) == [
+        {"contact": ref, "purpose": "utility", "status": "granted", "source": "crm"}
+    ]
+    erased = f.reply_json(f.call_contacts("DELETE", ref))
+    envelopes = aws_stack.events()
+    assert of_type(envelopes, c.EVENT_CONTACT_ERASED) == [
+        {"contact": ref, "receipt_id": erased["receipt_id"]}
+    ]
+    no_personal_data(envelopes)
+
+
+def test_a_reply_by_reference_reaches_meta_with_the_number_and_its_status_is_published(
+    aws_stack, graph, contact_key
+) -> None:
+    say(aws_stack, "hello")
+    aws_stack.events()
+    ref = reference(contact_key)
+    reply = f.call_messages(f.messages_post({"to": ref, "purpose": "service", "text": {"body": "Hi!"}}))
+    assert reply["statusCode"] == 202, reply
+    msg_id = f.reply_json(reply)["id"]
+    send_queued(aws_stack)
+    (call,) = graph.calls()
+    assert call["body"]["to"] == PHONE
+    envelopes = aws_stack.events()
+    assert of_type(envelopes, c.EVENT_MESSAGE_STATUS) == [
+        {"contact": ref, "business_number": f.PHONE_NUMBER_ID, "message": {"id": msg_id, "status": "sent"}}
+    ]
+    wamid = f.reply_json(f.call_messages(f.messages_get(msg_id)))["wamid"]
+    no_personal_data(envelopes, wamid)
+
+
+def test_a_reference_nobody_holds_cannot_be_sent_to(aws_stack, graph) -> None:
+    ref = ids.reference_of("ab" * 32)
+    reply = f.call_messages(f.messages_post({"to": ref, "purpose": "service", "text": {"body": "Hi"}}))
+    assert reply["statusCode"] in (404, 422)
+    assert graph.calls() == []
+
+
+def test_the_bus_refusing_fails_the_batch_and_stores_nothing(aws_stack, monkeypatch) -> None:
+    from store import events
+
+    class Refusing:
+        def put_events(self, **_):
+            raise RuntimeError("EventBridge unavailable")
+
+    body = f.webhook_body(messages=[f.text_message(PHONE, "lost?")])
+    assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+    bodies = f.drain(aws_stack.queues["inbound"])
+    with monkeypatch.context() as patched:
+        patched.setattr(events, "_client", lambda: Refusing())
+        patched.setattr(events, "BACKOFF_SECONDS", 0)
+        with pytest.raises(events.Unpublished):
+            f.run_processor(bodies)
+    assert not [i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith("IN#")]
+    assert f.run_processor(bodies) == {"batchItemFailures": []}  # SQS delivers the batch again
+    assert [d["message"]["text"] for d in of_type(aws_stack.events(), c.EVENT_MESSAGE_RECEIVED)] == ["lost?"]
+
+
+# ---- the conversation -----------------------------------------------------------------------------
+def conversation(contact: str, **query: str) -> tuple[int, dict]:
+    from urllib.parse import quote
+
+    event = f.rest_event(
+        "GET",
+        "/contacts/{contact}/messages",
+        path=f"/contacts/{quote(contact, safe='')}/messages",
+        path_params={"contact": quote(contact, safe="")},
+        query=query or None,
+    )
+    from handlers import contacts_api
+
+    reply = contacts_api.handler(event, f.LambdaContext())
+    return reply["statusCode"], f.reply_json(reply)
+
+
+def test_the_conversation_pages_both_directions_by_reference(aws_stack, graph, contact_key) -> None:
+    ref = reference(contact_key)
+    import time
+
+    for n in range(3):
+        say(aws_stack, f"question {n}", timestamp=str(int(time.time()) - 100 + n))
+    reply = f.call_messages(f.messages_post({"to": ref, "purpose": "service", "text": {"body": "answer"}}))
+    assert reply["statusCode"] == 202
+    status, page = conversation(ref)
+    assert status == 200 and page["contact"] == ref and "next" not in page
+    texts = [(m["direction"], m["text"]) for m in page["messages"]]
+    assert texts == [("in", "question 0"), ("in", "question 1"), ("in", "question 2"), ("out", "answer")]
+    assert page["messages"][-1]["status"] == "queued"
+    assert all(m["business_number"] for m in page["messages"])
+    no_personal_data(page)
+    status, first = conversation(ref, limit="2")
+    assert [m["text"] for m in first["messages"]] == ["question 2", "answer"] and first["next"]
+    status, second = conversation(ref, limit="2", before=first["next"])
+    assert [m["text"] for m in second["messages"]] == ["question 0", "question 1"] and "next" not in second
+    assert conversation(PHONE)[1]["contact"] == ref  # the number works too, the answer names the reference
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"before": "!!"}])
+def test_a_bad_page_query_is_400(aws_stack, query) -> None:
+    say(aws_stack, "hi")
+    status, body = conversation(PHONE, **query)
+    assert (status, body["error"]) == (400, "invalid_query")
+
+
+def test_the_conversation_of_an_unknown_or_erased_contact_is_404(aws_stack) -> None:
+    assert conversation("4915199999999")[0] == 404
+    say(aws_stack, "forget me")
+    assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
+    assert conversation(PHONE)[0] == 404
