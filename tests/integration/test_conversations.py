@@ -175,7 +175,7 @@ def test_the_bus_refusing_fails_the_batch_and_stores_nothing(aws_stack, monkeypa
     assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
     bodies = f.drain(aws_stack.queues["inbound"])
     with monkeypatch.context() as patched:
-        patched.setattr(events, "_client", lambda: Refusing())
+        patched.setattr(events, "_client", Refusing)
         patched.setattr(events, "BACKOFF_SECONDS", 0)
         with pytest.raises(events.Unpublished):
             f.run_processor(bodies)
