@@ -1,4 +1,4 @@
-"""The report's content is pinned for one frozen cloud assembly (tests/report/golden/cdk.out: a synthesized
+"""The report's content is pinned for one frozen cloud assembly (tests/report/golden/assembly: a synthesized
 template, its assembly metadata, cdk-nag's validation report and the manifest's environment).
 
 The Markdown is compared line by line, sorted, with the volatile parts normalized (sha256 digests, which
@@ -18,7 +18,7 @@ from waguard.report import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "golden"
-TEMPLATE = HERE / "cdk.out" / "Waguard.template.json"
+TEMPLATE = HERE / "assembly" / "Waguard.template.json"
 GOLDEN = HERE / "report.golden.md"
 
 _SHA = re.compile(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{16}\b")
