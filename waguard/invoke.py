@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from waguard import aws, materialize, model, runtime
-from waguard.template import Resolver, TemplateError, ensure_synthesized, load
+from waguard.cfn import Resolver, TemplateError, ensure_synthesized, load
 from waguard.workers import FunctionPool, InvocationError
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from waguard.cfn import Template, load, manifest_region
 from waguard.report_facts import (
     Exposure,
     Inventory,
@@ -36,8 +37,6 @@ from waguard.report_facts import (
     inventory,
     rule_packs,
 )
-from waguard.report_model import Template
-from waguard.template import manifest_region
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STACK = "Waguard"
@@ -139,7 +138,7 @@ def load_inputs(template_path: Path, cdk_json_path: Path) -> Inputs:
     constants = _load_module("waguard_report_constants", root / "lambdas" / "shared" / "constants.py")
     data = json.loads(cdk_json_path.read_text(encoding="utf-8"))
     settings = (data.get("context") or {}).get("waguard") or {}
-    template = Template.load(template_path)
+    template = load(template_path)
     cdk_out = template_path.parent
     stack = template_path.name.removesuffix(".template.json")
     retention = _retention(root, cdk_json_path, settings)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from waguard.report_model import Resource, Template, as_list, canonical
+from waguard.cfn import Resource, Template, as_list, canonical
 
 ROLE_METADATA = "waguard:role"  # personnel policies carry their role name in this metadata key
 DATA_CLASS_METADATA = "waguard:data-class"  # optional: what a resource holds, set by infra

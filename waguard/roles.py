@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 from waguard import aws
+from waguard.cfn import ACCOUNT
 from waguard.model import RoleSpec
-from waguard.template import ACCOUNT
 
 ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:user/admin"
 ADMIN_ID = "AIDAWAGUARDLOCALADMIN"

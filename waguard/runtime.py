@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from waguard import model, paths
-from waguard.template import Physical, Resolver, Template
+from waguard.cfn import Physical, Resolver, Template
 from waguard.workers import WorkerConfig, function_env
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from waguard import aws, materialize, model, paths, roles, runtime
 from waguard.api import ApiServer, LocalApi
+from waguard.cfn import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.pollers import Poller
-from waguard.template import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.workers import FunctionPool, InvocationError
 
 # Execution environments per function: behind the API (concurrent requests), or fed only by queues

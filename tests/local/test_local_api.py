@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 from tests.local.conftest import HANDLERS
 from waguard import aws, model, roles
 from waguard.api import ApiServer, LocalApi, Router
-from waguard.template import Resolver
+from waguard.cfn import Resolver
 from waguard.workers import InvocationError
 
 pytestmark = pytest.mark.xdist_group("local")

@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from waguard import model, roles, sigv4
-from waguard.template import Resolver
+from waguard.cfn import Resolver
 
 REGION = "eu-central-1"
 HOST = "127.0.0.1:3000"

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from waguard.cfn import Template
 from waguard.report import build, compute, load_inputs, promises, render_html, render_md
 from waguard.report_facts import access_matrix, api_routes, callable_routes, wildcard_flags
-from waguard.report_model import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 
