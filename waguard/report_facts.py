@@ -6,14 +6,14 @@ hand-written, so the report cannot drift from what deploys.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from waguard.cfn import Resource, Template, as_list, canonical
+from waguard import model, roles
+from waguard.cfn import Resolver, Resource, Template, as_list, canonical
 
 ROLE_METADATA = "waguard:role"  # personnel policies carry their role name in this metadata key
 DATA_CLASS_METADATA = "waguard:data-class"  # optional: what a resource holds, set by infra
@@ -771,10 +771,10 @@ def access_matrix(tpl: Template, acks: list[Ack] | None = None) -> list[Principa
             for st in statements:
                 principal.grants.extend(_grants(tpl, lid, policy_label, st, acks or []))
         principals.append(principal)
-    routes = api_routes(tpl)
+    by_role = role_routes(tpl, api_routes(tpl))
     for p in principals:
         if p.personnel_role:
-            p.routes = callable_routes(p, routes)
+            p.routes = by_role.get(p.personnel_role, [])
     order = {"function role": 0, "personnel role": 1, "service role": 2, "user": 3, "group": 4}
     principals.sort(key=lambda p: (order.get(p.kind, 9), p.label))
     return principals
@@ -921,49 +921,40 @@ def api_routes(tpl: Template) -> list[Route]:
     return routes
 
 
-_EXECUTE_API = re.compile(
-    r":execute-api:[^:]*:[^:]*:(?P<api>[^/]+)/(?P<stage>[^/]+)/(?P<method>[^/]+)(?P<path>/.*)?$"
-)
+def _stage_names(tpl: Template, res: Resolver) -> dict[str, str]:
+    """API logical id -> the name of its (first) stage."""
+    out: dict[str, str] = {}
+    for stage in tpl.of_type("AWS::ApiGateway::Stage"):
+        api = tpl.target(stage.prop("RestApiId"))
+        if api and api not in out:
+            out[api] = str(res.resolve(stage.prop("StageName")))
+    return out
 
 
-def _route_pattern(resource: str) -> tuple[str, str] | None:
-    """An execute-api ARN (rendered) -> (METHOD pattern, path pattern)."""
-    if resource == "*":
-        return "*", "*"
-    m = _EXECUTE_API.search(resource)
-    if not m:
-        return None
-    return m.group("method"), m.group("path") or "/"
+def sample_path(path: str) -> str:
+    """A concrete request path for a route (`/contacts/{contact}` -> `/contacts/x`)."""
+    return re.sub(r"\{[^}]+\}", "x", path)
 
 
-def _route_matches(route: Route, pattern: tuple[str, str]) -> bool:
-    method, path = pattern
-    # In execute-api ARNs path parameters are concrete values; `*` matches any characters, `/` included.
-    concrete = re.sub(r"\{[^}]+\}", "x", route.path)
-    return fnmatch.fnmatchcase(route.method, method) and (
-        fnmatch.fnmatchcase(concrete, path) or fnmatch.fnmatchcase(route.path, path)
-    )
-
-
-def callable_routes(principal: Principal, routes: list[Route]) -> list[str]:
-    """`METHOD /path` of the IAM-authorized routes an identity may invoke (Allow minus Deny)."""
-    allowed: list[tuple[str, str]] = []
-    denied: list[tuple[str, str]] = []
-    for g in principal.grants:
-        if g.action not in ("execute-api:Invoke", "execute-api:*", "*"):
-            continue
-        pattern = _route_pattern(g.resource)
-        if pattern is None:
-            continue
-        (allowed if g.effect == "Allow" else denied).append(pattern)
-    out = []
-    for route in routes:
-        if route.authorization != "AWS_IAM":
-            continue
-        if any(_route_matches(route, p) for p in allowed) and not any(
-            _route_matches(route, p) for p in denied
-        ):
-            out.append(f"{route.method} {route.path}")
+def role_routes(tpl: Template, routes: list[Route]) -> dict[str, list[str]]:
+    """Personnel role -> `METHOD /path` of the IAM-authorized routes it may invoke, decided as the local API
+    decides (`waguard.roles.allowed`: the role's resolved policies through the one IAM evaluator)."""
+    res = Resolver(tpl)
+    stages = _stage_names(tpl, res)
+    out: dict[str, list[str]] = {}
+    for role, spec in model.roles(tpl, res).items():
+        principal = roles.role_principal(spec)
+        out[role] = [
+            f"{r.method} {r.path}"
+            for r in routes
+            if r.authorization == "AWS_IAM"
+            and roles.allowed(
+                principal,
+                roles.execute_api_arn(
+                    tpl.region, str(res.ref(r.api)), stages.get(r.api, "prod"), r.method, sample_path(r.path)
+                ),
+            )
+        ]
     return out
 
 

@@ -193,7 +193,7 @@ def test_policy_wildcards_and_conditions() -> None:
                 "Effect": "Allow",
                 "Action": "EXECUTE-API:invoke",
                 "Resource": "arn:*:b",
-                "Condition": {"Bool": {}},
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
             },
             {"Effect": "Allow", "NotAction": "s3:*", "Resource": "arn:*:notaction"},
         ),
@@ -201,5 +201,5 @@ def test_policy_wildcards_and_conditions() -> None:
     principal = roles.role_principal(spec)
     assert roles.allowed(principal, "arn:aws:execute-api:eu-central-1:1:api/prod/GET/abc")
     assert not roles.allowed(principal, "arn:aws:execute-api:eu-central-1:1:api/prod/GET/abbc")
-    assert not roles.allowed(principal, "arn:aws:b")  # a condition cannot be evaluated locally: no allow
+    assert not roles.allowed(principal, "arn:aws:b")  # the condition's key is absent from the context
     assert roles.allowed(principal, "arn:aws:notaction")
