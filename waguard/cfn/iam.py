@@ -92,7 +92,10 @@ def _ip_in(value: str, cidr: str) -> bool:
         return False
 
 
-def _compare(convert: Callable[[str], float], test: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
+Match = Callable[[str, str], bool]
+
+
+def _compare(convert: Callable[[str], float], test: Callable[[float, float], bool]) -> Match:
     def match(value: str, expected: str) -> bool:
         try:
             return test(convert(value), convert(expected))
@@ -103,7 +106,7 @@ def _compare(convert: Callable[[str], float], test: Callable[[float, float], boo
 
 
 # operator -> (does one context value match one policy value, is the operator negated)
-_OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
+_OPERATORS: dict[str, tuple[Match, bool]] = {
     "StringEquals": (lambda v, e: v == e, False),
     "StringNotEquals": (lambda v, e: v == e, True),
     "StringEqualsIgnoreCase": (lambda v, e: v.lower() == e.lower(), False),
