@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 
 from waguard import cfn, model, roles
 from waguard.api import ApiServer, LocalApi
-from waguard.report_facts import access_matrix, api_routes, sample_path
+from waguard.report.access import access_matrix, api_routes, sample_path
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "assembly" / "Waguard.template.json"
 

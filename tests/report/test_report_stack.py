@@ -17,7 +17,7 @@ from infra.config import WaguardConfig
 from shared import constants as c
 from waguard.cfn import load
 from waguard.report import main
-from waguard.report_facts import access_matrix
+from waguard.report.access import access_matrix
 
 ROOT = Path(__file__).resolve().parents[2]
 Synth = Any  # the `synth` fixture (tests/report/conftest.py): outdir, template_path, cdk_json, template

@@ -9,7 +9,7 @@ from typing import Any
 
 from waguard.cfn import Template
 from waguard.report import build, compute, load_inputs, promises, render_html, render_md
-from waguard.report_facts import access_matrix, api_routes, wildcard_flags
+from waguard.report.access import access_matrix, api_routes, wildcard_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 
