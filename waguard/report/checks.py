@@ -78,16 +78,17 @@ def runtime_check(packs: RulePacks, l1_acked: list[Any], runtimes: list[str], cf
         f"Graph API {cfg.get('graphApiVersion', '?')}"
     )
     open_l1 = [f for p in packs.packs for f in p.open if f.rule.endswith("-L1")]
-    if not packs.found or open_l1:
-        return Check(False, f"{versions}: latest-runtime rule (AwsSolutions-L1) not run or has open findings")
-    if l1_acked:
+    ran_clean = packs.found and not open_l1
+    if ran_clean and l1_acked:
         reasons = sorted({a.reason for a in l1_acked})
         return Check(
             None,
             f"{versions}: not the newest Lambda runtime, acknowledged (AwsSolutions-L1): "
             + " ".join(reasons),
         )
-    return Check(True, f"{versions}: the latest Lambda runtime (no AwsSolutions-L1 finding)")
+    if ran_clean:
+        return Check(ran_clean, f"{versions}: the latest Lambda runtime (no AwsSolutions-L1 finding)")
+    return Check(ran_clean, f"{versions}: latest-runtime rule (AwsSolutions-L1) not run or has open findings")
 
 
 def facts_trail_buckets(facts: Facts) -> list[Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from waguard.cfn import Resource
 from waguard.report.access import Route
 from waguard.report.checks import Check, Promise, count_check, facts_trail_buckets, route_check, runtime_check
-from waguard.report.common import function_name, sha256
+from waguard.report.common import function_name
 from waguard.report.inputs import Facts
 from waguard.report.inventory import Inventory, StoreFact, TableFact
 from waguard.report.packs import RulePacks
@@ -481,11 +481,6 @@ def transparency(v: View) -> Promise:
         "Transparency",
         "The business can show what it holds, why, for how long, and who may touch it.",
         [
-            Check(
-                True,
-                f"this report is computed from {facts.inputs.template_path.name} "
-                f"(sha256 {sha256(facts.inputs.template_path)[:16]}) and cdk.json, not written by hand",
-            ),
             Check(
                 not inv.unmapped_tables and bool(tables),
                 f"every table mapped to its data classes: "
