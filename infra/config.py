@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lambdas.shared import constants as c
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository (cdk.json, lambdas/)
 CONTEXT_KEY = "waguard"
 
 # CloudWatch Logs accepts only these retention periods (days).

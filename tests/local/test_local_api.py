@@ -76,7 +76,7 @@ class Http:
             return err.code, dict(err.headers.items()), err.read()
 
 
-ADMIN = ("testing", "testing")
+ADMIN = aws.ADMIN_KEY
 
 
 def test_a_proxy_event_carries_what_api_gateway_sends(api, tpl) -> None:

@@ -14,9 +14,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from waguard.paths import ROOT
 from waguard.report import generate
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent / "golden"
 TEMPLATE = HERE / "assembly" / "Waguard.template.json"
 GOLDEN = HERE / "report.golden.md"

@@ -16,10 +16,10 @@ import pytest
 from infra.config import WaguardConfig
 from shared import constants as c
 from waguard.cfn import load
+from waguard.paths import ROOT
 from waguard.report import main
 from waguard.report.access import access_matrix
 
-ROOT = Path(__file__).resolve().parents[2]
 Synth = Any  # the `synth` fixture (tests/report/conftest.py): outdir, template_path, cdk_json, template
 
 pytestmark = pytest.mark.xdist_group("infra")

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from waguard.cfn import Template
+from waguard.paths import ROOT
 from waguard.report import build, compute, load_inputs, promises, render_html, render_md
 from waguard.report.access import access_matrix, api_routes, wildcard_flags
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _arn(api: str, tail: str) -> dict[str, Any]:

@@ -108,15 +108,8 @@ def _aws_managed(tpl: Template, p: Resource) -> list[str]:
     return names
 
 
-def access_matrix(tpl: Template, acks: list[Ack] | None = None) -> list[Principal]:
-    """Every IAM principal of the template with every action it may (or may not) take on which
-    resources, from the identity policies attached to it."""
-    attachments = _attachments(tpl)
-    fn_by_role: dict[str, list[str]] = {}
-    for fn in tpl.of_type("AWS::Lambda::Function"):
-        lid = tpl.target(fn.prop("Role"))
-        if lid:
-            fn_by_role.setdefault(lid, []).append(function_name(fn))
+def _service_users(tpl: Template) -> dict[str, str]:
+    """Role logical id -> the AWS service that assumes it for the stack (CloudTrail, API Gateway logs)."""
     users: dict[str, str] = {}
     for trail in tpl.of_type("AWS::CloudTrail::Trail"):
         lid = tpl.target(trail.prop("CloudWatchLogsRoleArn"))
@@ -126,6 +119,11 @@ def access_matrix(tpl: Template, acks: list[Ack] | None = None) -> list[Principa
         lid = tpl.target(acc.prop("CloudWatchRoleArn"))
         if lid:
             users[lid] = "API Gateway -> CloudWatch Logs (account setting)"
+    return users
+
+
+def _personnel_of(tpl: Template, attachments: dict[str, list[tuple[str, Any]]]) -> dict[str, str]:
+    """Logical id (policy or principal) -> the personnel role it belongs to (metadata `waguard:role`)."""
     personnel_of: dict[str, str] = {}
     for pol in tpl.of_type("AWS::IAM::ManagedPolicy"):
         role = pol.metadata.get(ROLE_METADATA)
@@ -135,26 +133,42 @@ def access_matrix(tpl: Template, acks: list[Ack] | None = None) -> list[Principa
                 lid = tpl.target(ref)
                 if lid:
                     personnel_of[lid] = str(role)
-
     for holder, entries in attachments.items():
         for label, _statements in entries:
             role = personnel_of.get(label) if label in tpl.resources else None
             if role and holder != label:
                 personnel_of.setdefault(holder, role)
+    return personnel_of
 
+
+def _assumed_by(tpl: Template, res: Resource) -> list[str]:
+    assumed: list[str] = []
+    for st in policy_statements(res.prop("AssumeRolePolicyDocument")):
+        principal = st.get("Principal")
+        if isinstance(principal, dict):
+            for kind, values in principal.items():
+                assumed += [f"{kind}:{tpl.render(v)}" for v in as_list(values)]
+        elif principal is not None:
+            assumed.append(tpl.render(principal))
+    return assumed
+
+
+def access_matrix(tpl: Template, acks: list[Ack] | None = None) -> list[Principal]:
+    """Every IAM principal of the template with every action it may (or may not) take on which
+    resources, from the identity policies attached to it."""
+    attachments = _attachments(tpl)
+    fn_by_role: dict[str, list[str]] = {}
+    for fn in tpl.of_type("AWS::Lambda::Function"):
+        lid = tpl.target(fn.prop("Role"))
+        if lid:
+            fn_by_role.setdefault(lid, []).append(function_name(fn))
+    users = _service_users(tpl)
+    personnel_of = _personnel_of(tpl, attachments)
     principals: list[Principal] = []
     candidates = [p.logical_id for p in tpl.of_type(*PRINCIPAL_TYPES)]
     candidates += [lid for lid in attachments if lid not in candidates]
     for lid in candidates:
         res = tpl.resources[lid]
-        assumed: list[str] = []
-        for st in policy_statements(res.prop("AssumeRolePolicyDocument")):
-            principal = st.get("Principal")
-            if isinstance(principal, dict):
-                for kind, values in principal.items():
-                    assumed += [f"{kind}:{tpl.render(v)}" for v in as_list(values)]
-            elif principal is not None:
-                assumed.append(tpl.render(principal))
         personnel = personnel_of.get(lid)
         if lid in fn_by_role:
             kind, label = "function role", "function " + ", ".join(fn_by_role[lid])
@@ -170,7 +184,7 @@ def access_matrix(tpl: Template, acks: list[Ack] | None = None) -> list[Principa
             logical_id=lid,
             kind=kind,
             label=label,
-            assumed_by=assumed,
+            assumed_by=_assumed_by(tpl, res),
             personnel_role=personnel,
             aws_managed=_aws_managed(tpl, res) if res.type in PRINCIPAL_TYPES else [],
         )
