@@ -102,7 +102,8 @@ def _throttle(settings: dict[str, Any], source: str) -> Throttle | None:
     return Throttle(rate=rate, burst=burst, source=source)
 
 
-def exposure(tpl: Template) -> Exposure:
+def _stages(tpl: Template) -> dict[str, list[StageFact]]:
+    """API logical id -> its stages (REST and HTTP APIs) with throttles, logging and WAF web ACLs."""
     wafs = _waf_facts(tpl)
     assoc: dict[str, list[str]] = {}  # stage or api logical id -> acl ids
     for a in tpl.of_type("AWS::WAFv2::WebACLAssociation"):
@@ -161,13 +162,10 @@ def exposure(tpl: Template) -> Exposure:
                 [wafs[x] for x in assoc.get(s.logical_id, []) if x in wafs],
             )
         )
-    plans: dict[str, Throttle] = {}
-    for plan in tpl.of_type("AWS::ApiGateway::UsagePlan"):
-        th = _throttle(plan.prop("Throttle") or {}, f"usage plan {plan.logical_id}")
-        for stage in as_list(plan.prop("ApiStages")):
-            api_id = tpl.target(stage.get("ApiId"))
-            if api_id and th:
-                plans[api_id] = th
+    return stages_by_api
+
+
+def _apis(tpl: Template, stages_by_api: dict[str, list[StageFact]]) -> list[ApiFact]:
     apis = []
     for api_res in tpl.of_type("AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"):
         api_policy = [
@@ -190,6 +188,19 @@ def exposure(tpl: Template) -> Exposure:
                 stages=stages_by_api.get(api_res.logical_id, []),
             )
         )
+    return apis
+
+
+def exposure(tpl: Template) -> Exposure:
+    stages_by_api = _stages(tpl)
+    plans: dict[str, Throttle] = {}
+    for plan in tpl.of_type("AWS::ApiGateway::UsagePlan"):
+        th = _throttle(plan.prop("Throttle") or {}, f"usage plan {plan.logical_id}")
+        for stage in as_list(plan.prop("ApiStages")):
+            api_id = tpl.target(stage.get("ApiId"))
+            if api_id and th:
+                plans[api_id] = th
+    apis = _apis(tpl, stages_by_api)
     routes = api_routes(tpl)
     route_throttle: dict[str, Throttle | None] = {}
     route_wafs: dict[str, list[str]] = {}

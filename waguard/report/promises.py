@@ -236,6 +236,26 @@ def consent(v: View) -> Promise:
     )
 
 
+def _settings_check(facts: Facts, ret: dict[str, int]) -> Check:
+    """The retention the functions receive (WG_SETTINGS in the template) is cdk.json's."""
+    deployed = (facts.deployed or {}).get("retention_days")
+    drift = deployed is not None and any(deployed.get(k) != days for k, days in ret.items())
+    if deployed is None:
+        return Check(False, "no WG_SETTINGS in the template")
+    if drift:
+        return Check(False, f"DRIFT: deployed {deployed} vs cdk.json {ret}")
+    return Check(not drift, "retention the functions receive (WG_SETTINGS) equals cdk.json")
+
+
+def _trail_expiry_check(facts: Facts, trail_days: Any) -> Check:
+    buckets = facts_trail_buckets(facts)
+    return Check(
+        bool(buckets) and all(t.retention_days == trail_days for t in buckets),
+        f"trail bucket expiry equals cdk.json trailRetentionDays ({trail_days} days): "
+        + (", ".join(f"{s.logical_id} {s.retention}" for s in buckets) or "no trail bucket"),
+    )
+
+
 def deletion_and_retention(v: View) -> Promise:
     """Deletion and retention."""
     facts, inv, c, cfg, tables, stores, by_name, ret = (
@@ -248,8 +268,6 @@ def deletion_and_retention(v: View) -> Promise:
         v.by_name,
         v.ret,
     )
-    deployed = (facts.deployed or {}).get("retention_days")
-    drift = deployed is not None and any(deployed.get(k) != days for k, days in ret.items())
     keys_table = by_name.get(c.TABLE_KEYS)
     trail_days = cfg.get("trailRetentionDays")
     log_days = cfg.get("logRetentionDays")
@@ -269,14 +287,7 @@ def deletion_and_retention(v: View) -> Promise:
                 lambda t: bool(t.classes) and all(v for v in t.retention.values()),
                 tname,
             ),
-            Check(
-                deployed is not None and not drift,
-                "retention the functions receive (WG_SETTINGS) equals cdk.json"
-                if deployed is not None and not drift
-                else "no WG_SETTINGS in the template"
-                if deployed is None
-                else f"DRIFT: deployed {deployed} vs cdk.json {ret}",
-            ),
+            _settings_check(facts, ret),
             count_check(
                 f"log groups with a retention period (cdk.json logRetentionDays {log_days})",
                 stores["log group"],
@@ -291,16 +302,7 @@ def deletion_and_retention(v: View) -> Promise:
                 sname,
                 empty_ok=True,
             ),
-            Check(
-                all(t.retention_days == trail_days for t in facts_trail_buckets(facts))
-                if facts_trail_buckets(facts)
-                else False,
-                f"trail bucket expiry equals cdk.json trailRetentionDays ({trail_days} days): "
-                + (
-                    ", ".join(f"{s.logical_id} {s.retention}" for s in facts_trail_buckets(facts))
-                    or "no trail bucket"
-                ),
-            ),
+            _trail_expiry_check(facts, trail_days),
             Check(
                 keys_table is not None and not keys_table.pitr and not keys_table.backup_plans,
                 "crypto-shredding reaches backups: keys table "
