@@ -20,8 +20,6 @@ from waguard.report.promises import Check, Promise, promises
 from waguard.report.render import render_html, render_md
 from waguard.report.sections import build
 
-DEFAULT_STACK = "Waguard"
-
 __all__ = [
     "Check",
     "Facts",
@@ -61,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--template",
         type=Path,
-        default=base / "cdk.out" / f"{DEFAULT_STACK}.template.json",
+        default=base / "cdk.out" / f"{paths.constants().STACK_NAME}.template.json",
         help="synthesized template (default cdk.out/Waguard.template.json)",
     )
     parser.add_argument("--cdk-json", type=Path, default=base / "cdk.json", help="cdk.json with the settings")
