@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test test-quick serve synth deploy lint bench fuzz audit report clean
+.PHONY: install demo test test-unit test-integration test-scenario serve synth deploy lint bench fuzz audit report clean
 
 install: $(STAMP)
 
@@ -23,8 +23,19 @@ synth: install
 demo: install synth
 	$(BIN)/python -m waguard.demo
 
+# The whole suite, with line coverage of lambdas/, infra/ and waguard/ (what the tests' own process runs).
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --cov --cov-report=term:skip-covered
+
+# The inner loop: one layer of the suite at a time (`make test` runs them all).
+test-unit: install
+	$(BIN)/python -m pytest -n 2 tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/integration
+
+test-scenario: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests/scenario
 
 serve: install
 	$(BIN)/waguard serve
@@ -73,4 +84,4 @@ report: install synth
 	$(BIN)/waguard report --format md --out cdk.out/report.md
 
 clean:
-	rm -rf cdk.out .pytest_cache bench/results.json
+	rm -rf cdk.out .pytest_cache .coverage bench/results.json

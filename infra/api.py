@@ -223,55 +223,7 @@ class Api(Construct):
     # ---- WAF ------------------------------------------------------------------------------------------
 
     def _waf(self, cfg: WaguardConfig, logs_key: kms.IKey) -> None:
-        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-            # No sampled requests: samples keep whole requests (paths carry phone numbers) unredacted.
-            return wafv2.CfnWebACL.VisibilityConfigProperty(
-                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False
-            )
-
-        # Meta's webhook bodies are HMAC-authenticated, up to 3 MB, and carry whatever users type: body
-        # inspection there would block real messages (Meta retries, then drops them). The body rule sets
-        # therefore apply to every path except the webhook; IP reputation and rate limit apply to all.
-        not_webhook = wafv2.CfnWebACL.StatementProperty(
-            not_statement=wafv2.CfnWebACL.NotStatementProperty(
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
-                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
-                        positional_constraint="ENDS_WITH",
-                        search_string=WEBHOOK_PATH,
-                        text_transformations=[
-                            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="LOWERCASE")
-                        ],
-                    )
-                )
-            )
-        )
-
-        def managed(name: str, priority: int, overrides: tuple[str, ...] = (), scoped: bool = True):  # type: ignore[no-untyped-def]
-            return wafv2.CfnWebACL.RuleProperty(
-                name=name,
-                priority=priority,
-                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                        vendor_name="AWS",
-                        name=name,
-                        rule_action_overrides=[
-                            wafv2.CfnWebACL.RuleActionOverrideProperty(
-                                name=rule,
-                                action_to_use=wafv2.CfnWebACL.RuleActionProperty(
-                                    count=wafv2.CfnWebACL.CountActionProperty()
-                                ),
-                            )
-                            for rule in overrides
-                        ]
-                        or None,
-                        scope_down_statement=not_webhook if scoped else None,
-                    )
-                ),
-                visibility_config=visibility(name),
-            )
-
+        visibility, managed = _visibility, _managed_rule
         self.web_acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -306,6 +258,10 @@ class Api(Construct):
             resource_arn=self.api.deployment_stage.stage_arn,
             web_acl_arn=self.web_acl.attr_arn,
         )
+        self._waf_logging(cfg, logs_key)
+
+    def _waf_logging(self, cfg: WaguardConfig, logs_key: kms.IKey) -> None:
+        """WAF logs to a CMK-encrypted log group, with paths, queries and credentials redacted."""
         self.waf_logs = logs.LogGroup(
             self,
             "WafLogs",
@@ -386,3 +342,61 @@ class Api(Construct):
                     "AwsSolutions-APIG4",
                     "AwsSolutions-COG4",
                 )
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    # No sampled requests: samples keep whole requests (paths carry phone numbers) unredacted.
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=False
+    )
+
+
+def _not_webhook() -> wafv2.CfnWebACL.StatementProperty:
+    """Every path except the webhook's.
+
+    Meta's webhook bodies are HMAC-authenticated, up to 3 MB, and carry whatever users type: body
+    inspection there would block real messages (Meta retries, then drops them). The body rule sets
+    therefore apply to every path except the webhook; IP reputation and rate limit apply to all."""
+    return wafv2.CfnWebACL.StatementProperty(
+        not_statement=wafv2.CfnWebACL.NotStatementProperty(
+            statement=wafv2.CfnWebACL.StatementProperty(
+                byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                    positional_constraint="ENDS_WITH",
+                    search_string=WEBHOOK_PATH,
+                    text_transformations=[
+                        wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="LOWERCASE")
+                    ],
+                )
+            )
+        )
+    )
+
+
+def _managed_rule(
+    name: str, priority: int, overrides: tuple[str, ...] = (), scoped: bool = True
+) -> wafv2.CfnWebACL.RuleProperty:
+    """An AWS managed rule group; `overrides` count instead of block; `scoped`: not on the webhook."""
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                vendor_name="AWS",
+                name=name,
+                rule_action_overrides=[
+                    wafv2.CfnWebACL.RuleActionOverrideProperty(
+                        name=rule,
+                        action_to_use=wafv2.CfnWebACL.RuleActionProperty(
+                            count=wafv2.CfnWebACL.CountActionProperty()
+                        ),
+                    )
+                    for rule in overrides
+                ]
+                or None,
+                scope_down_statement=_not_webhook() if scoped else None,
+            )
+        ),
+        visibility_config=_visibility(name),
+    )

@@ -6,17 +6,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Environment
 
 from infra import nag
-from infra.config import CONTEXT_KEY, WaguardConfig, load_cdk_context
+from infra.config import CONTEXT_KEY, ROOT, WaguardConfig, load_cdk_context
 from infra.stack import WaguardStack
 from lambdas.shared import constants as c
 
-ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = ROOT / "cdk.json"
 
 

@@ -36,7 +36,16 @@ class AuditTrail(Construct):
         tables: dict[str, dynamodb.Table],
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        cloudtrail_principal = iam.ServicePrincipal("cloudtrail.amazonaws.com")
+        name = trail_name(cfg)
+        self._build_buckets(cfg, trail_key)
+        self._build_bucket_policy(name, cloudtrail_principal)
+        self._build_delivery(cfg, logs_key, cloudtrail_principal)
+        self._build_trail(name, trail_key, tables)
+        self._acknowledge()
+
+    def _build_buckets(self, cfg: WaguardConfig, trail_key: kms.IKey) -> None:
+        """The trail bucket (trail CMK) and the bucket of its server access logs (SSE-S3)."""
         lifecycle = [
             s3.LifecycleRule(
                 id="Retention",
@@ -72,9 +81,11 @@ class AuditTrail(Construct):
             lifecycle_rules=lifecycle,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        name = trail_name(cfg)
+
+    def _build_bucket_policy(self, name: str, cloudtrail_principal: iam.ServicePrincipal) -> None:
+        """CloudTrail may check the bucket's ACL and write its log files, for this trail only."""
+        stack = Stack.of(self)
         trail_arn = f"arn:{Aws.PARTITION}:cloudtrail:{stack.region}:{stack.account}:trail/{name}"
-        cloudtrail_principal = iam.ServicePrincipal("cloudtrail.amazonaws.com")
         self.bucket.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="CloudTrailAclCheck",
@@ -96,6 +107,10 @@ class AuditTrail(Construct):
             )
         )
 
+    def _build_delivery(
+        self, cfg: WaguardConfig, logs_key: kms.IKey, cloudtrail_principal: iam.ServicePrincipal
+    ) -> None:
+        """The CloudWatch log group the trail also delivers to, and the role that writes it."""
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -124,6 +139,8 @@ class AuditTrail(Construct):
             ],
         )
 
+    def _build_trail(self, name: str, trail_key: kms.IKey, tables: dict[str, dynamodb.Table]) -> None:
+        """The trail: management events everywhere, data events on the waguard tables."""
         table_arns = [t.table_arn for t in tables.values()]
         self.trail = cloudtrail.CfnTrail(
             self,
@@ -166,6 +183,7 @@ class AuditTrail(Construct):
         assert policy is not None
         self.trail.node.add_dependency(policy, self.delivery_policy)
 
+    def _acknowledge(self) -> None:
         nag.acknowledge(
             self.access_log_bucket,
             "S3 server access log delivery supports only SSE-S3 on its target bucket, so this bucket is "

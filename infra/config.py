@@ -14,7 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lambdas.shared import constants as c
+from lambdas.shared.settings_contract import KeepSettings, SettingsDocument
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository (cdk.json, lambdas/)
 CONTEXT_KEY = "waguard"
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -153,29 +155,30 @@ class WaguardConfig(_Model):
     def function(self, name: str) -> FunctionSettings:
         return self.functions.get(name, FunctionSettings())
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "retention_days": self.retention,
-            "keep": {
-                "profile_name": self.keep.profile_name,
-                "contact_cards": self.keep.contact_cards,
-                "locations": self.keep.locations,
-            },
-            "opt_out_keywords": list(self.opt_out_keywords),
-            "opt_in_keywords": list(self.opt_in_keywords),
-            "stop_confirmation": self.stop_confirmation_text,
-            "service_window_hours": self.service_window_hours,
-            "send_rate_per_second": self.send_rate_per_second,
-            "max_send_attempts": self.max_send_attempts,
-            "retry_base_seconds": self.retry_base_seconds,
-            "graph_api_url": self.graph_api_url,
-            "graph_api_version": self.graph_api_version,
-            "phone_number_id": self.phone_number_id,
-        }
+    def settings(self) -> SettingsDocument:
+        """The runtime's settings document (lambdas/shared/settings_contract.py), built from cdk.json."""
+        return SettingsDocument(
+            retention_days=self.retention,
+            keep=KeepSettings(
+                profile_name=self.keep.profile_name,
+                contact_cards=self.keep.contact_cards,
+                locations=self.keep.locations,
+            ),
+            opt_out_keywords=tuple(self.opt_out_keywords),
+            opt_in_keywords=tuple(self.opt_in_keywords),
+            stop_confirmation=self.stop_confirmation_text,
+            service_window_hours=self.service_window_hours,
+            send_rate_per_second=self.send_rate_per_second,
+            max_send_attempts=self.max_send_attempts,
+            retry_base_seconds=self.retry_base_seconds,
+            graph_api_url=self.graph_api_url,
+            graph_api_version=self.graph_api_version,
+            phone_number_id=self.phone_number_id,
+        )
 
     def settings_json(self) -> str:
         """`WG_SETTINGS`: the non-secret runtime settings (design.md), compact, ASCII-only (safe in env)."""
-        return json.dumps(self.settings(), separators=(",", ":"))
+        return self.settings().to_json()
 
     # ---- loading ----------------------------------------------------------------------------------
 

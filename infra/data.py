@@ -26,6 +26,11 @@ GSIS = ((c.GSI_BY_MSG_ID, "msg_id"), (c.GSI_BY_WAMID, "wamid_h"))
 class Data(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: WaguardConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
+        self._build_tables(key)
+        self._build_backup(cfg, key)
+
+    def _build_tables(self, key: kms.IKey) -> None:
+        """The six tables; the keys table without PITR (see the acknowledgement)."""
         self.tables: dict[str, dynamodb.Table] = {}
         for logical in c.TABLES:
             restorable = logical != c.TABLE_KEYS
@@ -68,6 +73,8 @@ class Data(Construct):
             "HIPAA.Security-DynamoDBInBackupPlan",
         )
 
+    def _build_backup(self, cfg: WaguardConfig, key: kms.IKey) -> None:
+        """A daily AWS Backup plan of the data tables (not the keys table) into a CMK-encrypted vault."""
         self.backup_vault = backup.BackupVault(
             self,
             "BackupVault",

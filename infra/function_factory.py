@@ -11,8 +11,6 @@ the function is granted with `allow`). L2 `grant*` calls on the function are del
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -22,11 +20,10 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import nag
-from infra.config import WaguardConfig
+from infra.config import ROOT, WaguardConfig
 from infra.keys import log_group_name, log_retention
 from lambdas.shared import constants as c
 
-ROOT = Path(__file__).resolve().parent.parent
 ASSET_DIR = ROOT / "lambdas"
 ASSET_EXCLUDE = ["**/__pycache__", "**/*.pyc"]
 RUNTIME = lambda_.Runtime.PYTHON_3_13

@@ -27,8 +27,8 @@ from constructs import Construct
 from infra.config import WaguardConfig
 from lambdas.shared import constants as c
 
-GRAPH_AUTH_ERRORS = "GraphAuthErrors"
-GRAPH_THROTTLED = "GraphThrottled"
+GRAPH_AUTH_ERRORS = c.METRIC_GRAPH_AUTH_ERRORS
+GRAPH_THROTTLED = c.METRIC_GRAPH_THROTTLED
 PERIOD = Duration.minutes(5)
 GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 

@@ -10,6 +10,7 @@ from typing import Any
 
 ACCESS_KEY = "testing"  # moto's credentials; also the local administrator's SigV4 key (contract)
 SECRET_KEY = "testing"  # noqa: S105 - the public moto default, by contract
+ADMIN_KEY = (ACCESS_KEY, SECRET_KEY)  # the local administrator's SigV4 key pair
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,11 +23,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN_KEY = ("testing", "testing")
+from waguard import aws
+from waguard import report as report_mod
+from waguard.paths import ROOT
 
 
 @dataclass
@@ -45,12 +44,6 @@ class Reply:
         return self.body.decode("utf-8", "replace")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def sign_webhook(body: bytes, app_secret: str) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -63,7 +56,7 @@ class Client:
     region: str
     app_secret: str
     verify_token: str
-    key: tuple[str, str] = ADMIN_KEY
+    key: tuple[str, str] = aws.ADMIN_KEY
 
     def request(
         self,
@@ -224,9 +217,9 @@ class LocalStack:
             "waguard.cli",
             "serve",
             "--port",
-            str(free_port()),
+            str(aws.free_port()),
             "--aws-port",
-            str(free_port()),
+            str(aws.free_port()),
         ]
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -380,13 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
     report = ROOT / "cdk.out" / "report.html"
-    try:
-        from waguard import report as report_mod
-
-        report_mod.main(["--format", "html", "--out", str(report)])
-        print(f"\nData-protection report written to {report.relative_to(ROOT)}")
-    except ImportError:
-        pass
+    report_mod.main(["--format", "html", "--out", str(report)])
+    print(f"\nData-protection report written to {report.relative_to(ROOT)}")
     return 0
 
 

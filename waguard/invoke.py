@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from waguard import aws, materialize, model, runtime
-from waguard.template import Resolver, TemplateError, ensure_synthesized, load
+from waguard.cfn import Resolver, TemplateError, ensure_synthesized, load
 from waguard.workers import FunctionPool, InvocationError
 
 
@@ -58,9 +58,7 @@ def run(function: str, event_path: str, aws_endpoint: str | None = None) -> int:
             "WA_PHONE_NUMBER_ID": os.environ.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id()
         }
         if not os.environ.get("WA_GRAPH_API_URL"):
-            started = runtime.start_graph_fake("127.0.0.1", None)
-            if started:
-                graph, overrides["WA_GRAPH_API_URL"] = started
+            graph, overrides["WA_GRAPH_API_URL"] = runtime.start_graph_fake("127.0.0.1", None)
         cfg = runtime.worker_configs(tpl, physical, endpoint, overrides, log_dir=None)[function]
         pool = FunctionPool(cfg, 1).start()
         try:

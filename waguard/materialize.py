@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from waguard import aws
-from waguard.template import Physical, Resolver, Template, TemplateError, physical_name
+from waguard.cfn import Physical, Resolver, Template, TemplateError, physical_name
 
 LOGICAL_ID_TAG = "waguard:logical-id"
 
@@ -78,9 +78,9 @@ def _sub_names(text: str) -> list[str]:
 def creation_order(tpl: Template, res: Resolver) -> list[str]:
     """The supported resources, each after those it references (skipping any whose Condition is false)."""
     wanted = {
-        lid: r
+        lid: r.raw
         for lid, r in tpl.resources.items()
-        if r.get("Type") in SUPPORTED and (not r.get("Condition") or res.condition(r["Condition"]))
+        if r.type in SUPPORTED and (not r.raw.get("Condition") or res.condition(r.raw["Condition"]))
     }
     deps: dict[str, set[str]] = {}
     for lid, resource in wanted.items():
@@ -129,7 +129,7 @@ class Materializer:
         }
         for lid in creation_order(self.tpl, self.res):
             try:
-                phys = creators[self.tpl.resources[lid]["Type"]](lid)
+                phys = creators[self.tpl.resources[lid].type](lid)
             except Exception as exc:
                 if isinstance(exc, (MaterializeError, TemplateError)):
                     raise
@@ -336,7 +336,7 @@ def check(tpl: Template, endpoint: str, physical: dict[str, Physical]) -> list[s
     def key_arn(key: str) -> str:
         return str(kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"])
 
-    for lid in tpl.of_type("AWS::DynamoDB::Table"):
+    for lid in tpl.by_id("AWS::DynamoDB::Table"):
         if lid not in physical:
             continue
         p = res.resolve(tpl.props(lid)) or {}
@@ -370,7 +370,7 @@ def check(tpl: Template, endpoint: str, physical: dict[str, Physical]) -> list[s
         got_gsis = {ix["IndexName"] for ix in table.get("GlobalSecondaryIndexes") or []}
         if want_gsis != got_gsis:
             problems.append(f"{lid}: indexes {sorted(got_gsis)}, template says {sorted(want_gsis)}")
-    for lid in tpl.of_type("AWS::SQS::Queue"):
+    for lid in tpl.by_id("AWS::SQS::Queue"):
         if lid not in physical:
             continue
         p = res.resolve(tpl.props(lid)) or {}
@@ -413,7 +413,7 @@ def discover(tpl: Template, endpoint: str) -> dict[str, Physical]:
     sqs = aws.client("sqs", endpoint, tpl.region)
     sm = aws.client("secretsmanager", endpoint, tpl.region)
     for lid in creation_order(tpl, res):
-        rtype = tpl.resources[lid]["Type"]
+        rtype = tpl.resources[lid].type
         try:
             if rtype == "AWS::KMS::Key":
                 key = keys[lid]

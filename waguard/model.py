@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from waguard import paths
-from waguard.template import Resolver, Template, TemplateError
+from waguard.cfn import Resolver, Resource, Template, TemplateError
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ def functions(tpl: Template, res: Resolver) -> dict[str, FunctionSpec]:
     """Every `AWS::Lambda::Function` tagged `waguard:function`, by its logical name."""
     tag = paths.constants().FUNCTION_TAG
     out: dict[str, FunctionSpec] = {}
-    for lid, resource in tpl.of_type("AWS::Lambda::Function").items():
-        props = resource.get("Properties", {})
+    for lid, resource in tpl.by_id("AWS::Lambda::Function").items():
+        props = resource.properties
         name = _tags({"Tags": res.resolve(props.get("Tags") or [])}).get(tag)
         if not name:
             continue
@@ -124,10 +124,10 @@ def function_by_target(fns: dict[str, FunctionSpec], target: str) -> str | None:
 
 def mappings(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[MappingSpec]:
     """Every SQS `AWS::Lambda::EventSourceMapping` onto a known function."""
-    queues = {str(res.get_att(lid, "Arn")): str(res.ref(lid)) for lid in tpl.of_type("AWS::SQS::Queue")}
+    queues = {str(res.get_att(lid, "Arn")): str(res.ref(lid)) for lid in tpl.by_id("AWS::SQS::Queue")}
     out: list[MappingSpec] = []
-    for lid, resource in tpl.of_type("AWS::Lambda::EventSourceMapping").items():
-        props = res.resolve(resource.get("Properties", {})) or {}
+    for lid, resource in tpl.by_id("AWS::Lambda::EventSourceMapping").items():
+        props = res.resolve(resource.properties) or {}
         source = str(props.get("EventSourceArn", ""))
         function = function_by_target(fns, str(props.get("FunctionName", "")))
         if function is None:
@@ -153,14 +153,14 @@ def mappings(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list
 def _resource_paths(tpl: Template, res: Resolver) -> dict[str, str]:
     """Physical API resource id -> its path (the root resource of each API -> "/")."""
     by_id: dict[str, str] = {}
-    for api_lid in tpl.of_type("AWS::ApiGateway::RestApi"):
+    for api_lid in tpl.by_id("AWS::ApiGateway::RestApi"):
         by_id[str(res.get_att(api_lid, "RootResourceId"))] = "/"
-    resources = tpl.of_type("AWS::ApiGateway::Resource")
+    resources = tpl.by_id("AWS::ApiGateway::Resource")
     pending = dict(resources)
     while pending:
         progressed = False
         for lid, resource in list(pending.items()):
-            props = resource.get("Properties", {})
+            props = resource.properties
             parent = str(res.resolve(props.get("ParentId")))
             if parent not in by_id:
                 continue
@@ -177,17 +177,17 @@ def apis(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[Api
     """Every REST API with its stage and methods."""
     resource_paths = _resource_paths(tpl, res)
     out: list[ApiSpec] = []
-    for api_lid in tpl.of_type("AWS::ApiGateway::RestApi"):
+    for api_lid in tpl.by_id("AWS::ApiGateway::RestApi"):
         api_id = str(res.ref(api_lid))
         stages = [
-            str(res.resolve(s.get("Properties", {}).get("StageName")))
-            for s in tpl.of_type("AWS::ApiGateway::Stage").values()
-            if str(res.resolve(s.get("Properties", {}).get("RestApiId"))) == api_id
+            str(res.resolve(s.properties.get("StageName")))
+            for s in tpl.by_id("AWS::ApiGateway::Stage").values()
+            if str(res.resolve(s.properties.get("RestApiId"))) == api_id
         ]
         schemas = _body_schemas(tpl, res, api_id)
         methods: list[MethodSpec] = []
-        for resource in tpl.of_type("AWS::ApiGateway::Method").values():
-            props = resource.get("Properties", {})
+        for resource in tpl.by_id("AWS::ApiGateway::Method").values():
+            props = resource.properties
             if str(res.resolve(props.get("RestApiId"))) != api_id:
                 continue
             methods.append(_method(resource, res, resource_paths, fns, schemas))
@@ -206,13 +206,13 @@ def apis(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[Api
 def _body_schemas(tpl: Template, res: Resolver, api_id: str) -> tuple[set[str], dict[str, dict[str, Any]]]:
     """Ids of the validators that validate bodies, and each model's JSON schema by model name."""
     validators = set()
-    for lid, resource in tpl.of_type("AWS::ApiGateway::RequestValidator").items():
-        props = res.resolve(resource.get("Properties", {})) or {}
+    for lid, resource in tpl.by_id("AWS::ApiGateway::RequestValidator").items():
+        props = res.resolve(resource.properties) or {}
         if str(props.get("RestApiId")) == api_id and props.get("ValidateRequestBody") in (True, "true"):
             validators.add(str(res.ref(lid)))
     models = {}
-    for lid, resource in tpl.of_type("AWS::ApiGateway::Model").items():
-        props = res.resolve(resource.get("Properties", {})) or {}
+    for lid, resource in tpl.by_id("AWS::ApiGateway::Model").items():
+        props = res.resolve(resource.properties) or {}
         schema = props.get("Schema")
         if isinstance(schema, str):
             schema = json.loads(schema)
@@ -223,8 +223,8 @@ def _body_schemas(tpl: Template, res: Resolver, api_id: str) -> tuple[set[str], 
 
 def _gateway_responses(tpl: Template, res: Resolver, api_id: str) -> dict[str, GatewayResponse]:
     out = {}
-    for resource in tpl.of_type("AWS::ApiGateway::GatewayResponse").values():
-        props = res.resolve(resource.get("Properties", {})) or {}
+    for resource in tpl.by_id("AWS::ApiGateway::GatewayResponse").values():
+        props = res.resolve(resource.properties) or {}
         if str(props.get("RestApiId")) != api_id:
             continue
         headers = {
@@ -242,13 +242,13 @@ def _gateway_responses(tpl: Template, res: Resolver, api_id: str) -> dict[str, G
 
 
 def _method(
-    resource: dict[str, Any],
+    resource: Resource,
     res: Resolver,
     resource_paths: dict[str, str],
     fns: dict[str, FunctionSpec],
     schemas: tuple[set[str], dict[str, dict[str, Any]]],
 ) -> MethodSpec:
-    props = resource.get("Properties", {})
+    props = resource.properties
     resource_id = str(res.resolve(props.get("ResourceId")))
     if resource_id not in resource_paths:
         raise TemplateError(f"API method on unknown resource {resource_id}")
@@ -257,7 +257,7 @@ def _method(
     function = None
     if kind in ("AWS_PROXY", "AWS"):
         function = function_by_target(fns, str(integration.get("Uri", "")))
-        tagged = (resource.get("Metadata") or {}).get(paths.constants().FUNCTION_TAG)
+        tagged = resource.metadata.get(paths.constants().FUNCTION_TAG)
         function = function or (tagged if tagged in fns else None)
     validators, models = schemas
     body_schema = None
@@ -286,20 +286,20 @@ def _method(
 def roles(tpl: Template, res: Resolver) -> dict[str, RoleSpec]:
     """Personnel roles: `AWS::IAM::ManagedPolicy` (or `AWS::IAM::Role`) with Metadata `waguard:role`."""
     statements: dict[str, list[dict[str, Any]]] = {}
-    for resource in tpl.of_type("AWS::IAM::ManagedPolicy").values():
-        role = (resource.get("Metadata") or {}).get("waguard:role")
+    for resource in tpl.by_id("AWS::IAM::ManagedPolicy").values():
+        role = resource.metadata.get("waguard:role")
         if role:
-            doc = res.resolve(resource.get("Properties", {}).get("PolicyDocument") or {})
+            doc = res.resolve(resource.properties.get("PolicyDocument") or {})
             statements.setdefault(str(role), []).extend(_statements(doc))
     policy_docs = {
-        str(res.ref(lid)): res.resolve(r.get("Properties", {}).get("PolicyDocument") or {})
-        for lid, r in tpl.of_type("AWS::IAM::ManagedPolicy").items()
+        str(res.ref(lid)): res.resolve(r.properties.get("PolicyDocument") or {})
+        for lid, r in tpl.by_id("AWS::IAM::ManagedPolicy").items()
     }
-    for resource in tpl.of_type("AWS::IAM::Role").values():
-        role = (resource.get("Metadata") or {}).get("waguard:role")
+    for resource in tpl.by_id("AWS::IAM::Role").values():
+        role = resource.metadata.get("waguard:role")
         if not role:
             continue
-        props = res.resolve(resource.get("Properties", {})) or {}
+        props = res.resolve(resource.properties) or {}
         for policy in props.get("Policies") or []:
             statements.setdefault(str(role), []).extend(_statements(policy.get("PolicyDocument") or {}))
         for arn in props.get("ManagedPolicyArns") or []:

@@ -26,6 +26,12 @@ def ensure_lambdas_on_path() -> None:
         sys.path.insert(0, root)
 
 
+def ensure_root_on_path() -> None:
+    """Put the repository root on `sys.path` (for `infra`, whose settings the report reads)."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+
+
 def constants() -> ModuleType:
     """`lambdas/shared/constants.py` as the Lambda code sees it (`shared.constants`)."""
     ensure_lambdas_on_path()

@@ -1,23 +1,18 @@
-"""Local principals: the administrator key and one generated key per personnel role, and IAM evaluation of
-the roles' `execute-api:Invoke` permissions against a request's execute-api ARN.
-
-Evaluation follows IAM: an explicit Deny wins, then any Allow; otherwise the request is refused.
-`*` and `?` are wildcards in actions (case-insensitive) and resources. A statement with a Condition
-cannot be evaluated locally: it never allows and always denies (the safe side).
+"""Local principals: the administrator key and one generated key per personnel role, and the decision on a
+request's `execute-api:Invoke` by the one IAM evaluator (`waguard.cfn.iam`), which the report's access
+matrix uses too.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from waguard import aws
+from waguard.cfn import ACCOUNT, iam
 from waguard.model import RoleSpec
-from waguard.template import ACCOUNT
 
 ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:user/admin"
 ADMIN_ID = "AIDAWAGUARDLOCALADMIN"
@@ -58,7 +53,7 @@ def role_principal(spec: RoleSpec) -> Principal:
     return Principal(
         access_key=_access_key_id(),
         secret_key=secrets.token_urlsafe(30),
-        user_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/waguard-{spec.role}/local",
+        user_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_arn(spec.role).rsplit('/', 1)[-1]}/local",
         caller=f"{role_id}:local",
         role=spec.role,
         statements=spec.statements,
@@ -66,41 +61,17 @@ def role_principal(spec: RoleSpec) -> Principal:
 
 
 def execute_api_arn(region: str, api_id: str, stage: str, method: str, path: str) -> str:
-    return f"arn:aws:execute-api:{region}:{ACCOUNT}:{api_id}/{stage}/{method.upper()}/{path.lstrip('/')}"
+    return iam.execute_api_arn(region, ACCOUNT, api_id, stage, method, path)
 
 
-@cache
-def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in text)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def role_arn(role: str) -> str:
+    """The IAM role a personnel role's sessions assume (`aws:PrincipalArn` of their requests)."""
+    return f"arn:aws:iam::{ACCOUNT}:role/waguard-{role}"
 
 
-def _matches(patterns: Any, value: str, ignore_case: bool) -> bool:
-    items = [patterns] if isinstance(patterns, str) else list(patterns or [])
-    return any(_pattern(str(p), ignore_case).fullmatch(value) for p in items)
-
-
-def _applies(statement: dict[str, Any], action: str, resource: str) -> bool:
-    if "Action" in statement:
-        action_ok = _matches(statement["Action"], action, True)
-    else:
-        action_ok = "NotAction" in statement and not _matches(statement["NotAction"], action, True)
-    if "Resource" in statement:
-        resource_ok = _matches(statement["Resource"], resource, False)
-    else:
-        resource_ok = "NotResource" in statement and not _matches(statement["NotResource"], resource, False)
-    return action_ok and resource_ok
-
-
-def allowed(principal: Principal, resource_arn: str, action: str = "execute-api:Invoke") -> bool:
+def allowed(principal: Principal, resource_arn: str, action: str = iam.INVOKE) -> bool:
+    """The administrator may do anything; a role what its policies allow for a call through the API."""
     if principal.role is None:
         return True
-    allow = False
-    for statement in principal.statements:
-        if not _applies(statement, action, resource_arn):
-            continue
-        if statement.get("Effect") == "Deny":
-            return False
-        if statement.get("Effect") == "Allow" and not statement.get("Condition"):
-            allow = True
-    return allow
+    context = iam.api_context(ACCOUNT, role_arn(principal.role))
+    return iam.allowed(principal.statements, iam.Request(action, resource_arn, context))

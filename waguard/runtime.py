@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import secrets
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from waguard import model, paths
-from waguard.template import Physical, Resolver, Template
+from waguard import graph_fake, model, paths
+from waguard.cfn import Physical, Resolver, Template
 from waguard.workers import WorkerConfig, function_env
 
 
@@ -55,20 +53,9 @@ def default_phone_number_id() -> str:
     return "1" + "".join(secrets.choice("0123456789") for _ in range(14))
 
 
-def start_graph_fake(host: str, access_token: str | None) -> tuple[Any, str] | None:
-    """The built-in fake Graph API on a free port, or None when the module is not there (yet)."""
-    try:
-        from waguard import graph_fake
-    except ImportError:
-        print(
-            "waguard: warning: no built-in Graph API fake (waguard/graph_fake.py); set WA_GRAPH_API_URL",
-            file=sys.stderr,
-        )
-        return None
-    kwargs: dict[str, Any] = {}
-    if access_token and "expected_token" in inspect.signature(graph_fake.start).parameters:
-        kwargs["expected_token"] = access_token
-    server, base_url = graph_fake.start(host, 0, **kwargs)
+def start_graph_fake(host: str, access_token: str | None) -> tuple[Any, str]:
+    """The built-in fake Graph API (`waguard.graph_fake`) on a free port, and its base URL."""
+    server, base_url = graph_fake.start(host, 0, expected_token=access_token)
     return server, str(base_url)
 
 

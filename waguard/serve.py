@@ -20,8 +20,8 @@ from typing import Any
 
 from waguard import aws, materialize, model, paths, roles, runtime
 from waguard.api import ApiServer, LocalApi
+from waguard.cfn import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.pollers import Poller
-from waguard.template import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.workers import FunctionPool, InvocationError
 
 # Execution environments per function: behind the API (concurrent requests), or fed only by queues
@@ -120,12 +120,10 @@ class LocalStack:
             "WA_PHONE_NUMBER_ID": env.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id()
         }
         if not env.get("WA_GRAPH_API_URL"):
-            started = runtime.start_graph_fake(
+            self.graph, self.graph_url = runtime.start_graph_fake(
                 aws.connect_host(self.host), self.secret_values["WA_ACCESS_TOKEN"]
             )
-            if started:
-                self.graph, self.graph_url = started
-                self.overrides["WA_GRAPH_API_URL"] = self.graph_url
+            self.overrides["WA_GRAPH_API_URL"] = self.graph_url
         self._start_functions(tpl, physical, endpoint)
         self._check()
 

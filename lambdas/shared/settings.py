@@ -1,12 +1,13 @@
 """Runtime configuration, parsed on first use (never at import: handler modules must import with no env).
 
-Non-secret settings come from the `WG_SETTINGS` JSON that the stack builds from cdk.json; resource names
+Non-secret settings come from the `WG_SETTINGS` JSON that the stack builds from cdk.json (the one
+contract, `shared.settings_contract.SettingsDocument`, parsed on first use: pydantic stays off the cold
+start); resource names
 from one environment key each. A few contract variables (`WA_GRAPH_API_URL`, ...) override for local use.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -60,27 +61,32 @@ def table_name(logical: str) -> str:
 
 @cache
 def get_settings() -> Settings:
+    """`WG_SETTINGS` (the `SettingsDocument` infra writes), with the local overrides of the contract."""
+    from pydantic import ValidationError
+
+    from shared.settings_contract import SettingsDocument
+
     try:
-        raw = json.loads(require_env(c.ENV_SETTINGS))
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(f"{c.ENV_SETTINGS} is not valid JSON") from exc
-    keep = raw.get("keep", {})
+        doc = SettingsDocument.from_json(require_env(c.ENV_SETTINGS))
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "(document)" for e in exc.errors()})
+        raise ConfigurationError(f"{c.ENV_SETTINGS} is invalid: {', '.join(fields)}") from None
     env = os.environ
     return Settings(
-        retention_days={str(k): int(v) for k, v in raw["retention_days"].items()},
-        keep_profile_name=bool(keep.get("profile_name", False)),
-        keep_contact_cards=bool(keep.get("contact_cards", False)),
-        keep_locations=bool(keep.get("locations", False)),
-        opt_out_keywords=tuple(raw["opt_out_keywords"]),
-        opt_in_keywords=tuple(raw["opt_in_keywords"]),
-        stop_confirmation=str(raw.get("stop_confirmation", "")),
-        service_window_hours=int(raw["service_window_hours"]),
-        send_rate_per_second=int(raw["send_rate_per_second"]),
-        max_send_attempts=int(raw["max_send_attempts"]),
-        retry_base_seconds=float(env.get(c.ENV_RETRY_BASE_SECONDS) or raw["retry_base_seconds"]),
-        graph_api_url=(env.get(c.ENV_GRAPH_API_URL) or raw["graph_api_url"]).rstrip("/"),
-        graph_api_version=env.get(c.ENV_GRAPH_API_VERSION) or raw["graph_api_version"],
-        phone_number_id=env.get(c.ENV_PHONE_NUMBER_ID) or raw["phone_number_id"],
+        retention_days=dict(doc.retention_days),
+        keep_profile_name=doc.keep.profile_name,
+        keep_contact_cards=doc.keep.contact_cards,
+        keep_locations=doc.keep.locations,
+        opt_out_keywords=doc.opt_out_keywords,
+        opt_in_keywords=doc.opt_in_keywords,
+        stop_confirmation=doc.stop_confirmation,
+        service_window_hours=doc.service_window_hours,
+        send_rate_per_second=doc.send_rate_per_second,
+        max_send_attempts=doc.max_send_attempts,
+        retry_base_seconds=float(env.get(c.ENV_RETRY_BASE_SECONDS) or doc.retry_base_seconds),
+        graph_api_url=(env.get(c.ENV_GRAPH_API_URL) or doc.graph_api_url).rstrip("/"),
+        graph_api_version=env.get(c.ENV_GRAPH_API_VERSION) or doc.graph_api_version,
+        phone_number_id=env.get(c.ENV_PHONE_NUMBER_ID) or doc.phone_number_id,
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from waguard import aws, template
+from waguard import aws, cfn
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "local_template.json"
 HANDLERS = str(Path(__file__).resolve().parent / "handlers")
@@ -15,8 +15,8 @@ REGION = "eu-central-1"
 
 
 @pytest.fixture
-def tpl() -> template.Template:
-    return template.load(FIXTURE, region=REGION)
+def tpl() -> cfn.Template:
+    return cfn.load(FIXTURE, region=REGION)
 
 
 @pytest.fixture(scope="module")

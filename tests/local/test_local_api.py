@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 from tests.local.conftest import HANDLERS
 from waguard import aws, model, roles
 from waguard.api import ApiServer, LocalApi, Router
-from waguard.template import Resolver
+from waguard.cfn import Resolver
 from waguard.workers import InvocationError
 
 pytestmark = pytest.mark.xdist_group("local")
@@ -76,7 +76,7 @@ class Http:
             return err.code, dict(err.headers.items()), err.read()
 
 
-ADMIN = ("testing", "testing")
+ADMIN = aws.ADMIN_KEY
 
 
 def test_a_proxy_event_carries_what_api_gateway_sends(api, tpl) -> None:

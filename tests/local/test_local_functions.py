@@ -10,7 +10,7 @@ import pytest
 
 from tests.local.conftest import HANDLERS
 from waguard import aws, materialize, model, pollers, runtime
-from waguard.template import Resolver
+from waguard.cfn import Resolver
 from waguard.workers import FunctionPool, InvocationError, WorkerConfig, function_env
 
 pytestmark = pytest.mark.xdist_group("local")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from waguard import aws, materialize
-from waguard.template import Resolver
+from waguard.cfn import Resolver
 
 pytestmark = pytest.mark.xdist_group("local")
 

@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from waguard import model, roles, sigv4
-from waguard.template import Resolver
+from waguard.cfn import Resolver
 
 REGION = "eu-central-1"
 HOST = "127.0.0.1:3000"
@@ -195,7 +195,7 @@ def test_policy_wildcards_and_conditions() -> None:
                 "Effect": "Allow",
                 "Action": "EXECUTE-API:invoke",
                 "Resource": "arn:*:b",
-                "Condition": {"Bool": {}},
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
             },
             {"Effect": "Allow", "NotAction": "s3:*", "Resource": "arn:*:notaction"},
         ),
@@ -203,5 +203,5 @@ def test_policy_wildcards_and_conditions() -> None:
     principal = roles.role_principal(spec)
     assert roles.allowed(principal, "arn:aws:execute-api:eu-central-1:1:api/prod/GET/abc")
     assert not roles.allowed(principal, "arn:aws:execute-api:eu-central-1:1:api/prod/GET/abbc")
-    assert not roles.allowed(principal, "arn:aws:b")  # a condition cannot be evaluated locally: no allow
+    assert not roles.allowed(principal, "arn:aws:b")  # the condition's key is absent from the context
     assert roles.allowed(principal, "arn:aws:notaction")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from waguard import materialize, model, template
-from waguard.template import Physical, Resolver, TemplateError
+from waguard import cfn, materialize, model
+from waguard.cfn import Physical, Resolver, TemplateError
 
 ACCOUNT = "123456789012"
 
@@ -144,17 +144,17 @@ def test_region_comes_from_the_stack_environment_in_the_manifest(tmp_path: Path,
     out.mkdir()
     (out / "Waguard.template.json").write_text('{"Resources": {}}')
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
-    assert template.load(out / "Waguard.template.json").region == "us-west-2"
+    assert cfn.load(out / "Waguard.template.json").region == "us-west-2"
     manifest = {"artifacts": {"Waguard": {"environment": "aws://unknown-account/eu-west-1"}}}
     (out / "manifest.json").write_text(json.dumps(manifest))
-    assert template.load(out / "Waguard.template.json").region == "eu-west-1"
+    assert cfn.load(out / "Waguard.template.json").region == "eu-west-1"
 
 
 def test_staleness_follows_the_cdk_app_sources(tmp_path: Path) -> None:
     (tmp_path / "infra").mkdir()
     (tmp_path / "app.py").write_text("")
     (tmp_path / "infra" / "stack.py").write_text("")
-    assert template.is_stale(tmp_path)  # no template yet
+    assert cfn.is_stale(tmp_path)  # no template yet
     out = tmp_path / "cdk.out"
     out.mkdir()
     built = out / "Waguard.template.json"
@@ -162,12 +162,12 @@ def test_staleness_follows_the_cdk_app_sources(tmp_path: Path) -> None:
     past = time.time() - 100
     os.utime(tmp_path / "app.py", (past, past))
     os.utime(tmp_path / "infra" / "stack.py", (past, past))
-    assert not template.is_stale(tmp_path)
+    assert not cfn.is_stale(tmp_path)
     (tmp_path / "infra" / "stack.py").write_text("# changed")
-    assert template.is_stale(tmp_path)
+    assert cfn.is_stale(tmp_path)
 
 
 def test_a_failing_synthesis_is_reported_with_its_output(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text("raise SystemExit('no stack for you')\n")
     with pytest.raises(TemplateError, match="no stack for you"):
-        template.ensure_synthesized(tmp_path)
+        cfn.ensure_synthesized(tmp_path)

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from waguard.paths import ROOT
+
 STACK = "Waguard"
 
 

@@ -15,11 +15,11 @@ import pytest
 
 from infra.config import WaguardConfig
 from shared import constants as c
+from waguard.cfn import load
+from waguard.paths import ROOT
 from waguard.report import main
-from waguard.report_facts import access_matrix
-from waguard.report_model import Template
+from waguard.report.access import access_matrix
 
-ROOT = Path(__file__).resolve().parents[2]
 Synth = Any  # the `synth` fixture (tests/report/conftest.py): outdir, template_path, cdk_json, template
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -128,7 +128,7 @@ def _allow_triples(template: dict[str, Any]) -> set[tuple[str, str, str]]:
 def test_access_matrix_matches_the_template(synth: Synth, report_md: str) -> None:
     expected = _allow_triples(synth.template)
     assert expected, "the template has identity policies"
-    principals = access_matrix(Template.load(synth.template_path))
+    principals = access_matrix(load(synth.template_path))
     actual = {(g.principal, g.action, g.resource_key) for p in principals for g in p.allows}
     assert actual == expected
     sections = _principal_sections(report_md)
@@ -146,7 +146,7 @@ def _principal_sections(md: str) -> dict[str, str]:
 
 
 def test_wildcards_are_flagged(synth: Synth) -> None:
-    principals = access_matrix(Template.load(synth.template_path))
+    principals = access_matrix(load(synth.template_path))
     for p in principals:
         for g in p.allows:
             if "*" in g.action or "*" in g.resource:

@@ -1,144 +1,26 @@
-"""The synthesized CloudFormation template: synthesis when stale, loading, and intrinsic resolution.
+"""Intrinsic resolution against local values.
 
-The local stack has one source of truth, `cdk.out/Waguard.template.json`. Resources the local runtime
-creates (keys, tables, queues, secrets) resolve to what it created (`Physical`); everything else
-resolves to a deterministic stand-in (a function name, an API id, an ARN), so `Ref`, `Fn::GetAtt`,
-`Fn::Join`, `Fn::Sub`, ... produce the values the code would see in AWS, with local names.
+Resources the local runtime creates (keys, tables, queues, secrets) resolve to what it created
+(`Physical`); everything else resolves to a deterministic stand-in (a function name, an API id, an ARN),
+so `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub`, ... produce the values the code would see in AWS, with
+local names.
 """
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
-import os
 import re
-import subprocess
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
-from waguard import paths
+from waguard.cfn.assembly import TemplateError
+from waguard.cfn.template import Template
 
-ACCOUNT = "123456789012"  # moto's default account
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
-DEFAULT_REGION = "us-east-1"
-
-
-class TemplateError(RuntimeError):
-    """The template is missing, cannot be synthesized, or uses something the local runtime can't resolve."""
-
-
-# ---- synthesis -------------------------------------------------------------------------------------
-
-
-def stack_name() -> str:
-    return str(paths.constants().STACK_NAME)
-
-
-def template_path(root: Path = paths.ROOT) -> Path:
-    return root / "cdk.out" / f"{stack_name()}.template.json"
-
-
-def _sources(root: Path) -> Iterable[Path]:
-    for name in ("app.py", "cdk.json", "lambdas/shared/constants.py"):  # infra imports the constants
-        if (root / name).is_file():
-            yield root / name
-    infra = root / "infra"
-    if infra.is_dir():
-        yield from (p for p in infra.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-
-
-def is_stale(root: Path = paths.ROOT) -> bool:
-    """True when the template is missing or older than any file of the CDK app."""
-    path = template_path(root)
-    if not path.exists():
-        return True
-    built = path.stat().st_mtime
-    return any(src.stat().st_mtime > built for src in _sources(root))
-
-
-def ensure_synthesized(root: Path = paths.ROOT) -> Path:
-    """Synthesize (`.venv/bin/python app.py`) when the template is missing or stale; return its path.
-
-    A file lock keeps parallel callers (test workers, a second `serve`) from synthesizing at once.
-    """
-    path = template_path(root)
-    if not is_stale(root):
-        return path
-    if not (root / "app.py").exists():
-        if path.exists():
-            return path
-        raise TemplateError(f"{path} is missing and there is no app.py to synthesize it")
-    lock_dir = root / ".waguard"
-    lock_dir.mkdir(exist_ok=True)
-    with open(lock_dir / "synth.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if is_stale(root):
-                proc = subprocess.run(  # noqa: S603 - the project's own CDK app
-                    [paths.python(), "app.py"], cwd=root, capture_output=True, text=True, check=False
-                )
-                if proc.returncode != 0 or not path.exists():
-                    tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
-                    raise TemplateError(f"synthesis failed (python app.py, exit {proc.returncode}):\n{tail}")
-                path.touch()  # a synth that changed nothing must still count as fresh
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
-
-
-def manifest_region(cdk_out: Path, stack: str) -> str | None:
-    """The region of the stack's environment in cdk.out/manifest.json (`aws://ACCOUNT/REGION`)."""
-    try:
-        manifest = json.loads((cdk_out / "manifest.json").read_text(encoding="utf-8"))
-        env = manifest["artifacts"][stack]["environment"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    region = str(env).rsplit("/", 1)[-1]
-    return None if not region or region.startswith("unknown") else region
-
-
-@dataclass
-class Template:
-    raw: dict[str, Any]
-    region: str
-    stack: str = "Waguard"
-    account: str = ACCOUNT
-
-    @property
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return self.raw.get("Resources", {})
-
-    def of_type(self, *types: str) -> dict[str, dict[str, Any]]:
-        return {lid: res for lid, res in self.resources.items() if res.get("Type") in types}
-
-    def props(self, logical_id: str) -> dict[str, Any]:
-        return self.resources[logical_id].get("Properties", {}) or {}
-
-
-def load(path: Path | None = None, region: str | None = None) -> Template:
-    """Parse a template; the region is the stack's env (cdk.out/manifest.json), else AWS_DEFAULT_REGION."""
-    path = path or template_path()
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TemplateError(f"cannot read {path}: {exc}") from exc
-    except ValueError as exc:
-        raise TemplateError(f"{path} is not valid JSON: {exc}") from exc
-    stack = path.name.removesuffix(".template.json") if path.name.endswith(".template.json") else path.stem
-    region = (
-        region
-        or manifest_region(path.parent, stack)
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or os.environ.get("AWS_REGION")
-        or DEFAULT_REGION
-    )
-    return Template(raw=raw, region=region, stack=stack)
 
 
 # ---- physical values -------------------------------------------------------------------------------
@@ -369,7 +251,7 @@ class Resolver:
 
     def standin(self, lid: str) -> Physical:
         """A deterministic physical value for a resource the local runtime does not create."""
-        rtype = self.tpl.resources[lid].get("Type", "")
+        rtype = self.tpl.resources[lid].type
         region, account = self.tpl.region, self.tpl.account
         named = self._prop
         if rtype == "AWS::Lambda::Function":
@@ -442,7 +324,7 @@ class Resolver:
         return f"arn:aws:lambda:{self.tpl.region}:{self.tpl.account}:function:{text}"
 
     def _generic_att(self, lid: str, attr: str) -> str:
-        rtype = self.tpl.resources.get(lid, {}).get("Type", "AWS::Unknown::Thing")
+        rtype = self.tpl.resources[lid].type if lid in self.tpl.resources else "AWS::Unknown::Thing"
         service = rtype.split("::")[1].lower() if rtype.count("::") >= 2 else "unknown"
         ref = self.phys(lid).ref
         if attr == "Arn" or attr.endswith("Arn"):

@@ -1,9 +1,10 @@
-"""A read-only model of a synthesized CloudFormation template, for the data-protection report.
+"""The one model of a synthesized CloudFormation template, shared by the local runtime and the report.
 
-Everything the report says is read from here: resources by type, their CDK construct paths, tags and
-metadata, and intrinsic functions rendered as text a reviewer can follow (`{"Ref": "Key12AB"}` becomes
-`${Key12AB}`, `{"Fn::GetAtt": ["Table9C", "Arn"]}` becomes `${Table9C.Arn}`). Nothing here knows
-waguard; `report_facts` interprets the model.
+Resources by type, their CDK construct paths, tags and metadata, the stack's environment (region,
+account, name: what pseudo parameters resolve to locally), and intrinsic functions rendered as text a
+reviewer can follow (`{"Ref": "Key12AB"}` becomes `${Key12AB}`, `{"Fn::GetAtt": ["Table9C", "Arn"]}`
+becomes `${Table9C.Arn}`). `resolve.Resolver` evaluates the same intrinsics to local values. Nothing
+here knows waguard.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+ACCOUNT = "123456789012"  # moto's default account
+DEFAULT_REGION = "us-east-1"
+DEFAULT_STACK = "Waguard"
 PSEUDO_PREFIX = "AWS::"
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 
@@ -55,9 +58,19 @@ class Resource:
 class Template:
     """A synthesized template with helpers to resolve references between its resources."""
 
-    def __init__(self, data: dict[str, Any], source: str = "") -> None:
-        self.data = data
+    def __init__(
+        self,
+        data: dict[str, Any],
+        source: str = "",
+        region: str = DEFAULT_REGION,
+        stack: str = DEFAULT_STACK,
+        account: str = ACCOUNT,
+    ) -> None:
+        self.raw = data
         self.source = source
+        self.region = region
+        self.stack = stack
+        self.account = account
         self.resources: dict[str, Resource] = {}
         for lid, raw in (data.get("Resources") or {}).items():
             self.resources[lid] = Resource(
@@ -75,16 +88,6 @@ class Template:
             if "aws:cdk:path" in r.metadata
         }
         self._by_path = {path: lid for lid, path in self._path_of.items()}
-
-    @classmethod
-    def load(cls, path: str | Path) -> Template:
-        """A template file; construct paths come from the `<Stack>.metadata.json` beside it when present."""
-        path = Path(path)
-        tpl = cls(json.loads(path.read_text(encoding="utf-8")), source=str(path))
-        metadata = path.with_name(path.name.removesuffix(".template.json") + ".metadata.json")
-        if metadata.exists():
-            tpl.add_assembly_metadata(json.loads(metadata.read_text(encoding="utf-8")))
-        return tpl
 
     def add_assembly_metadata(self, metadata: dict[str, Any]) -> None:
         """Learn construct paths from a cloud assembly metadata file (`{"/Stack/Path": [{type, data}]}`)."""
@@ -106,6 +109,14 @@ class Template:
     def of_type(self, *types: str) -> list[Resource]:
         """Resources of the given types, in template order."""
         return [r for r in self.resources.values() if r.type in types]
+
+    def by_id(self, *types: str) -> dict[str, Resource]:
+        """Resources of the given types by logical id, in template order."""
+        return {r.logical_id: r for r in self.of_type(*types)}
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        """The (unresolved) properties of a resource."""
+        return self.resources[logical_id].properties
 
     def get(self, logical_id: str | None) -> Resource | None:
         return self.resources.get(logical_id) if logical_id else None

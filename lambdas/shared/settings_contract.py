@@ -1,0 +1,50 @@
+"""`WG_SETTINGS`: the one contract between the stack and the runtime, defined once.
+
+`infra/config.py` builds a `SettingsDocument` from cdk.json and serializes it into every function's
+`WG_SETTINGS`; `shared/settings.py` parses it on first use. This module imports pydantic, so the runtime
+loads it lazily (inside `get_settings`), never at a handler's cold start; it imports nothing else of the
+runtime, so infra can import it as `lambdas.shared.settings_contract`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class KeepSettings(_Document):
+    """What the inbound worker may keep of a message beyond its text (off unless cdk.json says so)."""
+
+    profile_name: bool = False
+    contact_cards: bool = False
+    locations: bool = False
+
+
+class SettingsDocument(_Document):
+    """The non-secret runtime settings (docs/design.md), in the order the JSON carries them."""
+
+    retention_days: dict[str, int]
+    keep: KeepSettings = KeepSettings()
+    opt_out_keywords: tuple[str, ...]
+    opt_in_keywords: tuple[str, ...]
+    stop_confirmation: str = ""
+    service_window_hours: int
+    send_rate_per_second: int
+    max_send_attempts: int
+    retry_base_seconds: float
+    graph_api_url: str
+    graph_api_version: str
+    phone_number_id: str
+
+    def to_json(self) -> str:
+        """Compact and ASCII-only (safe in an environment variable)."""
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SettingsDocument:
+        return cls.model_validate_json(text)
