@@ -120,6 +120,10 @@ class Client:
     def export(self, contact: str, **kw: Any) -> Reply:
         return self.request("GET", f"/contacts/{urllib.parse.quote(contact, safe='')}/export", **kw)
 
+    def conversation(self, contact: str, query: str = "", **kw: Any) -> Reply:
+        path = f"/contacts/{urllib.parse.quote(contact, safe='')}/messages" + (f"?{query}" if query else "")
+        return self.request("GET", path, **kw)
+
     def erase(self, contact: str, **kw: Any) -> Reply:
         return self.request("DELETE", f"/contacts/{urllib.parse.quote(contact, safe='')}", **kw)
 

@@ -423,6 +423,7 @@ ROUTES = {
     "GET /contacts/{contact}/consent": ("contacts-api", "AWS_IAM"),
     "GET /contacts/{contact}/export": ("contacts-api", "AWS_IAM"),
     "DELETE /contacts/{contact}": ("contacts-api", "AWS_IAM"),
+    "GET /contacts/{contact}/messages": ("contacts-api", "AWS_IAM"),
 }
 
 

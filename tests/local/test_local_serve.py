@@ -118,7 +118,7 @@ def test_serve_prints_the_ready_lines_secrets_and_role_keys(serve: Serve) -> Non
         for m in map(re.compile(r"^waguard: role (\S+) (\S+) (\S+)$").match, lines)
         if m
     }
-    assert set(roles) == {"sender", "privacy-officer", "auditor"}
+    assert set(roles) == {"sender", "agent", "privacy-officer", "auditor"}
     assert not any("warning" in line or "error" in line for line in lines), lines
 
 

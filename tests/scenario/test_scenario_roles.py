@@ -7,7 +7,7 @@ import pytest
 from tests.scenario.util import unique_phone
 from waguard.demo import inbound_text, wait_for
 
-ROLES = ("sender", "privacy-officer", "auditor")
+ROLES = ("sender", "agent", "privacy-officer", "auditor")
 
 
 @pytest.fixture
@@ -28,12 +28,13 @@ def _calls(client, phone: str, key) -> dict[str, int]:
         "consent_get": client.consent(phone, key=key).status,
         "export": client.export(phone, key=key).status,
         "erase": client.erase(phone, key=key).status,
+        "conversation": client.conversation(phone, key=key).status,
     }
 
 
 def test_serve_prints_one_key_per_role(stack) -> None:
     assert set(stack.roles) == set(ROLES)
-    assert len({k for k, _ in stack.roles.values()}) == 3
+    assert len({k for k, _ in stack.roles.values()}) == len(ROLES)
 
 
 def test_sender_sends_and_reads_status_but_nothing_else(client, role_key) -> None:
@@ -48,8 +49,31 @@ def test_sender_sends_and_reads_status_but_nothing_else(client, role_key) -> Non
         "consent_get": 403,
         "export": 403,
         "erase": 403,
+        "conversation": 403,
     }
     assert client.export(phone, key=role_key("sender")).json()["error"] == "forbidden"
+
+
+def test_agent_converses_by_reference_but_never_exports_erases_or_changes_consent(client, role_key) -> None:
+    phone = unique_phone()
+    client.deliver(inbound_text(phone, "hi"))
+    wait_for(lambda: client.export(phone).status == 200)
+    got = _calls(client, phone, role_key("agent"))
+    assert got["send"] == 202 and got["status"] == 404 and got["conversation"] == 200
+    assert {k: got[k] for k in ("consent_put", "consent_get", "export", "erase")} == {
+        "consent_put": 403,
+        "consent_get": 403,
+        "export": 403,
+        "erase": 403,
+    }
+    ref = client.conversation(phone, key=role_key("agent")).json()["contact"]
+    assert ref.startswith("ct_") and phone not in ref
+    assert (
+        client.send(
+            {"to": ref, "purpose": "service", "text": {"body": "by ref"}}, key=role_key("agent")
+        ).status
+        == 202
+    )
 
 
 def test_privacy_officer_exports_and_erases_but_cannot_send(client, role_key) -> None:
@@ -57,7 +81,7 @@ def test_privacy_officer_exports_and_erases_but_cannot_send(client, role_key) ->
     client.deliver(inbound_text(phone, "hi"))
     wait_for(lambda: client.export(phone).status == 200)
     got = _calls(client, phone, role_key("privacy-officer"))
-    assert got["send"] == 403 and got["status"] == 403
+    assert got["send"] == 403 and got["status"] == 403 and got["conversation"] == 403
     assert got["consent_put"] == 200 and got["consent_get"] == 200
     assert got["export"] == 200 and got["erase"] == 200
 
