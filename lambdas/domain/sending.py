@@ -3,9 +3,10 @@ and one delivery attempt of the sender (Graph API call, retry decision, status).
 
 Gate (before anything is stored or queued), see docs/sending.md:
 - an erased (suppressed) contact: 403 `consent_required`, whatever is sent, until a new explicit grant;
-- free-form text: the 24-hour customer-service window (the contact's newest inbound message that was
-  not an opt-out keyword is at most `service_window_hours` old), else 422 `outside_service_window`;
-  text with a purpose other than `service` additionally needs that purpose's consent (403);
+- every free-form kind (all but `template`: text, media, interactive, reaction, location): the 24-hour
+  customer-service window (the contact's newest inbound message that was not an opt-out keyword is at
+  most `service_window_hours` old), else 422 `outside_service_window`; a free-form message with a
+  purpose other than `service` additionally needs that purpose's consent (403);
 - a template: `granted` consent for its purpose (a `service` template counts as `utility`), else 403.
 """
 
@@ -49,8 +50,8 @@ class Refused(Exception):
 
 
 def consent_purpose(purpose: str, kind: str) -> str | None:
-    """The consent purpose a send needs; None for service text (the window is enough)."""
-    if kind == "text":
+    """The consent purpose a send needs; None for a free-form service message (the window is enough)."""
+    if kind != "template":
         return None if purpose == c.PURPOSE_SERVICE else purpose
     return "utility" if purpose == c.PURPOSE_SERVICE else purpose
 
@@ -62,7 +63,7 @@ def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> No
 
     if contacts.is_suppressed(identity):
         raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
-    if kind == "text":
+    if kind != "template":
         window = get_settings().service_window_hours * 3600
         last = contacts.last_inbound_at(identity)
         at = time.time() if now is None else now
@@ -70,19 +71,18 @@ def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> No
             raise Refused(
                 422,
                 "outside_service_window",
-                "free-form text needs the 24-hour customer-service window; send a template instead",
+                "free-form messages need the 24-hour customer-service window; send a template instead",
             )
     needed = consent_purpose(purpose, kind)
     if needed and not consent.is_granted(identity, needed):
         raise Refused(403, "consent_required", f"the contact has not granted {needed} consent")
 
 
-def content_of(ref: str, request: SendMessageRequest) -> dict[str, Any]:
-    """The stored (encrypted) content: `{"to", "text"}` or `{"to", "template"}`."""
-    if request.text is not None:
-        return {"to": ref, "text": request.text.body}
-    assert request.template is not None
-    return {"to": ref, "template": request.template.model_dump(mode="json", exclude_none=True)}
+def content_of(ref: str, identity: Any, request: SendMessageRequest, number: str) -> dict[str, Any]:
+    """The stored (encrypted) content of any kind (domain.references resolves waguard's ids)."""
+    from domain import references
+
+    return references.content_of(ref, identity, request, number)
 
 
 def normalize(raw: str) -> str:
@@ -96,10 +96,14 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
     """Gate, store (`queued`) and enqueue one message; `{"id", "status": "queued"}`."""
     from store import contacts
 
+    from domain import references
+
     ref = normalize(request.to)
+    number = references.business_number(request.from_)
     identity = contacts.identity(ref)
+    content = content_of(ref, identity, request, number)  # 400 for ids it cannot resolve
     gate(identity, request.purpose, request.kind)
-    msg_id = _queue(identity.primary, request.purpose, content_of(ref, request), idem_key)
+    msg_id = _queue(identity.primary, request.purpose, content, idem_key)
     return {"id": msg_id, "status": "queued"}
 
 
@@ -119,7 +123,7 @@ def _queue(chash: str, purpose: str, content: dict[str, Any], idem_key: dict[str
                 extra={"message_id": msg_id, "error_type": type(cleanup).__name__},
             )
         raise Refused(503, "unavailable", "the message could not be queued; nothing was sent") from exc
-    kind = "template" if "template" in content else "text"
+    kind = graph.kind_of(content)
     logger.info("message queued", extra={"message_id": msg_id, "kind": kind, "purpose": purpose})
     return msg_id
 
@@ -229,7 +233,7 @@ def submit(request: SendMessageRequest, caller: str, idempotency_key: str | None
     payload = {
         "caller": caller,
         "key": idempotency_key,
-        "body": request.model_dump(mode="json", exclude_none=True),
+        "body": request.model_dump(mode="json", exclude_none=True, by_alias=True),
     }
     try:
         return idem.accept_once(
@@ -321,7 +325,8 @@ def deliver(
         outbound.mark_failed(out, refusal)
         return Outcome("failed")
 
-    if not ratelimit.acquire(settings.phone_number_id):
+    number = str(content.get("from") or settings.phone_number_id.split(",")[0].strip())
+    if not ratelimit.acquire(number):
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
             outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)
@@ -335,7 +340,7 @@ def deliver(
             return Outcome("dropped")
         return Outcome("deferred", delay=LEASE_SECONDS, retry=True)  # another attempt holds the lease
 
-    url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, settings.phone_number_id)
+    url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
     result = graph.send(url, token, graph.message_body(content))
     if result.ok:
         assert result.wamid is not None

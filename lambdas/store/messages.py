@@ -12,6 +12,7 @@ outbound status) are done, then `done`; a retry of a `new` item redoes the side 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from shared import constants as c
@@ -51,6 +52,52 @@ def status_sk(wamid_h: str, status: str) -> str:
     return f"{STATUS_PREFIX}{wamid_h}#{status}"
 
 
+INBOUND_ID_PREFIX = "in_"
+
+
+def inbound_msg_id(wamid_h: str) -> str:
+    """Waguard's id of an inbound message: derived one-way from the wamid pseudonym, so a retry of Meta's
+    gets the same id; opaque (no wamid, no pseudonym in it)."""
+    return INBOUND_ID_PREFIX + hashlib.sha256(("msg_id:" + wamid_h).encode()).hexdigest()[:24]
+
+
+def is_inbound_id(value: str) -> bool:
+    return (
+        len(value) == len(INBOUND_ID_PREFIX) + 24
+        and value.startswith(INBOUND_ID_PREFIX)
+        and all(ch in "0123456789abcdef" for ch in value[len(INBOUND_ID_PREFIX) :])
+    )
+
+
+def msg_id_of(item: dict[str, Any]) -> str | None:
+    """Waguard's id of a stored message item (inbound: `msg_id`, or derived for items stored before)."""
+    if item.get("msg_id"):
+        return str(item["msg_id"])
+    if str(item.get(c.SK, "")).startswith(IN_PREFIX) and item.get("wamid_h"):
+        return inbound_msg_id(str(item["wamid_h"]))
+    return None
+
+
+def get_inbound_by_id(msg_id: str) -> dict[str, Any] | None:
+    """The live inbound message with waguard's id `msg_id` (GSI `by_msg_id`, then a consistent read)."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    if not is_inbound_id(msg_id):
+        return None
+    found = next(
+        tables.query_live(
+            c.TABLE_MESSAGES,
+            Key("msg_id").eq(msg_id),
+            index=c.GSI_BY_MSG_ID,
+            FilterExpression=Attr(c.SK).begins_with(IN_PREFIX),
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    return tables.get_live(c.TABLE_MESSAGES, str(found[c.PK]), str(found[c.SK]))
+
+
 def put_inbound(
     pk: str, wamid_h: str, msg_type: str, timestamp: int | None, data: dict[str, Any], done: bool = False
 ) -> str:
@@ -68,6 +115,7 @@ def put_inbound(
         "type": msg_type,
         "received_at": now,
         "wamid_h": wamid_h,
+        "msg_id": inbound_msg_id(wamid_h),
         "state": DONE if done else NEW,
         contacts.DATA: contacts.seal(pk, sk, data, table=c.TABLE_MESSAGES),
     }
