@@ -108,7 +108,7 @@ def is_one_emoji(value: str) -> bool:
         return False
     if len(cps) == 2 and all(_regional(cp) for cp in cps):
         return True
-    if cps[0] in b"0123456789#*" and cps[-1] == _KEYCAP and len(cps) in (2, 3):
+    if chr(cps[0]) in "0123456789#*" and cps[-1] == _KEYCAP and len(cps) in (2, 3):
         return len(cps) == 2 or cps[1] == _VS16
     if len(cps) == 1 and _skin_tone(cps[0]):
         return True
