@@ -38,9 +38,8 @@ def _merge_all_of(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, 
     """One object schema from the `allOf` parts (each `$ref` resolved, itself merged first)."""
     merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
     closed = False
-    for part in schema["allOf"]:
-        if "$ref" in part:
-            part = schemas[part["$ref"][len(_REF) :]]
+    for given in schema["allOf"]:
+        part = schemas[given["$ref"][len(_REF) :]] if "$ref" in given else given
         if "allOf" in part:
             part = _merge_all_of(part, schemas)
         merged["properties"].update(copy.deepcopy(part.get("properties", {})))

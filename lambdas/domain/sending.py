@@ -94,9 +94,8 @@ def normalize(raw: str) -> str:
 
 def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) -> dict[str, str]:
     """Gate, store (`queued`) and enqueue one message; `{"id", "status": "queued"}`."""
-    from store import contacts
-
     from domain import references
+    from store import contacts
 
     ref = normalize(request.to)
     number = references.business_number(request.from_)

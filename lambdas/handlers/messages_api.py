@@ -53,7 +53,7 @@ def _read_request() -> ReadRequest:
     except (ValueError, ValidationError) as exc:
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0].get("loc") else ""
-        detail = f"{where}: {errors[0]['msg']}" if where else "the body is {} or {\"typing\": true}"
+        detail = f"{where}: {errors[0]['msg']}" if where else 'the body is {} or {"typing": true}'
         raise sending.Refused(400, "invalid_body", detail) from exc
 
 

@@ -206,3 +206,28 @@ def test_schema_refuses_what_meta_refuses_and_checks_read_receipts():
     assert schema.message_errors(no_media)
     assert schema.read_errors(graph.read_body("wamid.X", typing=True)) == []
     assert schema.read_errors({"messaging_product": "whatsapp", "status": "read"})
+
+
+def test_the_graph_fake_refuses_what_metas_schema_refuses_with_metas_error():
+    from waguard import graph_fake
+
+    if meta_schema_or_none() is None:
+        pytest.skip("Meta's OpenAPI file (../shared/meta) is absent")
+    good = _meta({"kind": "interactive", **BUTTON})
+    assert graph_fake.validate(good) is None
+    too_many = _meta({"kind": "interactive", **body(BUTTON, "interactive.action.buttons", buttons(4))})
+    status, error = graph_fake.validate(too_many)
+    assert (
+        status == 400
+        and error["error"]["code"] == 100
+        and "buttons" in error["error"]["error_data"]["details"]
+    )
+    assert graph_fake.validate({**good, "interactive": {**good["interactive"], "type": "carousel"}})
+    assert graph_fake.validate(graph.read_body("wamid.X", typing=True)) is None
+    assert graph_fake.validate({**graph.read_body("wamid.X"), "typing_indicator": {"type": "audio"}})
+
+
+def meta_schema_or_none():
+    from waguard import meta_schema
+
+    return meta_schema.load()
