@@ -231,6 +231,9 @@ def test_read_receipt_with_typing_reaches_meta(client, graph, stack) -> None:
     assert client.request("POST", f"/messages/{outbound}/read").status == 404
     bad = client.request("POST", f"/messages/{in_id}/read", json.dumps({"typing": "yes"}).encode())
     assert (bad.status, bad.json()["error"]) == (400, "invalid_body")
+    if "sender" in stack.roles:  # the contract's role table: a sender may not mark messages read
+        refused = client.request("POST", f"/messages/{in_id}/read", key=stack.roles["sender"])
+        assert (refused.status, refused.json()["error"]) == (403, "forbidden")
 
 
 def test_inbound_answers_are_exported_with_the_id_they_answer(client, graph) -> None:
