@@ -231,3 +231,20 @@ def meta_schema_or_none():
     from waguard import meta_schema
 
     return meta_schema.load()
+
+
+def test_inbound_ids_are_stable_per_wamid_and_reveal_nothing():
+    from store import messages
+
+    first = messages.inbound_msg_id("a" * 64)
+    assert first == messages.inbound_msg_id("a" * 64) and first != messages.inbound_msg_id("b" * 64)
+    assert messages.is_inbound_id(first) and "a" * 8 not in first
+    assert messages.msg_id_of({"sk": "IN#" + "a" * 64, "wamid_h": "a" * 64}) == first
+    assert not messages.is_inbound_id("msg_" + "0" * 24)
+
+
+def test_the_error_names_the_field_of_the_kind():
+    with pytest.raises(ValidationError) as refused:
+        SendMessageRequest.model_validate(body(BUTTON, "interactive.action.buttons", buttons(4)))
+    (error,) = refused.value.errors()
+    assert error["loc"][:4] == ("interactive", "button", "action", "buttons")
