@@ -93,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
     Route("POST", "/messages", c.FN_MESSAGES_API),
     Route("GET", "/messages/{id}", c.FN_MESSAGES_API),
+    Route("POST", "/messages/{id}/read", c.FN_MESSAGES_API),
     Route("PUT", "/contacts/{contact}/consent", c.FN_CONTACTS_API),
     Route("GET", "/contacts/{contact}/consent", c.FN_CONTACTS_API),
     Route("GET", "/contacts/{contact}/export", c.FN_CONTACTS_API),

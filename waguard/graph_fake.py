@@ -13,6 +13,11 @@ shape), answers what Meta answers, and can be scripted:
   response, with monotonic `started`/`finished` times), oldest first.
 - `POST /_fake/reset`: forget calls and script.
 
+Every `/messages` body is also checked against Meta's published OpenAPI file when it is present
+(`waguard.meta_schema`: `../shared/meta/`, `allOf` merged, relaxed where Meta's examples are looser) and
+refused with Meta's error 100 when it does not conform. A read receipt (`"status": "read"`) is checked
+against Meta's mark-as-read schema and answered `{"success": true}`.
+
 The same is available in-process on the server object: `server.script([...])`, `server.calls()`,
 `server.reset()`. Nothing is ever printed: no tokens, no bodies (HTTP access logging is off).
 
@@ -110,8 +115,43 @@ def _invalid(details: str, message: str = "(#100) Invalid parameter") -> tuple[i
     return 400, error_body(100, message=message, details=details)
 
 
+def is_read_receipt(payload: Any) -> bool:
+    return isinstance(payload, dict) and "status" in payload
+
+
+def conforms(payload: Any) -> tuple[int, dict[str, Any]] | None:
+    """None when Meta's published schema (if present) accepts the body; else Meta's 400 error 100."""
+    from waguard import meta_schema
+
+    schema = meta_schema.load()
+    if schema is None:
+        return None
+    errors = schema.read_errors(payload) if is_read_receipt(payload) else schema.message_errors(payload)
+    if errors:
+        return _invalid("; ".join(errors[:3]), "(#100) Invalid parameter")
+    return None
+
+
+def validate_read(payload: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """A mark-as-read request: `messaging_product`, `status` "read", a wamid."""
+    if payload.get("messaging_product") != "whatsapp":
+        return _invalid("messaging_product must be 'whatsapp'")
+    if payload.get("status") != "read":
+        return _invalid("status must be 'read'")
+    if not str(payload.get("message_id") or "").startswith("wamid."):
+        return _invalid("message_id must be a WhatsApp message id", "(#100) Invalid parameter")
+    return conforms(payload)
+
+
 def validate(payload: Any) -> tuple[int, dict[str, Any]] | None:
     """None when Meta would accept the send request; else its (HTTP status, error body)."""
+    if is_read_receipt(payload):
+        return validate_read(payload)
+    refused = _validate_send(payload)
+    return refused or conforms(payload)
+
+
+def _validate_send(payload: Any) -> tuple[int, dict[str, Any]] | None:
     if not isinstance(payload, dict):
         return _invalid("The request body must be a JSON object")
     if payload.get("messaging_product") != "whatsapp":
@@ -159,7 +199,9 @@ def validate(payload: Any) -> tuple[int, dict[str, Any]] | None:
 
 
 def accepted(payload: dict[str, Any]) -> dict[str, Any]:
-    """Meta's success answer: the contact as sent and a new wamid."""
+    """Meta's success answer: the contact as sent and a new wamid (a read receipt: `success`)."""
+    if is_read_receipt(payload):
+        return {"success": True}
     to = payload.get("to")
     contact = (
         {"input": to, "wa_id": to} if to else {"input": payload["recipient"], "user_id": payload["recipient"]}
@@ -329,6 +371,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 def start(host: str = "127.0.0.1", port: int = 0, expected_token: str | None = None) -> tuple[FakeGraph, str]:
     """Run the fake in a daemon thread; returns the server (call `.shutdown()` to stop) and its base URL."""
+    from waguard import meta_schema
+
+    meta_schema.load()  # parse Meta's schema (when present) once, before the first request waits on it
     server = FakeGraph((host, port), expected_token=expected_token)
     bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -53,15 +53,32 @@ def _selection_text(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _inbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+def _answered(data: dict[str, Any], ids_by_wamid_h: dict[str, str]) -> dict[str, Any]:
+    """`reply_to` and `reaction.message_id` as waguard's ids of the messages answered, when held."""
+    out: dict[str, Any] = {}
+    context = data.get("context_id")
+    if context and (found := ids_by_wamid_h.get(contacts.wamid_hash(str(context)))):
+        out["reply_to"] = found
+    reaction = data.get("reaction")
+    if isinstance(reaction, dict):
+        target = reaction.get("message_id")
+        found = ids_by_wamid_h.get(contacts.wamid_hash(str(target))) if target else None
+        out["reaction"] = {"message_id": found, "emoji": reaction.get("emoji", "")}
+    return out
+
+
+def _inbound(
+    item: dict[str, Any], data: dict[str, Any], ids_by_wamid_h: dict[str, str] | None = None
+) -> dict[str, Any]:
     content = {k: v for k, v in data.items() if k not in ("wamid", "from", "from_user_id")}
     text = data.get("text") or data.get("caption") or _selection_text(data)
     out: dict[str, Any] = {
         "direction": "in",
-        "id": item.get("msg_id") or messages.inbound_id(str(item.get("wamid_h", ""))),
+        "id": messages.msg_id_of(item) or data.get("wamid"),
         "wamid": data.get("wamid"),
         "type": item.get("type"),
         "text": text,
+        **_answered(data, ids_by_wamid_h or {}),
         "content": content,
         "timestamp": item.get("timestamp"),
         "received_at": item.get("received_at"),
@@ -73,6 +90,7 @@ def _inbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     wamid = messages.open_attr(item, "wamid") if item.get("wamid") else None
     template = data.get("template") if isinstance(data.get("template"), dict) else None
+    kind = str(item.get("kind") or "")
     text = data.get("text")
     if isinstance(text, dict):
         text = text.get("body")
@@ -84,6 +102,9 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "text": text,
         "template_name": item.get("template_name") or (template or {}).get("name"),
         "template": template,
+        "content": _outbound_content(kind, data),
+        "reply_to": data.get("reply_to"),
+        "business_number": data.get("from"),
         "status": item.get("status"),
         "error": item.get("error"),
         "wamid": wamid,
@@ -93,6 +114,13 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "deletes_at": deletes_at(item),
     }
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _outbound_content(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The content of a rich outbound message as accepted (waguard's ids, never Meta's)."""
+    if kind in ("", "text", "template") or not isinstance(data.get(kind), dict):
+        return None
+    return {kind: data[kind]}
 
 
 def _status(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -136,20 +164,25 @@ def collect(identity: Identity) -> dict[str, Any] | None:
     contacts.fresh_keys(identity.hashes)
     inbound_out: list[dict[str, Any]] = []
     statuses: list[dict[str, Any]] = []
-    for pk in identity.hashes:
-        for item in messages.held(pk):
-            sk = str(item[c.SK])
-            if not sk.startswith((messages.IN_PREFIX, messages.OUT_PREFIX, messages.STATUS_PREFIX)):
-                continue
-            data = messages.open_attr(item)
-            if not isinstance(data, dict):
-                continue  # shredded key or restored after erasure: gone
-            if sk.startswith(messages.IN_PREFIX):
-                inbound_out.append(_inbound(item, data))
-            elif sk.startswith(messages.OUT_PREFIX):
-                inbound_out.append(_outbound(item, data))
-            else:
-                statuses.append(_status(item, data))
+    held = [item for pk in identity.hashes for item in messages.held(pk)]
+    ids_by_wamid_h = {  # Meta's wamid (pseudonym) -> waguard's id, for the messages answered
+        str(item["wamid_h"]): found
+        for item in held
+        if item.get("wamid_h") and (found := messages.msg_id_of(item))
+    }
+    for item in held:
+        sk = str(item[c.SK])
+        if not sk.startswith((messages.IN_PREFIX, messages.OUT_PREFIX, messages.STATUS_PREFIX)):
+            continue
+        data = messages.open_attr(item)
+        if not isinstance(data, dict):
+            continue  # shredded key or restored after erasure: gone
+        if sk.startswith(messages.IN_PREFIX):
+            inbound_out.append(_inbound(item, data, ids_by_wamid_h))
+        elif sk.startswith(messages.OUT_PREFIX):
+            inbound_out.append(_outbound(item, data))
+        else:
+            statuses.append(_status(item, data))
     consent = [
         {
             k: v

@@ -85,24 +85,67 @@ def messages_url(base_url: str, version: str, phone_number_id: str) -> str:
     return f"{check_url(base_url)}/{version}/{phone_number_id}/messages"
 
 
+MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+
+
+def _media(src: dict[str, Any], graph_refs: dict[str, Any]) -> dict[str, Any]:
+    """Meta's media object: `link`, or `id` (the Graph media id resolved from waguard's `media_id`)."""
+    obj: dict[str, Any] = {}
+    if src.get("media_id"):
+        obj["id"] = str(graph_refs["media"])
+    else:
+        obj["link"] = src["link"]
+    for key in ("caption", "filename"):
+        if src.get(key):
+            obj[key] = src[key]
+    return obj
+
+
+def kind_of(content: dict[str, Any]) -> str:
+    """The kind of stored content (`kind` is stored since rich messages; older items hold text/template)."""
+    if content.get("kind"):
+        return str(content["kind"])
+    return "template" if "template" in content else "text"
+
+
 def message_body(content: dict[str, Any]) -> dict[str, Any]:
-    """Meta's send-message body for stored content `{"to", "text"}` or `{"to", "template"}`.
+    """Meta's send-message body for stored content (see domain.sending.content_of).
 
     A phone number goes in `to`; a business-scoped user id in `recipient` (Meta's field for BSUIDs).
+    Waguard's ids in the content (`reply_to`, `reaction.message_id`, `media_id`) were resolved when the
+    message was accepted; their Meta counterparts are in `graph` (`context`, `reaction`, `media`).
     """
     to = str(content["to"])
+    kind = kind_of(content)
+    refs: dict[str, Any] = content.get("graph") or {}
     body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
     body["to" if ids.is_phone(to) else "recipient"] = to
-    if "template" in content:
+    if refs.get("context"):
+        body["context"] = {"message_id": refs["context"]}
+    body["type"] = kind
+    if kind == "template":
         src = content["template"]
         template: dict[str, Any] = {"name": src["name"], "language": {"code": src["language"]["code"]}}
         if src.get("components"):
             template["components"] = src["components"]
-        body["type"] = "template"
         body["template"] = template
-    else:
-        body["type"] = "text"
-        body["text"] = {"body": content["text"], "preview_url": False}
+    elif kind == "text":
+        text = content["text"]
+        body["text"] = {"body": text, "preview_url": bool(content.get("preview_url", False))}
+    elif kind in MEDIA_KINDS:
+        body[kind] = _media(content[kind], refs)
+    elif kind == "reaction":
+        body["reaction"] = {"message_id": refs["reaction"], "emoji": content["reaction"]["emoji"]}
+    else:  # interactive, location: stored in Meta's own shape
+        body[kind] = dict(content[kind])
+    return body
+
+
+def read_body(wamid: str, typing: bool = False) -> dict[str, Any]:
+    """Meta's "mark as read" body (with the typing indicator when asked)."""
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+    if typing:
+        body["typing_indicator"] = {"type": "text"}
     return body
 
 

@@ -4,9 +4,10 @@ and one delivery attempt of the sender (Graph API call, retry decision, status).
 Gate (before anything is stored or queued), see docs/sending.md:
 - an erased (suppressed) contact: a template is 403 `consent_required` until a new explicit grant; a
   free-form reply needs only the window, which the contact's first message after the erasure opens;
-- free-form text: the 24-hour customer-service window (the contact's newest inbound message that was
-  not an opt-out keyword is at most `service_window_hours` old), else 422 `outside_service_window`;
-  text with a purpose other than `service` additionally needs that purpose's consent (403);
+- every free-form kind (all but `template`: text, media, interactive, reaction, location): the 24-hour
+  customer-service window (the contact's newest inbound message that was not an opt-out keyword is at
+  most `service_window_hours` old), else 422 `outside_service_window`; a free-form message with a
+  purpose other than `service` additionally needs that purpose's consent (403);
 - a template: `granted` consent for its purpose (a `service` template counts as `utility`), else 403.
 """
 
@@ -50,8 +51,8 @@ class Refused(Exception):
 
 
 def consent_purpose(purpose: str, kind: str) -> str | None:
-    """The consent purpose a send needs; None for service text (the window is enough)."""
-    if kind == "text":
+    """The consent purpose a send needs; None for a free-form service message (the window is enough)."""
+    if kind != "template":
         return None if purpose == c.PURPOSE_SERVICE else purpose
     return "utility" if purpose == c.PURPOSE_SERVICE else purpose
 
@@ -64,9 +65,9 @@ def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> No
     # Decide on what the API would show now: keys cached by this container may predate an erasure
     # served elsewhere (the consent and export routes read them fresh too).
     contacts.fresh_keys(identity.hashes)
-    if kind != "text" and contacts.is_suppressed(identity):
+    if kind == "template" and contacts.is_suppressed(identity):
         raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
-    if kind == "text":
+    if kind != "template":
         window = get_settings().service_window_hours * 3600
         last = contacts.last_inbound_at(identity)
         at = time.time() if now is None else now
@@ -74,19 +75,18 @@ def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> No
             raise Refused(
                 422,
                 "outside_service_window",
-                "free-form text needs the 24-hour customer-service window; send a template instead",
+                "free-form messages need the 24-hour customer-service window; send a template instead",
             )
     needed = consent_purpose(purpose, kind)
     if needed and not consent.is_granted(identity, needed):
         raise Refused(403, "consent_required", f"the contact has not granted {needed} consent")
 
 
-def content_of(ref: str, request: SendMessageRequest) -> dict[str, Any]:
-    """The stored (encrypted) content: `{"to", "text"}` or `{"to", "template"}`."""
-    if request.text is not None:
-        return {"to": ref, "text": request.text.body}
-    assert request.template is not None
-    return {"to": ref, "template": request.template.model_dump(mode="json", exclude_none=True)}
+def content_of(ref: str, identity: Any, request: SendMessageRequest, number: str) -> dict[str, Any]:
+    """The stored (encrypted) content of any kind (domain.references resolves waguard's ids)."""
+    from domain import references
+
+    return references.content_of(ref, identity, request, number)
 
 
 def normalize(raw: str) -> str:
@@ -98,13 +98,16 @@ def normalize(raw: str) -> str:
 
 def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) -> dict[str, str]:
     """Gate, store (`queued`) and enqueue one message; `{"id", "status": "queued"}`."""
+    from domain import references
     from store import contacts
 
     identity = contacts.identity(normalize(request.to))
     if not identity.resolved:  # a contact reference nobody holds data for: no number to send to
         raise Refused(404, "not_found", "no contact is known by this reference")
+    number = references.business_number(request.from_)
+    content = content_of(identity.ref, identity, request, number)  # 400 for ids it cannot resolve
     gate(identity, request.purpose, request.kind)
-    msg_id = _queue(identity.primary, request.purpose, content_of(identity.ref, request), idem_key)
+    msg_id = _queue(identity.primary, request.purpose, content, idem_key)
     return {"id": msg_id, "status": "queued"}
 
 
@@ -124,7 +127,7 @@ def _queue(chash: str, purpose: str, content: dict[str, Any], idem_key: dict[str
                 extra={"message_id": msg_id, "error_type": type(cleanup).__name__},
             )
         raise Refused(503, "unavailable", "the message could not be queued; nothing was sent") from exc
-    kind = "template" if "template" in content else "text"
+    kind = graph.kind_of(content)
     logger.info("message queued", extra={"message_id": msg_id, "kind": kind, "purpose": purpose})
     return msg_id
 
@@ -234,7 +237,7 @@ def submit(request: SendMessageRequest, caller: str, idempotency_key: str | None
     payload = {
         "caller": caller,
         "key": idempotency_key,
-        "body": request.model_dump(mode="json", exclude_none=True),
+        "body": request.model_dump(mode="json", exclude_none=True, by_alias=True),
     }
     try:
         return idem.accept_once(
@@ -329,7 +332,8 @@ def deliver(
             _tell(out, "failed", refusal)
         return Outcome("failed")
 
-    if not ratelimit.acquire(settings.phone_number_id):
+    number = str(content.get("from") or settings.phone_number_id.split(",")[0].strip())
+    if not ratelimit.acquire(number):
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
             outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)
@@ -343,7 +347,7 @@ def deliver(
             return Outcome("dropped")
         return Outcome("deferred", delay=LEASE_SECONDS, retry=True)  # another attempt holds the lease
 
-    url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, settings.phone_number_id)
+    url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
     result = graph.send(url, token, graph.message_body(content))
     if result.ok:
         assert result.wamid is not None

@@ -1,14 +1,16 @@
-"""`POST /messages` and `GET /messages/{id}` (AWS_IAM): thin; the gate and queueing are in domain.sending."""
+"""`POST /messages`, `GET /messages/{id}` and `POST /messages/{id}/read` (AWS_IAM): thin; the gate and
+queueing are in domain.sending, waguard's ids and read receipts in domain.references."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from domain import sending
 from handlers.http import audit_request, caller, error_response, make_resolver
-from models.api_messages import SendMessageRequest
+from models.api_messages import ReadRequest, SendMessageRequest
 from shared.observability import logger, metrics
 
 app = make_resolver()
@@ -37,6 +39,30 @@ def get_message(message_id: str) -> Response[dict[str, Any]]:
     if found is None:
         raise sending.Refused(404, "not_found", "no such message")
     return _json(200, found)
+
+
+def _read_request() -> ReadRequest:
+    """The optional `{"typing": bool}` body (absent or empty: no typing indicator)."""
+    from pydantic import ValidationError
+
+    raw = app.current_event.body
+    if raw is None or not str(raw).strip():
+        return ReadRequest()
+    try:
+        return ReadRequest.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        errors = exc.errors() if isinstance(exc, ValidationError) else []
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0].get("loc") else ""
+        detail = f"{where}: {errors[0]['msg']}" if where else 'the body is {} or {"typing": true}'
+        raise sending.Refused(400, "invalid_body", detail) from exc
+
+
+@app.post("/messages/<message_id>/read")
+def mark_read(message_id: str) -> Response[dict[str, Any]]:
+    from domain import references
+
+    request = _read_request()
+    return _json(200, references.mark_read(message_id, typing=request.typing))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,8 +1,10 @@
 """Request and response bodies of `POST /messages` and `GET /messages/{id}` (contract: Sending).
 
-Strict: unknown fields, wrong types and anything but exactly one of `text` / `template` are refused
-(400 `invalid_body`). `to` is checked by `shared.ids.normalize_contact` in the domain, so that an
-invalid contact answers its own code (400 `invalid_contact`).
+Strict: unknown fields, wrong types and anything but exactly one content kind (`text`, `template`, or
+one of models.message_kinds: media, `interactive`, `reaction`, `location`) are refused (400
+`invalid_body`, the message naming the field). `to` is checked by `shared.ids.normalize_contact` in the
+domain, so that an invalid contact answers its own code (400 `invalid_contact`); `reply_to`,
+`reaction.message_id`, `media_id` and `from` are resolved in the domain too (their own 400 codes).
 """
 
 from __future__ import annotations
@@ -11,6 +13,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.message_kinds import (
+    KINDS,
+    CaptionedMedia,
+    DocumentMedia,
+    Interactive,
+    Location,
+    PlainMedia,
+    Reaction,
+)
 from shared import constants as c
 
 Purpose = Literal["service", "marketing", "utility", "authentication"]  # = constants.SEND_PURPOSES
@@ -22,6 +33,7 @@ class TextContent(BaseModel):
     model_config = _STRICT
 
     body: str = Field(min_length=1, max_length=c.TEXT_MAX_CHARS)
+    preview_url: bool | None = None
 
 
 class TemplateLanguage(BaseModel):
@@ -42,22 +54,43 @@ class TemplateContent(BaseModel):
 
 
 class SendMessageRequest(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     to: str = Field(min_length=1, max_length=128)
     purpose: Purpose
     text: TextContent | None = None
     template: TemplateContent | None = None
+    image: CaptionedMedia | None = None
+    video: CaptionedMedia | None = None
+    audio: PlainMedia | None = None
+    document: DocumentMedia | None = None
+    sticker: PlainMedia | None = None
+    interactive: Interactive | None = None
+    reaction: Reaction | None = None
+    location: Location | None = None
+    reply_to: str | None = Field(default=None, min_length=1, max_length=64)
+    from_: str | None = Field(default=None, alias="from", min_length=1, max_length=64, pattern=r"^\d+$")
 
     @model_validator(mode="after")
     def _exactly_one_content(self) -> SendMessageRequest:
-        if (self.text is None) == (self.template is None):
-            raise ValueError("exactly one of text or template is required")
+        given = [kind for kind in KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError("exactly one of " + ", ".join(KINDS) + " is required")
+        if self.reply_to is not None and given[0] == "reaction":
+            raise ValueError("reply_to: a reaction cannot be a reply")
         return self
 
     @property
     def kind(self) -> str:
-        return "text" if self.text is not None else "template"
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+
+class ReadRequest(BaseModel):
+    """The optional body of `POST /messages/{id}/read`."""
+
+    model_config = _STRICT
+
+    typing: bool = False
 
 
 class MessageAccepted(BaseModel):

@@ -12,6 +12,7 @@ outbound status) are done, then `done`; a retry of a `new` item redoes the side 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -56,12 +57,6 @@ def _put_once(build_item: Callable[[Any], dict[str, Any]]) -> str:
         return settle(built[0], build_item)
 
 
-def inbound_id(wamid_h: str) -> str:
-    """waguard's id of an inbound message: derived from the wamid's pseudonym, so Meta's retries and ours
-    keep it, and it tells nothing about the wamid without the contact key."""
-    return "in_" + wamid_h[:24]
-
-
 def id_for_wamid(wamid: str) -> str:
     """waguard's id of the message Meta calls `wamid`: an outbound message's own id when one is held
     (found through `by_wamid`), else the id an inbound message with that wamid has or would have."""
@@ -76,7 +71,7 @@ def id_for_wamid(wamid: str) -> str:
     ):
         if item.get("msg_id"):
             return str(item["msg_id"])
-    return inbound_id(wamid_h)
+    return inbound_msg_id(wamid_h)
 
 
 def inbound_sk(wamid_h: str) -> str:
@@ -85,6 +80,55 @@ def inbound_sk(wamid_h: str) -> str:
 
 def status_sk(wamid_h: str, status: str) -> str:
     return f"{STATUS_PREFIX}{wamid_h}#{status}"
+
+
+INBOUND_ID_PREFIX = "in_"
+
+
+def inbound_msg_id(wamid_h: str) -> str:
+    """Waguard's id of an inbound message: derived one-way from the wamid pseudonym, so a retry of Meta's
+    gets the same id; opaque (no wamid, no pseudonym in it)."""
+    return INBOUND_ID_PREFIX + hashlib.sha256(("msg_id:" + wamid_h).encode()).hexdigest()[:24]
+
+
+inbound_id = inbound_msg_id
+
+
+def is_inbound_id(value: str) -> bool:
+    return (
+        len(value) == len(INBOUND_ID_PREFIX) + 24
+        and value.startswith(INBOUND_ID_PREFIX)
+        and all(ch in "0123456789abcdef" for ch in value[len(INBOUND_ID_PREFIX) :])
+    )
+
+
+def msg_id_of(item: dict[str, Any]) -> str | None:
+    """Waguard's id of a stored message item (inbound: `msg_id`, or derived for items stored before)."""
+    if item.get("msg_id"):
+        return str(item["msg_id"])
+    if str(item.get(c.SK, "")).startswith(IN_PREFIX) and item.get("wamid_h"):
+        return inbound_msg_id(str(item["wamid_h"]))
+    return None
+
+
+def get_inbound_by_id(msg_id: str) -> dict[str, Any] | None:
+    """The live inbound message with waguard's id `msg_id` (GSI `by_msg_id`, then a consistent read)."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    if not is_inbound_id(msg_id):
+        return None
+    found = next(
+        tables.query_live(
+            c.TABLE_MESSAGES,
+            Key("msg_id").eq(msg_id),
+            index=c.GSI_BY_MSG_ID,
+            FilterExpression=Attr(c.SK).begins_with(IN_PREFIX),
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    return tables.get_live(c.TABLE_MESSAGES, str(found[c.PK]), str(found[c.SK]))
 
 
 def put_inbound(
@@ -121,11 +165,11 @@ def inbound_item(
     item: dict[str, Any] = {
         c.PK: pk,
         c.SK: sk,
-        "msg_id": inbound_id(wamid_h),
         "direction": "in",
         "type": msg_type,
         "received_at": now,
         "wamid_h": wamid_h,
+        "msg_id": inbound_msg_id(wamid_h),
         "state": DONE if done else NEW,
         contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
     }

@@ -65,7 +65,7 @@ class Outbound:
         return {"code": _plain(err.get("code")), "title": str(err.get("title", ""))} if err else None
 
     def content(self) -> dict[str, Any] | None:
-        """The decrypted `data` (`{"to", "text"}` or `{"to", "template"}`); None once the key is shredded."""
+        """The decrypted `data` (`{"to", KIND, ...}`); None once the key is shredded."""
         from store import crypto
 
         token = self.item.get(ATTR_DATA)
@@ -118,10 +118,11 @@ def create(
     content: dict[str, Any],
     idem_key: dict[str, str] | None = None,
 ) -> Outbound:
-    """Write a new `queued` outbound message. `content` is `{"to", "text"}` or `{"to", "template"}`."""
+    """Write a new `queued` outbound message. `content` is `{"to", "kind"?, KIND, ...}` (see
+    domain.references.content_of); `kind` is kept in clear (an operational fact, no personal data)."""
     at = tables.now()
     sk = _sk(msg_id)
-    kind = "template" if "template" in content else "text"
+    kind = str(content.get("kind") or ("template" if "template" in content else "text"))
     item: dict[str, Any] = {
         c.PK: chash,
         c.SK: sk,

@@ -419,6 +419,7 @@ ROUTES = {
     "POST /webhook": ("webhook", "NONE"),
     "POST /messages": ("messages-api", "AWS_IAM"),
     "GET /messages/{id}": ("messages-api", "AWS_IAM"),
+    "POST /messages/{id}/read": ("messages-api", "AWS_IAM"),
     "PUT /contacts/{contact}/consent": ("contacts-api", "AWS_IAM"),
     "GET /contacts/{contact}/consent": ("contacts-api", "AWS_IAM"),
     "GET /contacts/{contact}/export": ("contacts-api", "AWS_IAM"),

@@ -77,7 +77,7 @@ def test_every_variant_is_accepted_and_stored_per_contract(aws_stack) -> None:
     exports: dict[str, dict] = {}
     for ref, wamid, msg_type in expected_messages:
         doc = exports.setdefault(ref, export(ref))
-        found = [m for m in doc.get("messages", []) if m.get("id") == wamid]
+        found = [m for m in doc.get("messages", []) if m.get("wamid") == wamid]
         assert len(found) == 1, (ref, wamid)
         assert found[0]["type"] == msg_type and found[0]["direction"] == "in"
         assert found[0]["deletes_at"]
@@ -91,7 +91,7 @@ def test_every_variant_is_accepted_and_stored_per_contract(aws_stack) -> None:
     assert {m["id"] for m in by_user["messages"]} == {m["id"] for m in by_phone["messages"]}
 
     # What users typed or chose is there, exactly; what the contract drops is not.
-    typed = {m["id"].split(".", 2)[-1]: m for m in by_phone["messages"]}
+    typed = {m["wamid"].split(".", 2)[-1]: m for m in by_phone["messages"] if m.get("wamid")}
     assert typed["message.text"]["text"] == "Body Text"
     assert typed["message.video"]["content"]["caption"] == "caption"
     assert typed["message.reaction"]["content"]["reaction"]["emoji"] == "😮"
