@@ -90,6 +90,10 @@ class WaguardConfig(_Model):
     alarm_email: str = Field(default="", pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
     graph_throttled_alarm_threshold: int = Field(default=10, ge=1)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # Business events: an HTTPS endpoint of the business that receives every event (optional).
+    events_endpoint: str = Field(default="", pattern=r"^$|^https://[^\s/]+(/[^\s]*)?$")
+    events_rate_per_second: int = Field(default=10, ge=1, le=300)
+    events_retry_attempts: int = Field(default=8, ge=0, le=185)
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
 
     @field_validator("retention_days")

@@ -13,6 +13,7 @@ crypto-shred a contact.
 - contacts-api: contacts, messages, consent, keys, idempotency `delete`; audit `put`.
 - sender: messages, keys `write`; contacts `read`; consent `append`; consumes send (visibility) and
   re-queues to it.
+- processor, contacts-api and sender put business events on the stack's bus (`events:PutEvents` on it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -66,6 +68,7 @@ class Needs:
     tables: dict[str, str] = field(default_factory=dict)  # logical table -> TABLE_ACCESS level
     send_to: tuple[str, ...] = ()  # queue names: "inbound", "send"
     consume: str | None = None
+    publishes: bool = False  # puts business events on the stack's bus
     description: str = ""
 
 
@@ -83,6 +86,7 @@ NEEDS: dict[str, Needs] = {
         },
         send_to=("send",),
         consume="inbound",
+        publishes=True,
         description="Inbound queue consumer: messages, statuses, keywords, consent",
     ),
     c.FN_MESSAGES_API: Needs(
@@ -102,7 +106,8 @@ NEEDS: dict[str, Needs] = {
             **{t: "delete" for t in c.TABLES if t != c.TABLE_AUDIT},
             c.TABLE_AUDIT: "put",  # erasure receipts and audit records, never rewritten
         },
-        description="Consent, export and erasure routes",
+        publishes=True,
+        description="Consent, export, erasure and conversation routes",
     ),
     c.FN_SENDER: Needs(
         tables={
@@ -113,6 +118,7 @@ NEEDS: dict[str, Needs] = {
         },
         send_to=("send",),  # re-queues a record deferred by the rate budget on its last receive
         consume="send",
+        publishes=True,
         description="Send queue consumer: Graph API calls with backoff and rate budget",
     ),
 }
@@ -130,6 +136,7 @@ class Functions(Construct):
         tables: dict[str, dynamodb.Table],
         queues: dict[str, sqs.Queue],
         secret: secretsmanager.ISecret,
+        bus: events.IEventBus,
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
@@ -142,6 +149,8 @@ class Functions(Construct):
                 env[_queue_env(queue)] = queues[queue].queue_url
             if c.TABLE_KEYS in needs.tables:
                 env[c.ENV_DATA_KEY_ARN] = data_key.key_arn
+            if needs.publishes:
+                env[c.ENV_EVENT_BUS_NAME] = bus.event_bus_name
             fn = WaguardFunction(
                 self,
                 "".join(p.title() for p in name.split("-")),
@@ -194,7 +203,13 @@ class Functions(Construct):
                     [data_key.key_arn],
                     conditions={"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
                 )
+            if needs.publishes:
+                fn.allow("PublishEvents", ["events:PutEvents"], [bus.event_bus_arn])
             self.functions[name] = fn
+
+    @property
+    def publishers(self) -> list[WaguardFunction]:
+        return [fn for name, fn in self.functions.items() if NEEDS[name].publishes]
 
     def __getitem__(self, name: str) -> WaguardFunction:
         return self.functions[name]

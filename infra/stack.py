@@ -12,6 +12,7 @@ from infra.api import Api
 from infra.audit_trail import AuditTrail
 from infra.config import WaguardConfig
 from infra.data import Data
+from infra.events import Events
 from infra.functions import Functions
 from infra.keys import Keys
 from infra.monitoring import Monitoring
@@ -35,6 +36,7 @@ class WaguardStack(Stack):
         self.data = Data(self, "Data", cfg=cfg, key=self.keys.data_key)
         self.queues = Queues(self, "Queues", cfg=cfg, key=self.keys.data_key)
         self.secret = AppSecret(self, "Secret", key=self.keys.data_key)
+        self.events = Events(self, "Events", cfg=cfg, key=self.keys.data_key)
         self.functions = Functions(
             self,
             "Functions",
@@ -44,7 +46,9 @@ class WaguardStack(Stack):
             tables=self.data.tables,
             queues={"inbound": self.queues.inbound, "send": self.queues.send},
             secret=self.secret.secret,
+            bus=self.events.bus,
         )
+        self.events.allow_put([fn.function.role for fn in self.functions.publishers if fn.function.role])
         processor = self.functions[c.FN_PROCESSOR]
         sender = self.functions[c.FN_SENDER]
         self.queues.subscribe(
@@ -79,7 +83,7 @@ class WaguardStack(Stack):
             "Monitoring",
             cfg=cfg,
             key=self.keys.data_key,
-            dead_letter_queues=self.queues.dead_letter_queues,
+            dead_letter_queues={**self.queues.dead_letter_queues, "events": self.events.dlq},
             functions={name: fn.function for name, fn in self.functions.functions.items()},
             api=self.api.api,
         )

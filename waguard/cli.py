@@ -21,6 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-dir", type=Path, default=None, help="where function logs go (default .waguard/logs)"
     )
+    serve.add_argument(
+        "--forward-events",
+        default=None,
+        metavar="URL",
+        help="POST every business event to URL as the deployed API destination would (key header printed)",
+    )
 
     invoke = sub.add_parser("invoke", help="run one function's handler once with an event file")
     invoke.add_argument("function", help="logical function name: webhook, processor, messages-api, ...")
@@ -46,7 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from waguard import serve
 
-        return serve.run(args.host, args.port, args.aws_port, verbose=args.verbose, log_dir=args.log_dir)
+        return serve.run(
+            args.host,
+            args.port,
+            args.aws_port,
+            verbose=args.verbose,
+            log_dir=args.log_dir,
+            forward_events=args.forward_events,
+        )
     if args.command == "invoke":
         from waguard import invoke
 

@@ -200,6 +200,8 @@ class LocalStack:
     roles: dict[str, tuple[str, str]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
+    forward_events: str = ""
+    events_key: str = ""
 
     def start(self, timeout: float = 240.0) -> LocalStack:
         self.secrets = {
@@ -224,6 +226,7 @@ class LocalStack:
             str(aws.free_port()),
             "--aws-port",
             str(aws.free_port()),
+            *(["--forward-events", self.forward_events] if self.forward_events else []),
         ]
         self.process = subprocess.Popen(  # noqa: S603 - our own CLI
             cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -240,6 +243,8 @@ class LocalStack:
                     self.aws, self.region = m.group(1), m.group(2)
                 elif m := re.match(r"waguard: role (\S+) (\S+) (\S+)", line):
                     self.roles[m.group(1)] = (m.group(2), m.group(3))
+                elif m := re.match(r"waguard: events-key (\S+)", line):
+                    self.events_key = m.group(1)
                 if self.api and self.aws:
                     ready.set()
 

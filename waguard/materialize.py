@@ -36,6 +36,8 @@ SUPPORTED = (
     "AWS::SQS::Queue",
     "AWS::SQS::QueuePolicy",
     "AWS::SecretsManager::Secret",
+    "AWS::Events::EventBus",
+    "AWS::Events::Rule",
 )
 
 
@@ -126,6 +128,8 @@ class Materializer:
             "AWS::SQS::Queue": self._queue,
             "AWS::SQS::QueuePolicy": self._queue_policy,
             "AWS::SecretsManager::Secret": self._secret,
+            "AWS::Events::EventBus": self._event_bus,
+            "AWS::Events::Rule": self._rule,
         }
         for lid in creation_order(self.tpl, self.res):
             try:
@@ -254,6 +258,37 @@ class Materializer:
             self.client("sqs").set_queue_attributes(
                 QueueUrl=url, Attributes={"Policy": json.dumps(p.get("PolicyDocument") or {})}
             )
+
+    # -- EventBridge --------------------------------------------------------------------------------
+    def _event_bus(self, lid: str) -> Physical:
+        # The bus's KMS key and dead-letter queue are AWS's delivery machinery; moto keeps events in
+        # memory. The rules on it and their SQS targets are what routes events locally.
+        standin = self.res.standin(lid)
+        bus = self.client("events").create_event_bus(Name=standin.ref)
+        return Physical(standin.ref, {"Arn": bus["EventBusArn"], "Name": standin.ref})
+
+    def _rule(self, lid: str) -> Physical:
+        p = self.props(lid)
+        name = self.res.standin(lid).ref
+        events = self.client("events")
+        args: dict[str, Any] = {"Name": name, "State": p.get("State", "ENABLED")}
+        if p.get("EventBusName"):
+            args["EventBusName"] = str(p["EventBusName"])
+        if p.get("EventPattern"):
+            args["EventPattern"] = json.dumps(p["EventPattern"])
+        arn = events.put_rule(**args)["RuleArn"]
+        # Only queue targets exist locally (moto delivers to SQS, not to API destinations or Lambda);
+        # `waguard serve --forward-events` adds the local stand-in of the API destination.
+        queue_targets = [
+            {"Id": str(t["Id"]), "Arn": str(t["Arn"])}
+            for t in p.get("Targets") or []
+            if str(t.get("Arn", "")).startswith("arn:aws:sqs:")
+        ]
+        if queue_targets:
+            events.put_targets(
+                Rule=name, EventBusName=args.get("EventBusName", "default"), Targets=queue_targets
+            )
+        return Physical(name, {"Arn": arn})
 
     # -- Secrets Manager ----------------------------------------------------------------------------
     def _secret(self, lid: str) -> Physical:
@@ -434,6 +469,8 @@ def discover(tpl: Template, endpoint: str) -> dict[str, Physical]:
             elif rtype == "AWS::SecretsManager::Secret":
                 arn = sm.describe_secret(SecretId=secret_name(tpl, res, lid))["ARN"]
                 physical[lid] = Physical(arn, {"Id": arn})
+            elif rtype in ("AWS::Events::EventBus", "AWS::Events::Rule"):
+                physical[lid] = res.standin(lid)
         except Exception as exc:  # a missing key, a ResourceNotFound, ...: one clear message
             raise MaterializeError(
                 f"{lid} ({rtype}) was not found at {endpoint}: "

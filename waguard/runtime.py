@@ -49,6 +49,20 @@ def worker_configs(
     return out
 
 
+def retry_base_seconds(tpl: Any) -> float:
+    """`retry_base_seconds` of the functions' WG_SETTINGS in the template (cdk.json's retryBaseSeconds)."""
+    import json
+
+    for resource in tpl.resources.values():
+        if resource.type != "AWS::Lambda::Function":
+            continue
+        variables = ((resource.raw.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
+        raw = variables.get("WG_SETTINGS")
+        if isinstance(raw, str):
+            return float(json.loads(raw).get("retry_base_seconds", 2))
+    return 2.0
+
+
 def default_phone_number_id() -> str:
     return "1" + "".join(secrets.choice("0123456789") for _ in range(14))
 

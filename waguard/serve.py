@@ -72,6 +72,7 @@ class LocalStack:
         template_path: Path | None = None,
         code_paths: tuple[str, ...] = (str(paths.LAMBDAS),),
         cancelled: Callable[[], bool] = lambda: False,
+        forward_events: str | None = None,
     ) -> None:
         self.host, self.port, self.aws_port = host, port, aws_port
         self.verbose = verbose
@@ -90,6 +91,9 @@ class LocalStack:
         self.secret_values: dict[str, str] = {}
         self.overrides: dict[str, str] = {}
         self.principals: dict[str, roles.Principal] = {}
+        self.forward_events = forward_events
+        self.events_key = ""
+        self.forwarder: Any = None
 
     @property
     def api_url(self) -> str:
@@ -135,6 +139,9 @@ class LocalStack:
                 poller.start()
                 self.pollers.append(poller)
 
+        if self.forward_events:
+            self._start_forwarding(tpl, physical, endpoint)
+
         self.principals = {aws.ACCESS_KEY: roles.administrator()}
         for spec in sorted(model.roles(tpl, res).values(), key=lambda r: r.role):
             principal = roles.role_principal(spec)
@@ -172,6 +179,18 @@ class LocalStack:
                     f"warning: function {name} fails to start: {error['errorType']}: {error['errorMessage']}"
                 )
 
+    def _start_forwarding(self, tpl: Template, physical: dict[str, Any], endpoint: str) -> None:
+        import secrets
+
+        from waguard import forwarder
+
+        self.events_key = os.environ.get("WG_EVENTS_KEY") or secrets.token_urlsafe(24)
+        base = float(os.environ.get("WA_RETRY_BASE_SECONDS") or runtime.retry_base_seconds(tpl))
+        assert self.forward_events is not None
+        self.forwarder = forwarder.start(
+            tpl, physical, endpoint, self.forward_events, self.events_key, base, report=warn
+        )
+
     def _invoke(self, function: str, event: dict[str, Any]) -> Any:
         pool = self.pools.get(function)
         if pool is None:
@@ -193,6 +212,8 @@ class LocalStack:
         for principal in self.principals.values():
             if principal.role:
                 lines.append(f"role {principal.role} {principal.access_key} {principal.secret_key}")
+        if self.events_key:
+            lines.append(f"events-key {self.events_key}")
         lines.append(f"logs {self.log_dir}")
         lines.append(f"api {self.api_url}")
         lines.append(f"aws {self.aws_url} region={self.tpl.region}")
@@ -203,6 +224,8 @@ class LocalStack:
             self.api_server.stop()
         for poller in self.pollers:
             poller.stop()
+        if self.forwarder is not None:
+            self.forwarder.stop()
         for fn_pool in self.pools.values():
             fn_pool.close()
         for poller in self.pollers:
@@ -216,14 +239,23 @@ class LocalStack:
             self.tail.join(2)
 
 
-def run(host: str, port: int, aws_port: int, verbose: bool = False, log_dir: Path | None = None) -> int:
+def run(
+    host: str,
+    port: int,
+    aws_port: int,
+    verbose: bool = False,
+    log_dir: Path | None = None,
+    forward_events: str | None = None,
+) -> int:
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stopping.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = LocalStack(host, port, aws_port, verbose, log_dir, cancelled=stopping.is_set)
+    stack = LocalStack(
+        host, port, aws_port, verbose, log_dir, cancelled=stopping.is_set, forward_events=forward_events
+    )
     code = 0
     try:
         stack.start()

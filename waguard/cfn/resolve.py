@@ -312,6 +312,14 @@ class Resolver:
             name = named(lid, "TopicName") or physical_name(self.tpl, lid, 256)
             arn = f"arn:aws:sns:{region}:{account}:{name}"
             return Physical(arn, {"TopicArn": arn, "TopicName": name})
+        if rtype == "AWS::Events::EventBus":
+            name = named(lid, "Name") or physical_name(self.tpl, lid, 256)
+            return Physical(
+                name, {"Arn": f"arn:aws:events:{region}:{account}:event-bus/{name}", "Name": name}
+            )
+        if rtype == "AWS::Events::Rule":
+            name = named(lid, "Name") or physical_name(self.tpl, lid, 64)
+            return Physical(name, {"Arn": f"arn:aws:events:{region}:{account}:rule/{name}"})
         if rtype == "AWS::S3::Bucket":
             name = named(lid, "BucketName") or physical_name(self.tpl, lid, 63).lower()
             return Physical(name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.{URL_SUFFIX}"})
