@@ -14,6 +14,7 @@ import pytest
 from shared import constants as c
 from shared import ids
 from tests import factory as f
+from waguard.paths import ROOT
 
 PHONE = "4915112345678"
 NAME = "Erika Mustermann"
@@ -235,3 +236,75 @@ def test_the_conversation_of_an_unknown_or_erased_contact_is_404(aws_stack) -> N
     say(aws_stack, "forget me")
     assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
     assert conversation(PHONE)[0] == 404
+
+
+# ---- the event catalogue: what the code emits conforms to the published JSON Schemas ---------------
+SCHEMAS = ROOT / "docs" / "events" / "schemas"
+
+
+def _validator(detail_type: str):
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((SCHEMAS / f"{detail_type}.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_every_emitted_event_conforms_to_its_schema(aws_stack, graph, contact_key) -> None:
+    ref = reference(contact_key)
+    first = say(aws_stack, "hello")
+    reply = f.call_messages(f.messages_post({"to": ref, "purpose": "service", "text": {"body": "Hi!"}}))
+    msg_id = f.reply_json(reply)["id"]
+    send_queued(aws_stack)
+    wamid = f.reply_json(f.call_messages(f.messages_get(msg_id)))["wamid"]
+    kinds = [
+        f.message(
+            PHONE,
+            "interactive",
+            {"interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes"}}},
+            context={"from": "15550001111", "id": wamid},
+        ),
+        f.message(PHONE, "reaction", {"reaction": {"message_id": first, "emoji": "👍"}}),
+        f.message(
+            PHONE,
+            "image",
+            {"image": {"id": "987654321", "mime_type": "image/jpeg", "caption": "the broken part"}},
+        ),
+        f.message(
+            PHONE,
+            "document",
+            {"document": {"id": "123123", "mime_type": "application/pdf", "filename": "invoice.pdf"}},
+        ),
+        f.text_message(PHONE, "STOP"),
+    ]
+    assert (
+        f.deliver(aws_stack, f.webhook_body(messages=kinds, contacts=[f.contact(PHONE)]))["statusCode"] == 200
+    )
+    statuses = [f.status(wamid, "delivered", PHONE), f.status(wamid, "read", PHONE)]
+    assert f.deliver(aws_stack, f.webhook_body(statuses=statuses))["statusCode"] == 200
+    f.call_contacts("PUT", ref, "/consent", {"purpose": "utility", "status": "granted", "source": "crm"})
+    f.call_contacts("DELETE", ref)
+    envelopes = aws_stack.events()
+    seen = {e["detail-type"] for e in envelopes}
+    assert seen == set(c.EVENT_TYPES)
+    for envelope in envelopes:
+        errors = [e.message for e in _validator(envelope["detail-type"]).iter_errors(envelope["detail"])]
+        assert not errors, (envelope["detail-type"], errors)
+    received = {d["message"]["type"]: d["message"] for d in of_type(envelopes, c.EVENT_MESSAGE_RECEIVED)}
+    assert received["interactive"]["interactive"] == {"id": "yes", "title": "Yes"}
+    assert received["interactive"]["reply_to"] == msg_id  # the business's own message, by waguard's id
+    assert received["reaction"]["reaction"]["emoji"] == "👍"
+    assert received["image"]["media"]["id"].startswith("med_") and "987654321" not in json.dumps(envelopes)
+    assert received["document"]["media"]["filename"] == "invoice.pdf"
+    moved = [d["message"]["status"] for d in of_type(envelopes, c.EVENT_MESSAGE_STATUS)]
+    assert moved == ["sent", "delivered", "read"]
+    no_personal_data(envelopes, wamid, first)
+
+
+def test_the_catalogue_examples_conform_to_their_schemas() -> None:
+    examples = sorted((ROOT / "docs" / "events" / "examples").glob("*.json"))
+    assert {p.stem for p in examples} == set(c.EVENT_TYPES)
+    for path in examples:
+        event = json.loads(path.read_text())
+        assert event["detail-type"] == path.stem and event["source"] == "waguard"
+        assert not list(_validator(path.stem).iter_errors(event["detail"])), path.name
