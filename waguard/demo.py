@@ -299,8 +299,24 @@ def _message_status(client: Client, message_id: str, wanted: str) -> dict[str, A
     return wait_for(check)
 
 
-def play(client: Client) -> None:
-    """The whole conversation, each step printed; raises SystemExit on any unexpected answer."""
+def _bot_answers(client: Client, bot: Any) -> None:
+    print("\n   The business's bot hears it through an event and answers by contact reference:")
+    answered = wait_for(lambda: bot.answered[:1], timeout=60)[0]
+    detail = answered["event"]["detail"]
+    shown = {"detail-type": answered["event"]["detail-type"], "contact": detail["contact"],
+             "message": detail["message"]}  # fmt: skip
+    print(f"   event: {json.dumps(shown, ensure_ascii=False)[:300]}")
+    if answered["status"] != 202:
+        raise SystemExit(f"demo: the bot's answer was refused: {answered['status']} {answered['reply']}")
+    _message_status(client, answered["reply"]["id"], "sent")
+    print(
+        f"   POST /messages to {detail['contact'][:12]}... as agent: 202, then sent (the bot holds no number)"
+    )
+
+
+def play(client: Client, bot: Any = None) -> None:
+    """The whole conversation, each step printed; raises SystemExit on any unexpected answer. With `bot`
+    (a `waguard.bot.Bot` receiving the forwarded events), the business's bot answers the question."""
     _step(1, "Meta verifies the webhook (subscription handshake)")
     _show("GET /webhook", _expect(client.handshake(challenge="demo-challenge-42"), 200, "handshake"))
     _show("GET /webhook with a wrong token", _expect(client.handshake(token="wrong"), 403, "bad handshake"))  # noqa: S106
@@ -311,6 +327,8 @@ def play(client: Client) -> None:
     _show("POST /webhook, unsigned", _expect(client.deliver(hello, signature=""), 401, "unsigned"))
     wait_for(lambda: client.export(CUSTOMER).status == 200)
     print("   stored: the message is in the contact's export (encrypted at rest)")
+    if bot is not None:
+        _bot_answers(client, bot)
 
     _step(3, "The customer opts in to marketing (recorded by the business)")
     _show(
@@ -374,13 +392,20 @@ def play(client: Client) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from waguard.bot import Bot
+
     print("Starting the local stack (moto, the functions, the API, a fake Graph API)...", flush=True)
-    stack = LocalStack().start()
+    bot = Bot().start()
+    stack = LocalStack(forward_events=bot.url).start()
     try:
         print(f"   api {stack.api}  aws {stack.aws}  region {stack.region}")
-        play(stack.client())
+        print(f"   business events forwarded to the demo bot at {bot.url}")
+        client = stack.client()
+        bot.attach(client, stack.roles["agent"], stack.events_key)
+        play(client, bot)
     finally:
         stack.stop()
+        bot.shutdown()
     report = ROOT / "cdk.out" / "report.html"
     report_mod.main(["--format", "html", "--out", str(report)])
     print(f"\nData-protection report written to {report.relative_to(ROOT)}")
