@@ -24,7 +24,7 @@ from typing import Any
 from bench.meter import Meter
 from bench.stack import APP_SECRET, graph_api, local_stack, quiet_logs
 
-GOAL_INBOUND = 3.0
+GOAL_INBOUND = 4.0  # issue 14: events may add at most one call to the 3.0 of before
 
 
 def _phase(meter: Meter) -> dict[str, int]:
