@@ -122,9 +122,29 @@ class Events(Construct):
             rate_limit_per_second=self._cfg.events_rate_per_second,
             description="The business's HTTPS endpoint for waguard events",
         )
+        # The invoke permission as a customer-managed policy (the target's default grant would be inline);
+        # the target gets the role as an immutable reference so CDK adds nothing to it.
+        role = iam.Role(
+            self,
+            "ForwardRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="waguard: EventBridge invokes the business's events endpoint",
+        )
+        iam.ManagedPolicy(
+            self,
+            "ForwardPolicy",
+            description="waguard: invoke the events API destination, nothing else",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["events:InvokeApiDestination"], resources=[destination.api_destination_arn]
+                )
+            ],
+            roles=[role],
+        )
         rule.add_target(
             targets.ApiDestination(
                 destination,
+                event_role=iam.Role.from_role_arn(self, "ForwardRoleRef", role.role_arn, mutable=False),
                 dead_letter_queue=self.dlq,
                 retry_attempts=self._cfg.events_retry_attempts,
                 max_event_age=Duration.hours(24),

@@ -217,6 +217,16 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
     reset_runtime_caches()
 
 
+@pytest.fixture(scope="module")
+def graph_api():
+    """The strict Graph API fake (waguard.graph_fake) on a free port, for the sender's calls."""
+    from waguard import graph_fake
+
+    server, _ = graph_fake.start()
+    yield server
+    server.shutdown()
+
+
 @pytest.fixture
 def contact_key() -> str:
     return SECRETS[c.SECRET_CONTACT_KEY]

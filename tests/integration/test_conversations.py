@@ -21,15 +21,6 @@ NAME = "Erika Mustermann"
 REF_RE = re.compile(r"^ct_[a-z0-9]{20,}$")
 
 
-@pytest.fixture(scope="module")
-def graph_api():
-    from waguard import graph_fake
-
-    server, _ = graph_fake.start()
-    yield server
-    server.shutdown()
-
-
 @pytest.fixture
 def graph(aws_stack, graph_api, monkeypatch):
     from shared import settings

@@ -21,15 +21,6 @@ PROMO = {
 }
 
 
-@pytest.fixture(scope="module")
-def graph_api():
-    from waguard import graph_fake
-
-    server, _ = graph_fake.start()
-    yield server
-    server.shutdown()
-
-
 @pytest.fixture
 def fake(aws_stack, graph_api, monkeypatch):
     from domain import sending
