@@ -221,7 +221,7 @@ def test_exactly_the_well_formed_items_are_stored(aws_stack: Any, plan: Plan) ->
     assert new_consent == {contacts.chash(ref) for ref in plan.preferences}
     for ref, wamid, text in plan.messages[:3]:  # stored as sent, readable through the API
         doc = f.reply_json(f.call_contacts("GET", ref, "/export"))
-        assert [m.get("text") for m in doc["messages"] if m["id"] == wamid] == [text]
+        assert [m.get("text") for m in doc["messages"] if m.get("wamid") == wamid] == [text]
 
 
 def test_a_malformed_sibling_never_takes_a_good_message_with_it(aws_stack: Any) -> None:
@@ -238,7 +238,7 @@ def test_a_malformed_sibling_never_takes_a_good_message_with_it(aws_stack: Any) 
     assert f.deliver(aws_stack, body)["statusCode"] == 200
     for phone, wamid in good:
         doc = f.reply_json(f.call_contacts("GET", phone, "/export"))
-        assert [m["id"] for m in doc["messages"]] == [wamid]
+        assert [m["wamid"] for m in doc["messages"]] == [wamid]
     for item in bad[:2]:  # the malformed messages themselves are not kept (their contact card is)
         reply = f.call_contacts("GET", item["from"], "/export")
         assert reply["statusCode"] == 404 or f.reply_json(reply)["messages"] == []
