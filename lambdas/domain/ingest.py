@@ -155,20 +155,27 @@ def _clean(value: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v not in (None, "", [], {})}
 
 
-def content(msg: Message, settings: Settings) -> dict[str, Any]:
-    """What is kept of a message's content (see the module doc)."""
+def _media_content(msg: Message) -> dict[str, Any]:
+    """Media id and mime type, the caption and a document's filename (at most one media object)."""
     out: dict[str, Any] = {}
-    kind = msg.type or ""
-    if msg.text is not None:
-        out["text"] = msg.text.body
     for media_type in _MEDIA_TYPES:
         media = getattr(msg, media_type)
         if media is not None:
             out["media"] = _clean({"id": media.id, "mime_type": media.mime_type})
             if media.caption:
                 out["caption"] = media.caption
-            if getattr(media, "filename", None):
+            if media.filename:
                 out["filename"] = media.filename
+    return out
+
+
+def content(msg: Message, settings: Settings) -> dict[str, Any]:
+    """What is kept of a message's content (see the module doc)."""
+    out: dict[str, Any] = {}
+    kind = msg.type or ""
+    if msg.text is not None:
+        out["text"] = msg.text.body
+    out.update(_media_content(msg))
     if msg.interactive is not None:
         inter = msg.interactive
         reply = inter.button_reply or inter.list_reply
