@@ -146,7 +146,7 @@ def test_backup_plan_covers_the_data_tables_but_not_keys(synth: Synth) -> None:
 
 def test_queues_are_kms_encrypted_with_dlqs_and_ssl_only(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(queues) == 4
+    assert len(queues) == 5  # inbound, send, their DLQs, the event bus's DLQ
     data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
     for logical_id, queue in queues.items():
         assert ref(queue["Properties"]["KmsMasterKeyId"]) == data_key, logical_id
@@ -157,7 +157,9 @@ def test_queues_are_kms_encrypted_with_dlqs_and_ssl_only(synth: Synth) -> None:
     }
     assert len(redrive) == 2
     dlqs = {ref(r["deadLetterTargetArn"]) for r in redrive.values()}
-    assert dlqs == set(queues) - set(redrive)
+    (bus,) = synth.of_type("AWS::Events::EventBus").values()
+    events_dlq = ref(bus["Properties"]["DeadLetterConfig"]["Arn"])
+    assert dlqs == set(queues) - set(redrive) - {events_dlq}
     inbound = ref(synth.env("webhook")[c.ENV_INBOUND_QUEUE_URL])
     send = ref(synth.env("messages-api")[c.ENV_SEND_QUEUE_URL])
     assert redrive[inbound]["maxReceiveCount"] == 5
@@ -259,6 +261,7 @@ EXPECTED_ENV = {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_EVENT_BUS_NAME,
         *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
     "messages-api": {
@@ -277,11 +280,12 @@ EXPECTED_ENV = {
             )
         ),
     },
-    "contacts-api": {c.ENV_SECRET_ID, c.ENV_DATA_KEY_ARN, *c.ENV_TABLE.values()},
+    "contacts-api": {c.ENV_SECRET_ID, c.ENV_DATA_KEY_ARN, c.ENV_EVENT_BUS_NAME, *c.ENV_TABLE.values()},
     "sender": {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_EVENT_BUS_NAME,
         *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
 }
@@ -577,8 +581,9 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    assert len(dlq_alarms) == 2
-    dlqs = {
+    assert len(dlq_alarms) == 3  # inbound, send, the event bus's
+    (bus,) = synth.of_type("AWS::Events::EventBus").values()
+    dlqs = {ref(bus["Properties"]["DeadLetterConfig"]["Arn"])} | {
         ref(q["deadLetterTargetArn"])
         for q in (
             r["Properties"]["RedrivePolicy"]
