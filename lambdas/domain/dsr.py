@@ -105,7 +105,7 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "template": template,
         "content": _outbound_content(kind, data),
         "reply_to": data.get("reply_to"),
-        "business_number": data.get("from"),
+        "business_number": data.get("from") or item.get("business_number"),
         "status": item.get("status"),
         "error": item.get("error"),
         "wamid": wamid,
