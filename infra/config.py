@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lambdas.shared import constants as c
-from lambdas.shared.settings_contract import KeepSettings, SettingsDocument
+from lambdas.shared.settings_contract import BusinessNumber, KeepSettings, SettingsDocument
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (cdk.json, lambdas/)
 CONTEXT_KEY = "waguard"
@@ -60,6 +60,13 @@ class FunctionSettings(_Model):
     reserved_concurrency: int = Field(default=5, ge=1, le=1000)
 
 
+class PhoneNumber(_Model):
+    """A business phone number: Meta's phone_number_id and a label for people (the report)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
+    label: str = Field(default="", max_length=64)
+
+
 class WaguardConfig(_Model):
     region: str
     allowed_regions: tuple[str, ...] = Field(min_length=1)
@@ -67,7 +74,9 @@ class WaguardConfig(_Model):
     stage: str = Field(pattern=r"^[A-Za-z0-9_]{1,64}$")
     graph_api_url: str = Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")
     graph_api_version: str = Field(pattern=r"^v\d+\.\d+$")
-    phone_number_id: str = Field(min_length=1)
+    # The business numbers served, the first the default; `phoneNumberId` (one id) is still accepted.
+    phone_numbers: tuple[PhoneNumber, ...] = ()
+    phone_number_id: str = Field(default="", exclude=True)
     powertools_version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
     retention_days: dict[str, int]
     log_retention_days: int
@@ -136,6 +145,26 @@ class WaguardConfig(_Model):
         return value
 
     @model_validator(mode="after")
+    def _numbers(self) -> WaguardConfig:
+        if self.phone_number_id and self.phone_numbers:
+            raise ValueError("give phoneNumbers or the older phoneNumberId, not both")
+        if self.phone_number_id:
+            object.__setattr__(self, "phone_numbers", (PhoneNumber(id=self.phone_number_id),))
+        if not self.phone_numbers:
+            raise ValueError(
+                "phoneNumbers lists at least one business number {id, label} (the first: default)"
+            )
+        ids = [n.id for n in self.phone_numbers]
+        if len(set(ids)) != len(ids):
+            raise ValueError("phoneNumbers: each id once")
+        return self
+
+    @property
+    def business_numbers(self) -> tuple[str, ...]:
+        """The ids of the business numbers served, the default first."""
+        return tuple(n.id for n in self.phone_numbers)
+
+    @model_validator(mode="after")
     def _cross_checks(self) -> WaguardConfig:
         if self.region not in self.allowed_regions:
             raise ValueError(
@@ -177,7 +206,7 @@ class WaguardConfig(_Model):
             retry_base_seconds=self.retry_base_seconds,
             graph_api_url=self.graph_api_url,
             graph_api_version=self.graph_api_version,
-            phone_number_id=self.phone_number_id,
+            phone_numbers=tuple(BusinessNumber(id=n.id, label=n.label) for n in self.phone_numbers),
         )
 
     def settings_json(self) -> str:

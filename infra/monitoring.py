@@ -4,8 +4,10 @@
 - each function's errors,
 - API 5xx,
 - Graph API auth errors (`GraphAuthErrors`: the access token is wrong or expired; nothing will send),
-- Graph API throttling (`GraphThrottled`: the send rate budget is too high for the account tier).
-The two Graph metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
+- Graph API throttling (`GraphThrottled`: the send rate budget is too high for the account tier),
+- deliveries for a business number not configured (`UnknownBusinessNumber`: answered and dropped; a
+  number is missing from cdk.json `phoneNumbers`, or the app is subscribed to a WABA it should not be).
+The three runtime metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
 """
 
 from __future__ import annotations
@@ -106,6 +108,13 @@ class Monitoring(Construct):
             self._graph_metric(GRAPH_THROTTLED),
             threshold=cfg.graph_throttled_alarm_threshold,
             description="The Graph API throttles sends: lower sendRatePerSecond or raise the account tier.",
+        )
+        self._alarm(
+            c.METRIC_UNKNOWN_BUSINESS_NUMBER,
+            self._graph_metric(c.METRIC_UNKNOWN_BUSINESS_NUMBER),
+            threshold=1,
+            description="Webhook deliveries for a business number this deployment does not serve were "
+            "dropped: add it to phoneNumbers in cdk.json, or unsubscribe the app from its account.",
         )
 
     @staticmethod

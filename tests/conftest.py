@@ -21,6 +21,7 @@ if str(LAMBDAS) not in sys.path:
     sys.path.insert(0, str(LAMBDAS))
 
 from shared import constants as c  # noqa: E402
+from tests import factory as f  # noqa: E402
 
 REGION = "eu-central-1"
 SECRETS = {
@@ -174,6 +175,7 @@ def _create_stack() -> AwsStack:
             c.ENV_SECRET_ID: secret_arn,
             c.ENV_DATA_KEY_ARN: key_arn,
             c.ENV_SETTINGS: settings_json(),
+            c.ENV_PHONE_NUMBER_ID: ",".join(f.SERVED_NUMBERS),
             c.ENV_EVENT_BUS_NAME: bus,
         }
     )

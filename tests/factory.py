@@ -17,6 +17,16 @@ from pathlib import Path
 from typing import Any
 
 PHONE_NUMBER_ID = "106540352242922"
+SECOND_PHONE_NUMBER_ID = "206540352242933"  # a second business number of the same deployment
+# The business numbers the test deployment serves (issue 17: a change for any other is dropped): ours and
+# those the peer projects' recorded webhooks were sent to.
+SERVED_NUMBERS = (
+    PHONE_NUMBER_ID,
+    SECOND_PHONE_NUMBER_ID,
+    "1122334455667",
+    "743897493242",
+    "<BUSINESS_PHONE_NUMBER_ID>",  # as recorded (a placeholder of the peer project)
+)
 DISPLAY_NUMBER = "15550783881"
 WABA_ID = "102290129340398"
 CALLER_ARN = "arn:aws:iam::123456789012:user/test-officer"

@@ -207,6 +207,8 @@ class LocalStack:
             for name in ("WA_APP_SECRET", "WA_VERIFY_TOKEN", "WA_ACCESS_TOKEN")
         ]
         lines.append(f"env WA_PHONE_NUMBER_ID={self.overrides['WA_PHONE_NUMBER_ID']}")
+        numbers = [n.strip() for n in self.overrides["WA_PHONE_NUMBER_ID"].split(",") if n.strip()]
+        lines.append("business-numbers " + " ".join(numbers) + f" default={numbers[0]}")
         if self.graph_url:
             lines.append(f"graph {self.graph_url}")
         for principal in self.principals.values():

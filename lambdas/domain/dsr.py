@@ -77,6 +77,7 @@ def _inbound(
         "id": messages.msg_id_of(item) or data.get("wamid"),
         "wamid": data.get("wamid"),
         "type": item.get("type"),
+        "business_number": item.get("business_number"),
         "text": text,
         **_answered(data, ids_by_wamid_h or {}),
         "content": content,
@@ -104,7 +105,7 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "template": template,
         "content": _outbound_content(kind, data),
         "reply_to": data.get("reply_to"),
-        "business_number": data.get("from"),
+        "business_number": data.get("from") or item.get("business_number"),
         "status": item.get("status"),
         "error": item.get("error"),
         "wamid": wamid,
@@ -137,7 +138,8 @@ def _status(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
 
 def _profile(identity: Identity) -> dict[str, Any] | None:
     merged: dict[str, Any] = {}
-    firsts, lasts, ttls = [], [], []
+    firsts, ttls = [], []
+    windows: dict[str, int] = {}
     for pk in identity.hashes:
         item = contacts.profile(pk)
         if item is None:
@@ -146,15 +148,16 @@ def _profile(identity: Identity) -> dict[str, Any] | None:
             merged.setdefault(key, value)
         if item.get("first_seen_at") is not None:
             firsts.append(int(item["first_seen_at"]))
-        if item.get("last_inbound_at") is not None:
-            lasts.append(int(item["last_inbound_at"]))
+        for number, at in contacts.inbound_times(item).items():
+            windows[number] = max(at, windows.get(number, at))
         ttls.append(item)
     if not ttls:
         return None
     if firsts:
         merged["first_seen_at"] = min(firsts)
-    if lasts:
-        merged["last_inbound_at"] = max(lasts)
+    if windows:  # the service window is per business number: the newest inbound time on each
+        merged["last_inbound_at"] = max(windows.values())
+        merged["last_inbound_by_number"] = dict(sorted(windows.items()))
     merged["deletes_at"] = max(deletes_at(i) for i in ttls)
     return merged
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import consent, events, keywords
-from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Metadata, Status, UserPreference
+from domain.webhook_items import INVALID_SENDER, MALFORMED, parse_value, pick_ref
+from domain.webhook_items import norm_ref as _norm
+from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Status, UserPreference
 from shared import constants as c
-from shared import ids
 from shared.observability import logger
 from shared.settings import Settings, get_settings
 from store import contacts, messages, sealed, tables
@@ -49,6 +50,7 @@ class Counts:
     invalid_changes: int = 0
     opt_outs: int = 0
     opt_ins: int = 0
+    unknown_numbers: int = 0  # changes for a business number not configured here: dropped, not stored
     malformed_items: int = 0  # dropped at parsing: not an object, a wrong type, a missing id
     invalid_senders: int = 0  # dropped at parsing: a sender (or recipient) that is no valid contact id
     dropped: dict[str, int] = field(default_factory=dict)  # "<list>:<reason>" -> count (no values)
@@ -63,22 +65,7 @@ class Counts:
         self.dropped[key] = self.dropped.get(key, 0) + 1
 
 
-# ---- contact references ------------------------------------------------------------------------
-def _norm(raw: str | None) -> str | None:
-    if not raw:
-        return None
-    try:
-        return ids.normalize_contact(raw, references=False)
-    except ids.InvalidContact:
-        return None
-
-
-def pick_ref(wa_id: str | None, user_id: str | None) -> str | None:
-    """The reference a record is filed under: a valid wa_id, else a valid user id, else None (never the
-    raw value: what the API cannot name, nobody could export or erase)."""
-    return _norm(wa_id) or _norm(user_id)
-
-
+# ---- contacts ----------------------------------------------------------------------------------
 class _Contacts:
     """The contacts of one change: links wa_id and user_id pseudonyms, refreshes PROFILEs once."""
 
@@ -113,7 +100,9 @@ class _Contacts:
         name = self.names.get(ref)
         if name and self.settings.keep_profile_name:
             details["profile_name"] = name
-        index = contacts.declare_touch(write, primary, details, linked=other, inbound_at=inbound_at)
+        index = contacts.declare_touch(
+            write, primary, details, linked=other, inbound_at=inbound_at, number=self.business_number
+        )
         if other:
             contacts.declare_touch(write, other, {"user_id": uid, "wa_id": wa}, linked=primary)
         identity = Identity(ref=ref, primary=primary, hashes=(primary, *((other,) if other else ())))
@@ -295,7 +284,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         )
         consent.revoke_all(ident, KEYWORD_SOURCE, evidence, msg.timestamp)
         if settings.stop_confirmation and not already:
-            _confirm_stop(ident, settings.stop_confirmation)
+            _confirm_stop(ident, settings.stop_confirmation, people.business_number)
     else:
         counts.opt_ins += 1
         consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
@@ -313,6 +302,11 @@ def window_start(msg: Message, settings: Settings) -> int | None:
 
 def _number(value: ChangeValue) -> str | None:
     return value.metadata.phone_number_id if value.metadata else None
+
+
+def served(value: ChangeValue, settings: Settings) -> bool:
+    """A change for a business number of this deployment (`metadata.phone_number_id` configured)."""
+    return _number(value) in settings.phone_number_ids
 
 
 def _store_ordinary(
@@ -351,7 +345,7 @@ def _store_ordinary(
             forward_only = None  # older than the newest message seen: store it, keep the newer window
 
 
-def _confirm_stop(identity: Identity, text: str) -> None:
+def _confirm_stop(identity: Identity, text: str, number: str | None) -> None:
     """The optional one-time STOP confirmation, queued as a service text by the outbound side.
 
     It answers the contact's own message (which opened Meta's customer-service window), so the outbound
@@ -360,7 +354,7 @@ def _confirm_stop(identity: Identity, text: str) -> None:
     from domain import sending
 
     try:
-        sending.enqueue_service_text(identity, text)
+        sending.enqueue_service_text(identity, text, number)
     except sending.Refused as exc:
         logger.info("stop confirmation not sent", extra={"code": exc.code})
     except Exception as exc:  # a failed confirmation must not hold up the opt-out itself
@@ -446,6 +440,9 @@ def _preference(pref: UserPreference, people: _Contacts, counts: Counts) -> None
 
 
 def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Counts) -> None:
+    if not served(value, settings):  # not ours: never stored (the metric names no number)
+        counts.unknown_numbers += 1
+        return
     people = _Contacts(settings, value.contacts)
     people.business_number = _number(value)
     if field_name == FIELD_USER_PREFERENCES:
@@ -460,85 +457,6 @@ def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Cou
     if value.errors:
         counts.errors += len(value.errors)
         logger.warning("webhook errors", extra={"codes": [e.code for e in value.errors][:10]})
-
-
-# ---- parsing, item by item -------------------------------------------------------------------------
-MALFORMED = "malformed"
-INVALID_SENDER = "invalid_sender"
-_ITEM_MODELS: dict[str, Any] = {
-    "contacts": Contact,
-    "messages": Message,
-    "statuses": Status,
-    "errors": Error,
-    "user_preferences": UserPreference,
-}
-
-
-def _senders(kind: str, item: Any) -> tuple[str | None, str | None] | None:
-    """The (wa_id, user_id) an item is about, or None for an item that names nobody (errors)."""
-    if kind == "messages":
-        return item.from_, item.from_user_id
-    if kind == "statuses":
-        return item.recipient  # type: ignore[no-any-return]
-    if kind in ("contacts", "user_preferences"):
-        return item.wa_id, item.user_id
-    return None
-
-
-def _problem(kind: str, item: Any) -> str | None:
-    """Why an item is dropped (MALFORMED, INVALID_SENDER), or None when it is well formed."""
-    if kind == "messages" and not item.id:
-        return MALFORMED
-    if kind == "statuses" and not (item.id and item.status):
-        return MALFORMED
-    senders = _senders(kind, item)
-    if senders is None or (kind == "contacts" and senders == (None, None)):
-        return None
-    # Filed under a valid wa_id, else a valid user id (pick_ref): reachable by the API, so erasable.
-    return None if pick_ref(*senders) is not None else INVALID_SENDER
-
-
-def _items(raw: dict[str, Any], kind: str, counts: Counts) -> list[Any]:
-    """The well-formed items of one list of a change value; each other item is dropped and counted."""
-    from pydantic import ValidationError
-
-    listed = raw.get(kind)
-    if listed is None:
-        return []
-    if not isinstance(listed, list):
-        counts.drop(kind, MALFORMED)
-        return []
-    kept = []
-    for element in listed:
-        try:
-            item = _ITEM_MODELS[kind].model_validate(element)
-        except (ValidationError, ValueError, TypeError, RecursionError):
-            counts.drop(kind, MALFORMED)
-            continue
-        problem = _problem(kind, item)
-        if problem is not None:
-            counts.drop(kind, problem)
-            continue
-        kept.append(item)
-    return kept
-
-
-def parse_value(raw: Any, counts: Counts) -> ChangeValue | None:
-    """A change's value with exactly its well-formed items (None when the value is no object at all)."""
-    from pydantic import ValidationError
-
-    if not isinstance(raw, dict):
-        counts.drop("value", MALFORMED)
-        return None
-    try:
-        metadata = Metadata.model_validate(raw["metadata"]) if isinstance(raw.get("metadata"), dict) else None
-    except ValidationError:
-        metadata = None
-    product = raw.get("messaging_product")
-    items: dict[str, Any] = {kind: _items(raw, kind, counts) for kind in _ITEM_MODELS}
-    items["messaging_product"] = product if isinstance(product, str) else None
-    items["metadata"] = metadata
-    return ChangeValue.model_construct(**items)
 
 
 def _log_dropped(counts: Counts) -> None:
@@ -574,7 +492,7 @@ def received_events(delivery: Delivery, settings: Settings | None = None) -> lis
     settings = settings or get_settings()
     out: list[events.Event] = []
     for name, value in changes(delivery, Counts()):
-        if name != FIELD_MESSAGES:
+        if name != FIELD_MESSAGES or not served(value, settings):
             continue
         for msg in value.messages:
             ref = pick_ref(msg.from_, msg.from_user_id)

@@ -1,7 +1,7 @@
 """What `POST /messages` names by waguard's ids, resolved to Meta's, and read receipts.
 
-- `from`: one of the configured business numbers (`phone_number_id`, comma-separated; the first is the
-  default), else 400 `unknown_business_number`.
+- `from`: one of the configured business numbers, else 400 `unknown_business_number`; without it, the
+  number the contact last wrote to (while it is configured), else the default (the first configured).
 - `reply_to` and `reaction.message_id`: a waguard message id (`msg_…` outbound, `in_…` inbound) of
   this conversation (the contact's identity set), resolved to Meta's wamid; an id of another contact is
   answered exactly like an unknown one (400 `unknown_message`), so ids of other conversations are not
@@ -26,14 +26,18 @@ from store.contacts import Identity
 
 def business_numbers() -> list[str]:
     """The configured business phone number ids, the default first."""
-    raw = get_settings().phone_number_id
-    return [n.strip() for n in str(raw).split(",") if n.strip()]
+    return list(get_settings().phone_number_ids)
 
 
-def business_number(requested: str | None) -> str:
+def business_number(requested: str | None, identity: Identity | None = None) -> str:
+    """The number a message goes out from: `requested` (400 unless configured), else the number the
+    contact last wrote to while it is configured, else the default."""
+    from store import contacts
+
     numbers = business_numbers()
     if requested is None:
-        return numbers[0]
+        last = contacts.last_number(identity) if identity is not None else None
+        return last if last in numbers else numbers[0]
     if requested not in numbers:
         raise Refused(400, "unknown_business_number", "from: not a business number of this deployment")
     return requested
@@ -96,10 +100,10 @@ def mark_read(msg_id: str, typing: bool = False) -> dict[str, bool]:
 
     item = messages.get_inbound_by_id(msg_id)
     data = messages.open_attr(item) if item is not None else None
-    if not isinstance(data, dict) or not data.get("wamid"):
+    if item is None or not isinstance(data, dict) or not data.get("wamid"):
         raise Refused(404, "not_found", "no inbound message has this id")
     settings = get_settings()
-    number = business_numbers()[0]  # inbound messages do not record their number yet: the default
+    number = str(item.get("business_number") or business_numbers()[0])  # the number it came in on
     url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
     result = graph.send(url, get_secret_field(c.SECRET_ACCESS_TOKEN), graph.read_body(data["wamid"], typing))
     if result.http_status is not None and 200 <= result.http_status < 300:

@@ -5,8 +5,9 @@ Gate (before anything is stored or queued), see docs/sending.md:
 - an erased (suppressed) contact: a template is 403 `consent_required` until a new explicit grant; a
   free-form reply needs only the window, which the contact's first message after the erasure opens;
 - every free-form kind (all but `template`: text, media, interactive, reaction, location): the 24-hour
-  customer-service window (the contact's newest inbound message that was not an opt-out keyword is at
-  most `service_window_hours` old), else 422 `outside_service_window`; a free-form message with a
+  customer-service window on the business number the message goes out from (the contact's newest
+  inbound message to that number that was not an opt-out keyword is at most `service_window_hours`
+  old), else 422 `outside_service_window`; a free-form message with a
   purpose other than `service` additionally needs that purpose's consent (403);
 - a template: `granted` consent for its purpose (a `service` template counts as `utility`), else 403.
 """
@@ -57,7 +58,7 @@ def consent_purpose(purpose: str, kind: str) -> str | None:
     return "utility" if purpose == c.PURPOSE_SERVICE else purpose
 
 
-def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> None:
+def gate(identity: Any, purpose: str, kind: str, now: float | None = None, number: str | None = None) -> None:
     """Raise Refused unless the contract lets this send go out to this contact now."""
     from domain import consent
     from store import contacts
@@ -69,7 +70,7 @@ def gate(identity: Any, purpose: str, kind: str, now: float | None = None) -> No
         raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
     if kind != "template":
         window = get_settings().service_window_hours * 3600
-        last = contacts.last_inbound_at(identity)
+        last = contacts.last_inbound_at(identity, number)
         at = time.time() if now is None else now
         if last is None or at - last > window:
             raise Refused(
@@ -104,9 +105,9 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
     identity = contacts.identity(normalize(request.to))
     if not identity.resolved:  # a contact reference nobody holds data for: no number to send to
         raise Refused(404, "not_found", "no contact is known by this reference")
-    number = references.business_number(request.from_)
+    number = references.business_number(request.from_, identity)
     content = content_of(identity.ref, identity, request, number)  # 400 for ids it cannot resolve
-    gate(identity, request.purpose, request.kind)
+    gate(identity, request.purpose, request.kind, number=number)
     msg_id = _queue(identity.primary, request.purpose, content, idem_key)
     return {"id": msg_id, "status": "queued"}
 
@@ -132,17 +133,19 @@ def _queue(chash: str, purpose: str, content: dict[str, Any], idem_key: dict[str
     return msg_id
 
 
-def enqueue_service_text(identity: Any, text: str) -> str:
+def enqueue_service_text(identity: Any, text: str, number: str | None = None) -> str:
     """Queue a service text answering the contact's own message (the processor's optional STOP
-    confirmation). The opt-out keyword itself opened Meta's customer-service window, so only suppression
-    is checked; returns the message id, raises Refused (403, or 400 for an empty or too long text)."""
+    confirmation), from the business number it came in on (None: the default). The opt-out keyword itself
+    opened Meta's customer-service window, so only suppression is checked; returns the message id,
+    raises Refused (403, or 400 for an empty or too long text)."""
     from store import contacts
 
     if not 1 <= len(text) <= c.TEXT_MAX_CHARS:
         raise Refused(400, "invalid_body", "a text body has 1 to 4096 characters")
     if contacts.is_suppressed(identity):
         raise Refused(403, "consent_required", "the contact was erased; sending needs a new explicit consent")
-    return _queue(identity.primary, c.PURPOSE_SERVICE, {"to": identity.ref, "text": text})
+    sender = number or get_settings().phone_number_id
+    return _queue(identity.primary, c.PURPOSE_SERVICE, {"to": identity.ref, "text": text, "from": sender})
 
 
 # ---- idempotency ---------------------------------------------------------------------------------------
@@ -332,7 +335,7 @@ def deliver(
             _tell(out, "failed", refusal)
         return Outcome("failed")
 
-    number = str(content.get("from") or settings.phone_number_id.split(",")[0].strip())
+    number = str(content.get("from") or out.business_number or settings.phone_number_id)
     if not ratelimit.acquire(number):
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
@@ -387,7 +390,11 @@ def _tell(out: outbound.Outbound, status: str, error: dict[str, Any] | None = No
         events.publish(
             [
                 events.message_status(
-                    out.pk, get_settings().phone_number_id, str(out.item.get("msg_id", "")), status, error
+                    out.pk,
+                    out.business_number or get_settings().phone_number_id,
+                    str(out.item.get("msg_id", "")),
+                    status,
+                    error,
                 )
             ]
         )

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from domain import events, ingest
 from models.webhook import Delivery
+from shared import constants as c
 from shared.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -65,6 +66,7 @@ def record_handler(record: SQSRecord) -> None:
     _metric("InvalidSenders", counts.invalid_senders)
     _metric("OptOuts", counts.opt_outs)
     _metric("OptIns", counts.opt_ins)
+    _metric(c.METRIC_UNKNOWN_BUSINESS_NUMBER, counts.unknown_numbers)
     logger.info(
         "inbound processed",
         extra={

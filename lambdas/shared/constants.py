@@ -12,12 +12,14 @@ STACK_NAME: Final = "Waguard"
 SERVICE_NAME: Final = "waguard"
 METRICS_NAMESPACE: Final = "Waguard"
 # Metrics the runtime emits (Powertools EMF, namespace METRICS_NAMESPACE, dimension service=SERVICE_NAME);
-# the two Graph ones are alarmed on (infra/monitoring.py).
+# the two Graph ones and UnknownBusinessNumber are alarmed on (infra/monitoring.py).
 METRIC_MESSAGES_QUEUED: Final = "MessagesQueued"
 METRIC_MESSAGES_SENT: Final = "MessagesSent"
 METRIC_MESSAGES_FAILED: Final = "MessagesFailed"
 METRIC_GRAPH_THROTTLED: Final = "GraphThrottled"
 METRIC_GRAPH_AUTH_ERRORS: Final = "GraphAuthErrors"
+# Webhook changes for a business number the deployment does not serve (dropped, not stored).
+METRIC_UNKNOWN_BUSINESS_NUMBER: Final = "UnknownBusinessNumber"
 FUNCTION_TAG: Final = "waguard:function"  # tag on every function: its logical name below
 
 # Functions: logical name -> handler path (relative to the lambdas/ asset root).

@@ -35,7 +35,12 @@ class Settings:
     retry_base_seconds: float
     graph_api_url: str
     graph_api_version: str
-    phone_number_id: str
+    phone_number_ids: tuple[str, ...]  # the business numbers served (Meta's phone_number_id), default first
+
+    @property
+    def phone_number_id(self) -> str:
+        """The default business number (the first configured)."""
+        return self.phone_number_ids[0]
 
     def retention_seconds(self, data_class: str) -> int:
         try:
@@ -86,8 +91,14 @@ def get_settings() -> Settings:
         retry_base_seconds=float(env.get(c.ENV_RETRY_BASE_SECONDS) or doc.retry_base_seconds),
         graph_api_url=(env.get(c.ENV_GRAPH_API_URL) or doc.graph_api_url).rstrip("/"),
         graph_api_version=env.get(c.ENV_GRAPH_API_VERSION) or doc.graph_api_version,
-        phone_number_id=env.get(c.ENV_PHONE_NUMBER_ID) or doc.phone_number_id,
+        phone_number_ids=parse_numbers(env.get(c.ENV_PHONE_NUMBER_ID, ""))
+        or tuple(n.id for n in doc.phone_numbers),
     )
+
+
+def parse_numbers(raw: str) -> tuple[str, ...]:
+    """Business numbers from a comma-separated list (`WA_PHONE_NUMBER_ID`), in order, each once."""
+    return tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
 
 
 def reset() -> None:

@@ -9,8 +9,9 @@ runtime, so infra can import it as `lambdas.shared.settings_contract`.
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Document(BaseModel):
@@ -23,6 +24,13 @@ class KeepSettings(_Document):
     profile_name: bool = False
     contact_cards: bool = False
     locations: bool = False
+
+
+class BusinessNumber(_Document):
+    """One business phone number the deployment serves: Meta's phone_number_id and a label for people."""
+
+    id: str = Field(min_length=1)
+    label: str = ""
 
 
 class SettingsDocument(_Document):
@@ -39,7 +47,16 @@ class SettingsDocument(_Document):
     retry_base_seconds: float
     graph_api_url: str
     graph_api_version: str
-    phone_number_id: str
+    phone_numbers: tuple[BusinessNumber, ...] = Field(min_length=1)  # the first is the default
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_number(cls, data: Any) -> Any:
+        """A document of before several numbers (`phone_number_id`, comma-separated) still parses."""
+        if isinstance(data, dict) and "phone_numbers" not in data and data.get("phone_number_id"):
+            ids = [n.strip() for n in str(data["phone_number_id"]).split(",") if n.strip()]
+            return {**data, "phone_numbers": [{"id": n} for n in ids]}
+        return data
 
     def to_json(self) -> str:
         """Compact and ASCII-only (safe in an environment variable)."""

@@ -128,14 +128,48 @@ def identity_of(ref: str, primary: str) -> Identity:
     return Identity(ref=ref, primary=primary, hashes=(primary, *linked))
 
 
-def last_inbound_at(identity: Identity) -> int | None:
-    """The newest inbound time (epoch seconds) of a message that was not an opt-out keyword."""
-    times = []
+LAST_INBOUND_PREFIX = "li_"  # PROFILE's `li_<phone_number_id>`: the newest inbound time on that number
+LEGACY_LAST_INBOUND = "last_inbound_at"  # one number only (before issue 17): read as the default's
+
+
+def window_attr(number: str | None) -> str:
+    """The PROFILE attribute of the service window on a business number (None: the default number)."""
+    from shared.settings import get_settings
+
+    return LAST_INBOUND_PREFIX + (number or get_settings().phone_number_id)
+
+
+def inbound_times(item: dict[str, Any]) -> dict[str, int]:
+    """{business number: newest inbound time (epoch s)} of one PROFILE item."""
+    from shared.settings import get_settings
+
+    cut = len(LAST_INBOUND_PREFIX)
+    times = {k[cut:]: int(v) for k, v in item.items() if k.startswith(LAST_INBOUND_PREFIX)}
+    legacy = item.get(LEGACY_LAST_INBOUND)
+    default = get_settings().phone_number_id
+    if legacy is not None and int(legacy) > times.get(default, -1):
+        times[default] = int(legacy)
+    return times
+
+
+def last_inbound_at(identity: Identity, number: str | None = None) -> int | None:
+    """The newest inbound time (epoch seconds) on business number `number` (None: the default) of a
+    message that was not an opt-out keyword: the service window is per (business number, contact)."""
+    wanted = window_attr(number)[len(LAST_INBOUND_PREFIX) :]
+    found = [inbound_times(item).get(wanted) for pk in identity.hashes if (item := profile(pk))]
+    times = [t for t in found if t is not None]
+    return max(times) if times else None
+
+
+def last_number(identity: Identity) -> str | None:
+    """The business number the contact last wrote to (its newest window), or None."""
+    newest: tuple[int, str] | None = None
     for pk in identity.hashes:
         item = profile(pk)
-        if item and item.get("last_inbound_at") is not None:
-            times.append(int(item["last_inbound_at"]))
-    return max(times) if times else None
+        for number, at in (inbound_times(item) if item else {}).items():
+            if newest is None or at > newest[0]:
+                newest = (at, number)
+    return newest[1] if newest else None
 
 
 def is_suppressed(identity: Identity) -> bool:
@@ -168,13 +202,15 @@ def declare_touch(
     details: dict[str, Any],
     linked: str | None = None,
     inbound_at: int | None = None,
+    number: str | None = None,
 ) -> int:
     """Declare the PROFILE upsert of one pseudonym in a guarded write (store.sealed); its op index.
 
     Each non-empty field of `details` (wa_id, user_id, profile name when kept) is sealed into its own
     attribute, so nothing has to be read and merged first; `linked` adds a pseudonym to the link set;
-    `inbound_at` moves `last_inbound_at` forward only (the op's condition: an older message fails it and
-    the caller declares the touch again without `inbound_at`). Idempotent.
+    `inbound_at` moves the window of business number `number` (`li_<number>`, None: the default) forward
+    only (the op's condition: an older message fails it and the caller declares the touch again without
+    `inbound_at`). Idempotent.
     """
     names: dict[str, str] = {"#e": c.TTL_ATTRIBUTE}
     values: dict[str, Any] = {":e": tables.expires_at(c.CLASS_CONTACTS), ":f": tables.now()}
@@ -190,9 +226,10 @@ def declare_touch(
         values[":l"] = {linked}
     condition = None
     if inbound_at is not None:
-        sets.append("last_inbound_at = :t")
+        names["#li"] = window_attr(number)
+        sets.append("#li = :t")
         values[":t"] = int(inbound_at)
-        condition = "attribute_not_exists(last_inbound_at) OR last_inbound_at <= :t"
+        condition = "attribute_not_exists(#li) OR #li <= :t"
     return int(
         write.update(
             c.TABLE_CONTACTS,
@@ -210,12 +247,13 @@ def touch(
     details: dict[str, Any],
     linked: str | None = None,
     inbound_at: int | None = None,
+    number: str | None = None,
 ) -> None:
     """Create or refresh the PROFILE of one pseudonym (see `declare_touch`), on its own."""
     from store import sealed
 
     try:
-        sealed.run(lambda w: declare_touch(w, pk, details, linked, inbound_at))
+        sealed.run(lambda w: declare_touch(w, pk, details, linked, inbound_at, number))
     except sealed.Cancelled:  # an older message: refresh the PROFILE, keep the newer last_inbound_at
         sealed.run(lambda w: declare_touch(w, pk, details, linked, None))
 

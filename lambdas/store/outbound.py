@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 from shared import constants as c
-from shared.settings import require_env
+from shared.settings import get_settings, require_env
 from store import sealed, tables
 
 OUT_PREFIX = "OUT#"
@@ -54,6 +54,12 @@ class Outbound:
     @property
     def status(self) -> str:
         return str(self.item.get("status", "queued"))
+
+    @property
+    def business_number(self) -> str | None:
+        """The business number (phone_number_id) it goes out from, in clear (the business's own)."""
+        number = self.item.get("business_number")
+        return str(number) if number else None
 
     @property
     def attempts(self) -> int:
@@ -130,6 +136,7 @@ def create(
         "msg_id": msg_id,
         "purpose": purpose,
         "kind": kind,
+        "business_number": str(content.get("from") or get_settings().phone_number_id),
         "status": "queued",
         "status_rank": c.STATUS_RANK["queued"],
         "attempts": 0,

@@ -144,7 +144,7 @@ def test_settings_json_has_the_design_shape() -> None:
         "retry_base_seconds",
         "graph_api_url",
         "graph_api_version",
-        "phone_number_id",
+        "phone_numbers",
     }
     assert set(out["retention_days"]) == set(c.DATA_CLASSES)
     assert {k: v for k, v in out["retention_days"].items() if k != c.CLASS_KEYS} == settings["retentionDays"]
@@ -158,7 +158,7 @@ def test_settings_json_has_the_design_shape() -> None:
     assert out["retry_base_seconds"] == settings["retryBaseSeconds"]
     assert out["graph_api_url"] == settings["graphApiUrl"]
     assert out["graph_api_version"] == settings["graphApiVersion"]
-    assert out["phone_number_id"] == settings["phoneNumberId"]
+    assert out["phone_numbers"] == settings["phoneNumbers"]
     assert out["service_window_hours"] == 24
     assert cfg.settings_json().isascii()
 

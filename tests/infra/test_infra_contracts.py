@@ -53,7 +53,11 @@ def test_every_alarm_on_a_custom_metric_watches_a_metric_the_runtime_emits(synth
         if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == c.METRICS_NAMESPACE
     ]
     watched = {a["MetricName"] for a in alarms}
-    assert watched == {c.METRIC_GRAPH_AUTH_ERRORS, c.METRIC_GRAPH_THROTTLED}
+    assert watched == {
+        c.METRIC_GRAPH_AUTH_ERRORS,
+        c.METRIC_GRAPH_THROTTLED,
+        c.METRIC_UNKNOWN_BUSINESS_NUMBER,
+    }
     assert all(a["Dimensions"] == [{"Name": "service", "Value": c.SERVICE_NAME}] for a in alarms)
     emitted = emitted_metrics()
     assert watched <= emitted, f"alarmed but never emitted: {sorted(watched - emitted)}"
@@ -94,7 +98,7 @@ def test_the_settings_infra_writes_are_the_settings_the_runtime_parses(
     assert parsed.send_rate_per_second == cfg.send_rate_per_second
     assert parsed.retry_base_seconds == cfg.retry_base_seconds
     assert parsed.graph_api_url == cfg.graph_api_url.rstrip("/")
-    assert parsed.phone_number_id == cfg.phone_number_id
+    assert parsed.phone_number_ids == cfg.business_numbers
     assert json.loads(documents[0])["keep"] == cfg.settings().keep.model_dump()
 
 

@@ -28,7 +28,7 @@ SETTINGS = Settings(
     retry_base_seconds=2,
     graph_api_url="http://graph",
     graph_api_version="v25.0",
-    phone_number_id="1",
+    phone_number_ids=("1",),
 )
 KEEP_ALL = dataclasses.replace(SETTINGS, keep_profile_name=True, keep_contact_cards=True, keep_locations=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from waguard.cfn import Template, as_list
 from waguard.report.access import Route, api_routes
-from waguard.report.common import policy_statements
+from waguard.report.common import deployed_settings, policy_statements
 
 # ---- exposure ---------------------------------------------------------------------------------------
 
@@ -62,6 +62,20 @@ class Exposure:
     route_throttle: dict[str, Throttle | None]  # route resource id -> effective throttle
     route_wafs: dict[str, list[str]]  # route resource id -> web ACL logical ids
     domains: list[str]  # custom domain names with their TLS policy
+    numbers: list[str]  # the business numbers served ("<phone_number_id> (<label>)"), the default first
+
+
+def business_numbers(tpl: Template) -> list[str]:
+    """The business numbers the functions are configured with (WG_SETTINGS), the default first."""
+    settings = deployed_settings(tpl) or {}
+    listed = settings.get("phone_numbers")
+    if not isinstance(listed, list):  # a template of before several numbers
+        return [n.strip() for n in str(settings.get("phone_number_id") or "").split(",") if n.strip()]
+    out = []
+    for n in listed:
+        if isinstance(n, dict) and n.get("id"):
+            out.append(f"{n['id']} ({n['label']})" if n.get("label") else str(n["id"]))
+    return out
 
 
 def _waf_facts(tpl: Template) -> dict[str, WafFact]:
@@ -220,5 +234,10 @@ def exposure(tpl: Template) -> Exposure:
         tls = d.prop("SecurityPolicy") or d.prop("DomainNameConfigurations")
         domains.append(f"{d.logical_id}: {tpl.render(d.prop('DomainName'))} TLS policy {tpl.render(tls)}")
     return Exposure(
-        apis=apis, routes=routes, route_throttle=route_throttle, route_wafs=route_wafs, domains=domains
+        apis=apis,
+        routes=routes,
+        route_throttle=route_throttle,
+        route_wafs=route_wafs,
+        domains=domains,
+        numbers=business_numbers(tpl),
     )

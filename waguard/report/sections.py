@@ -420,6 +420,15 @@ def _exposure_section(facts: Facts) -> Section:
         sec.blocks.append(Bullets(items))
     if ex.domains:
         sec.blocks.append(Bullets(list(ex.domains)))
+    sec.blocks.append(Heading("Business numbers"))
+    sec.blocks.append(
+        Para(
+            "The WhatsApp business numbers (Meta's phone_number_id) whose webhook deliveries are stored, the "
+            "first the default sender; deliveries for any other number are answered, dropped and counted "
+            "(metric UnknownBusinessNumber, alarmed)."
+        )
+    )
+    sec.blocks.append(Bullets(list(ex.numbers) or [Badge("none configured", "gap")]))
     return sec
 
 
