@@ -13,9 +13,14 @@ def test_serve_defaults_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(serve, "run", lambda *a, **k: calls.append((a, k)) or 0)
     assert cli.main(["serve"]) == 0
-    assert calls[-1] == (("127.0.0.1", 3000, 4566), {"verbose": False, "log_dir": None})
+    assert calls[-1] == (
+        ("127.0.0.1", 3000, 4566),
+        {"verbose": False, "log_dir": None, "forward_events": None},
+    )
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8080", "--aws-port", "5000", "-v"]) == 0
     assert calls[-1][0] == ("0.0.0.0", 8080, 5000) and calls[-1][1]["verbose"] is True
+    assert cli.main(["serve", "--forward-events", "http://127.0.0.1:8080/events"]) == 0
+    assert calls[-1][1]["forward_events"] == "http://127.0.0.1:8080/events"
 
 
 def test_invoke_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
