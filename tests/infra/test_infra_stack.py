@@ -146,7 +146,7 @@ def test_backup_plan_covers_the_data_tables_but_not_keys(synth: Synth) -> None:
 
 def test_queues_are_kms_encrypted_with_dlqs_and_ssl_only(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(queues) == 4
+    assert len(queues) == 7  # inbound, send and media with their DLQs; the events DLQ
     data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
     for logical_id, queue in queues.items():
         assert ref(queue["Properties"]["KmsMasterKeyId"]) == data_key, logical_id
@@ -155,9 +155,12 @@ def test_queues_are_kms_encrypted_with_dlqs_and_ssl_only(synth: Synth) -> None:
         for lid, q in queues.items()
         if "RedrivePolicy" in q["Properties"]
     }
-    assert len(redrive) == 2
+    assert len(redrive) == 3
     dlqs = {ref(r["deadLetterTargetArn"]) for r in redrive.values()}
-    assert dlqs == set(queues) - set(redrive)
+    events_dlq = synth.stack.resolve(synth.stack.events.dlq.node.default_child.logical_id)  # type: ignore[union-attr]
+    assert dlqs | {events_dlq} == set(queues) - set(redrive)
+    media = ref(synth.env("processor")[c.ENV_MEDIA_QUEUE_URL])
+    assert redrive[media]["maxReceiveCount"] == 5
     inbound = ref(synth.env("webhook")[c.ENV_INBOUND_QUEUE_URL])
     send = ref(synth.env("messages-api")[c.ENV_SEND_QUEUE_URL])
     assert redrive[inbound]["maxReceiveCount"] == 5
@@ -182,7 +185,8 @@ def test_event_source_mappings_and_visibility_timeouts(synth: Synth) -> None:
         ref(m["Properties"]["EventSourceArn"]): ref(m["Properties"]["FunctionName"])
         for m in mappings.values()
     }
-    assert wiring == {inbound: fns["processor"], send: fns["sender"]}
+    media = ref(synth.env("processor")[c.ENV_MEDIA_QUEUE_URL])
+    assert wiring == {inbound: fns["processor"], send: fns["sender"], media: fns["media-worker"]}
     for mapping in mappings.values():
         props = mapping["Properties"]
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -259,12 +263,15 @@ EXPECTED_ENV = {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_MEDIA_QUEUE_URL,
+        c.ENV_EVENT_BUS_NAME,
         *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
     "messages-api": {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_MEDIA_BUCKET,
         *(
             c.ENV_TABLE[t]
             for t in (
@@ -277,12 +284,25 @@ EXPECTED_ENV = {
             )
         ),
     },
-    "contacts-api": {c.ENV_SECRET_ID, c.ENV_DATA_KEY_ARN, *c.ENV_TABLE.values()},
+    "contacts-api": {
+        c.ENV_SECRET_ID,
+        c.ENV_DATA_KEY_ARN,
+        c.ENV_EVENT_BUS_NAME,
+        c.ENV_MEDIA_BUCKET,
+        *c.ENV_TABLE.values(),
+    },
     "sender": {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_EVENT_BUS_NAME,
         *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
+    },
+    "media-worker": {
+        c.ENV_SECRET_ID,
+        c.ENV_DATA_KEY_ARN,
+        c.ENV_MEDIA_BUCKET,
+        *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_KEYS)),
     },
 }
 COMMON_ENV = {
@@ -296,8 +316,8 @@ COMMON_ENV = {
 }
 
 
-def test_five_functions_with_the_shared_defaults(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::Lambda::Function", 5)
+def test_six_functions_with_the_shared_defaults(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::Lambda::Function", 6)
     synth.template.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -577,7 +597,7 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    assert len(dlq_alarms) == 2
+    assert len(dlq_alarms) == 4  # inbound, send, media and events DLQs
     dlqs = {
         ref(q["deadLetterTargetArn"])
         for q in (
@@ -585,7 +605,7 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
             for r in synth.of_type("AWS::SQS::Queue").values()
             if "RedrivePolicy" in r["Properties"]
         )
-    }
+    } | {synth.stack.resolve(synth.stack.events.dlq.node.default_child.logical_id)}  # type: ignore[union-attr]
     for alarm in dlq_alarms:
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
         (dimension,) = alarm["Dimensions"]
@@ -595,7 +615,7 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
         assert alarm["Namespace"] == c.METRICS_NAMESPACE
         assert alarm["Dimensions"] == [{"Name": "service", "Value": c.SERVICE_NAME}]
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    assert len(errors) == 5
+    assert len(errors) == len(c.HANDLERS)  # one per function
 
 
 def _table_actions(synth: Synth, name: str) -> dict[str, set[str]]:
