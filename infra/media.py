@@ -62,7 +62,6 @@ class Media(Construct):
                     prefix=c.MEDIA_PREFIX,
                     expiration=Duration.days(cfg.retention[c.CLASS_MEDIA]),
                     noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
-                    expired_object_delete_marker=False,
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
                 s3.LifecycleRule(

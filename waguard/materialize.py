@@ -375,7 +375,7 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     expiration: dict[str, Any] = {}
     if "ExpirationInDays" in rule:
         expiration["Days"] = int(rule["ExpirationInDays"])
-    if "ExpiredObjectDeleteMarker" in rule:
+    if "ExpiredObjectDeleteMarker" in rule and "Days" not in expiration:  # S3 refuses both in one rule
         expiration["ExpiredObjectDeleteMarker"] = _true(rule["ExpiredObjectDeleteMarker"])
     if expiration:
         out["Expiration"] = expiration

@@ -160,3 +160,29 @@ def fetch(job: Job, token: str, settings: Settings) -> str:
     if not kept:
         media.delete_object(stored.s3_key)  # another attempt kept it first
     return "done"
+
+
+# ---- GET /media/{id} ---------------------------------------------------------------------------------
+# API Gateway (REST) answers at most 10 MB and a synchronous Lambda at most 6 MB; base64 adds a third.
+INLINE_MAX_BYTES = 4 * 1024 * 1024
+
+
+class TooLargeToServe(Exception):
+    """The media is held but larger than a direct answer can carry (see docs/decisions.md, issue 16)."""
+
+
+def download(media_id: str) -> tuple[str, bytes] | None:
+    """(mime type, bytes) of waguard's media id; None when unknown, expired or erased."""
+    from store.crypto import KeyShredded
+
+    if not media_id.startswith("med_"):
+        return None
+    record = media.find(media_id)
+    if record is None:
+        return None
+    if record.size > INLINE_MAX_BYTES:
+        raise TooLargeToServe(media_id)
+    try:
+        return record.mime_type, b"".join(media.read(record))
+    except KeyShredded:
+        return None

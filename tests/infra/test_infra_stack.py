@@ -445,6 +445,7 @@ ROUTES = {
     "GET /contacts/{contact}/export": ("contacts-api", "AWS_IAM"),
     "DELETE /contacts/{contact}": ("contacts-api", "AWS_IAM"),
     "GET /contacts/{contact}/messages": ("contacts-api", "AWS_IAM"),
+    "GET /media/{id}": ("messages-api", "AWS_IAM"),
 }
 
 

@@ -196,3 +196,30 @@ def test_a_media_queue_outage_never_holds_up_the_message(aws_stack, fake, monkey
     _inbound_image(aws_stack, "meta-media-5")  # f.deliver asserts the processor reported no failure
     inbound = [i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith("IN#")]
     assert len(inbound) == 1
+
+
+def _get_media(media_id: str) -> dict[str, Any]:
+    event = f.rest_event("GET", "/media/{id}", path=f"/media/{media_id}", path_params={"id": media_id})
+    return f.call_messages(event)
+
+
+def test_get_media_answers_the_bytes_then_404_after_erasure(aws_stack, fake) -> None:
+    import base64
+
+    from store import contacts
+    from store.crypto import cipher
+
+    data = os.urandom(70_000)
+    fake.add_media("meta-media-6", "audio/ogg", data)
+    msg = f.message(WA_ID, "audio", {"audio": {"id": "meta-media-6", "mime_type": "audio/ogg; codecs=opus"}})
+    f.deliver(aws_stack, f.webhook_body([msg]))
+    assert _run_worker(aws_stack) == {"records": 1, "failed": 0}
+    media_id = contacts.media_ref("meta-media-6")
+    reply = _get_media(media_id)
+    assert reply["statusCode"] == 200, reply
+    assert reply["multiValueHeaders"]["Content-Type"] == ["audio/ogg"] and reply["isBase64Encoded"] is True
+    assert base64.b64decode(reply["body"]) == data
+    assert _get_media("med_" + "0" * 24)["statusCode"] == 404
+    assert _get_media("not-an-id")["statusCode"] == 404
+    cipher().shred(contacts.chash(WA_ID))
+    assert _get_media(media_id)["statusCode"] == 404
