@@ -234,3 +234,30 @@ def test_a_large_document_streams_through_the_worker_in_bounded_memory() -> None
     assert out["parts"] == 11 and out["largest_part_mb"] == 8.0  # multipart, one 8 MiB part at a time
     assert out["peak_traced_mb"] < 0.75 * 80  # never the document whole, let alone with its ciphertext
     assert out["met"]  # under a quarter of the function's memory size
+
+
+def test_export_lists_the_media_and_erasure_deletes_objects_records_and_pointers(aws_stack, fake) -> None:
+    from store import contacts
+
+    fake.add_media("meta-media-7", "video/mp4", os.urandom(5000))
+    msg = f.message(WA_ID, "video", {"video": {"id": "meta-media-7", "mime_type": "video/mp4"}})
+    f.deliver(aws_stack, f.webhook_body([msg]))
+    assert _run_worker(aws_stack) == {"records": 1, "failed": 0}
+    media_id = contacts.media_ref("meta-media-7")
+    doc = f.reply_json(f.call_contacts("GET", WA_ID, "/export"))
+    (listed,) = doc["media"]
+    assert listed == {
+        "id": media_id,
+        "direction": "in",
+        "mime_type": "video/mp4",
+        "size": 5000,
+        "deletes_at": listed["deletes_at"],
+    }
+    assert len(_objects(aws_stack)) == 1
+    assert f.call_contacts("DELETE", WA_ID)["statusCode"] == 200
+    assert _objects(aws_stack) == []  # current versions deleted (the key was shredded first)
+    left = [
+        i for i in aws_stack.items(c.TABLE_CONTACTS) if "MEDIA" in str(i[c.SK]) or "MEDIA" in str(i[c.PK])
+    ]
+    assert left == []
+    assert _get_media(media_id)["statusCode"] == 404
