@@ -47,6 +47,9 @@ def headline(name: str, r: dict[str, Any]) -> str:
             )
         if name == "synth_seconds":
             return f"{r['seconds']} s (minimal app {r['baseline']['seconds']} s)"
+        if name == "media_memory":
+            peak, memory = r["peak_traced_mb"], r["function_memory_mb"]
+            return f"{r['document_mb']} MB document: peak {peak} MB of {memory} MB"
     except (KeyError, TypeError) as exc:
         return f"(incomplete: {exc})"
     return ""
@@ -229,6 +232,15 @@ def _synth(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _media(r: dict[str, Any]) -> list[str]:
+    return [
+        f"A {r['document_mb']} MB document through the media worker (fetch, seal per 1 MiB chunk, multipart "
+        f"upload in {r['parts']} parts of at most {r['largest_part_mb']} MB): peak traced memory "
+        f"**{r['peak_traced_mb']} MB** against the function's {r['function_memory_mb']} MB, in "
+        f"{r['seconds']} s. Goal: {r['goal']}: {_met(r['met'])}.",
+    ]
+
+
 RENDERERS = {
     "cold_import": ("Cold import", _cold_import),
     "webhook_latency": ("Webhook latency", _latency),
@@ -236,6 +248,7 @@ RENDERERS = {
     "dsr_scaling": ("Export and erasure against table size", _dsr),
     "sender_throughput": ("Sender throughput", _sender),
     "synth_seconds": ("Synth time", _synth),
+    "media_memory": ("Media worker memory", _media),
 }
 
 

@@ -36,6 +36,7 @@ SECTIONS = (
     "dsr_scaling",
     "sender_throughput",
     "synth_seconds",
+    "media_memory",
 )
 
 
@@ -74,6 +75,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from bench import synth
 
         return lambda: synth.run(repeats=1 if quick else 2)
+    if name == "media_memory":
+        from bench import media
+
+        return lambda: media.run(size_mb=10 if quick else 100)
     raise ValueError(f"unknown section {name!r}; one of {', '.join(SECTIONS)}")
 
 

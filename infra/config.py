@@ -123,6 +123,10 @@ class WaguardConfig(_Model):
                 raise ValueError(f"retentionDays.{name}={days} is outside {RETENTION_MIN}..{high}")
         if value[c.CLASS_CONSENT] < value[c.CLASS_MESSAGES]:
             raise ValueError("retentionDays.consent must be >= retentionDays.messages (proof outlives use)")
+        if value[c.CLASS_MEDIA] > value[c.CLASS_MESSAGES]:
+            raise ValueError(
+                "retentionDays.media must be <= retentionDays.messages (media outlives no message)"
+            )
         if value[c.CLASS_SUPPRESSION] < SUPPRESSION_MIN:
             raise ValueError(f"retentionDays.suppression must be at least {SUPPRESSION_MIN} days")
         return value

@@ -13,6 +13,9 @@ crypto-shred a contact.
 - contacts-api: contacts, messages, consent, keys, idempotency `delete`; audit `put`.
 - sender: messages, keys `write`; contacts `read`; consent `append`; consumes send (visibility) and
   re-queues to it.
+- media-worker: contacts, keys `write`; consumes media; puts (and cleans up) objects under `media/`.
+- processor also sends to media (one job per inbound media message); messages-api reads and puts media
+  objects (`GET /media/{id}`, `POST /media`); contacts-api deletes them (erasure).
 - processor, contacts-api and sender put business events on the stack's bus (`events:PutEvents` on it).
 """
 
@@ -24,6 +27,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -61,6 +65,14 @@ KMS_FOR_SQS_CONSUME = ["kms:Decrypt"]
 KMS_FOR_SECRET = ["kms:Decrypt"]
 # store/crypto.py: branch keys come from GenerateDataKey/Decrypt with EncryptionContext waguard=branch.
 KMS_FOR_FIELD_ENCRYPTION = ["kms:GenerateDataKey", "kms:Decrypt"]
+# Media objects under `media/` (SSE-KMS with a bucket key: S3 calls KMS on the caller's behalf).
+BUCKET_ACCESS: dict[str, list[str]] = {
+    "read": ["s3:GetObject"],
+    "put": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
+    "readwrite": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+    "delete": ["s3:DeleteObject"],
+}
+KMS_FOR_S3 = ["kms:GenerateDataKey", "kms:Decrypt"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class Needs:
     send_to: tuple[str, ...] = ()  # queue names: "inbound", "send"
     consume: str | None = None
     publishes: bool = False  # puts business events on the stack's bus
+    media: str | None = None  # BUCKET_ACCESS level on the media bucket's objects
     description: str = ""
 
 
@@ -84,7 +97,7 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_CONSENT: "append",
             c.TABLE_KEYS: "write",
         },
-        send_to=("send",),
+        send_to=("send", "media"),
         consume="inbound",
         publishes=True,
         description="Inbound queue consumer: messages, statuses, keywords, consent",
@@ -99,7 +112,8 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_AUDIT: "put",
         },
         send_to=("send",),
-        description="POST /messages, GET /messages/{id}: consent and window gates, enqueue sends",
+        media="readwrite",
+        description="POST /messages, GET /messages/{id}, media: consent and window gates, enqueue sends",
     ),
     c.FN_CONTACTS_API: Needs(
         tables={
@@ -107,6 +121,7 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_AUDIT: "put",  # erasure receipts and audit records, never rewritten
         },
         publishes=True,
+        media="delete",
         description="Consent, export, erasure and conversation routes",
     ),
     c.FN_SENDER: Needs(
@@ -120,6 +135,12 @@ NEEDS: dict[str, Needs] = {
         consume="send",
         publishes=True,
         description="Send queue consumer: Graph API calls with backoff and rate budget",
+    ),
+    c.FN_MEDIA_WORKER: Needs(
+        tables={c.TABLE_CONTACTS: "write", c.TABLE_KEYS: "write"},
+        consume="media",
+        media="put",
+        description="Media queue consumer: fetch inbound media from Meta, encrypt it, keep it in S3",
     ),
 }
 
@@ -137,6 +158,7 @@ class Functions(Construct):
         queues: dict[str, sqs.Queue],
         secret: secretsmanager.ISecret,
         bus: events.IEventBus,
+        media_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
@@ -151,6 +173,8 @@ class Functions(Construct):
                 env[c.ENV_DATA_KEY_ARN] = data_key.key_arn
             if needs.publishes:
                 env[c.ENV_EVENT_BUS_NAME] = bus.event_bus_name
+            if needs.media:
+                env[c.ENV_MEDIA_BUCKET] = media_bucket.bucket_name
             fn = WaguardFunction(
                 self,
                 "".join(p.title() for p in name.split("-")),
@@ -205,6 +229,8 @@ class Functions(Construct):
                 )
             if needs.publishes:
                 fn.allow("PublishEvents", ["events:PutEvents"], [bus.event_bus_arn])
+            if needs.media:
+                _allow_media(fn, needs.media, media_bucket, data_key, region)
             self.functions[name] = fn
 
     @property
@@ -220,4 +246,28 @@ class Functions(Construct):
 
 
 def _queue_env(queue: str) -> str:
-    return {"inbound": c.ENV_INBOUND_QUEUE_URL, "send": c.ENV_SEND_QUEUE_URL}[queue]
+    return {
+        "inbound": c.ENV_INBOUND_QUEUE_URL,
+        "send": c.ENV_SEND_QUEUE_URL,
+        "media": c.ENV_MEDIA_QUEUE_URL,
+    }[queue]
+
+
+def _allow_media(
+    fn: WaguardFunction, level: str, bucket: s3.IBucket, data_key: kms.IKey, region: str
+) -> None:
+    fn.allow(
+        "MediaObjects",
+        BUCKET_ACCESS[level],
+        [bucket.arn_for_objects(f"{c.MEDIA_PREFIX}*")],
+        wildcard_reason=(
+            "Media object keys are random ids under the media/ prefix, created at runtime, so the "
+            "statement names that prefix of the one media bucket."
+        ),
+    )
+    fn.allow(
+        "DataKeyForMedia",
+        KMS_FOR_S3,
+        [data_key.key_arn],
+        conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+    )

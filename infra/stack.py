@@ -15,6 +15,7 @@ from infra.data import Data
 from infra.events import Events
 from infra.functions import Functions
 from infra.keys import Keys
+from infra.media import Media
 from infra.monitoring import Monitoring
 from infra.queues import Queues
 from infra.secrets import AppSecret
@@ -37,6 +38,17 @@ class WaguardStack(Stack):
         self.queues = Queues(self, "Queues", cfg=cfg, key=self.keys.data_key)
         self.secret = AppSecret(self, "Secret", key=self.keys.data_key)
         self.events = Events(self, "Events", cfg=cfg, key=self.keys.data_key)
+        self.trail = AuditTrail(
+            self,
+            "AuditTrail",
+            cfg=cfg,
+            trail_key=self.keys.trail_key,
+            logs_key=self.keys.logs_key,
+            tables=self.data.tables,
+        )
+        self.media = Media(
+            self, "Media", cfg=cfg, key=self.keys.data_key, access_log_bucket=self.trail.access_log_bucket
+        )
         self.functions = Functions(
             self,
             "Functions",
@@ -44,9 +56,10 @@ class WaguardStack(Stack):
             logs_key=self.keys.logs_key,
             data_key=self.keys.data_key,
             tables=self.data.tables,
-            queues={"inbound": self.queues.inbound, "send": self.queues.send},
+            queues={"inbound": self.queues.inbound, "send": self.queues.send, "media": self.media.queue},
             secret=self.secret.secret,
             bus=self.events.bus,
+            media_bucket=self.media.bucket,
         )
         self.events.allow_put([fn.function.role for fn in self.functions.publishers if fn.function.role])
         processor = self.functions[c.FN_PROCESSOR]
@@ -63,6 +76,12 @@ class WaguardStack(Stack):
             batch_size=cfg.sender_batch_size,
             max_concurrency=cfg.sender_max_concurrency,
         )
+        self.queues.subscribe(
+            self.media.queue,
+            self.functions[c.FN_MEDIA_WORKER].function,
+            batch_size=1,  # one download per invocation: the function's memory bounds one stream
+            max_concurrency=max(2, cfg.function(c.FN_MEDIA_WORKER).reserved_concurrency),
+        )
         self.api = Api(
             self,
             "Api",
@@ -70,20 +89,16 @@ class WaguardStack(Stack):
             logs_key=self.keys.logs_key,
             functions={name: fn.function for name, fn in self.functions.functions.items()},
         )
-        self.trail = AuditTrail(
-            self,
-            "AuditTrail",
-            cfg=cfg,
-            trail_key=self.keys.trail_key,
-            logs_key=self.keys.logs_key,
-            tables=self.data.tables,
-        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             cfg=cfg,
             key=self.keys.data_key,
-            dead_letter_queues={**self.queues.dead_letter_queues, "events": self.events.dlq},
+            dead_letter_queues={
+                **self.queues.dead_letter_queues,
+                "events": self.events.dlq,
+                "media": self.media.dlq,
+            },
             functions={name: fn.function for name, fn in self.functions.functions.items()},
             api=self.api.api,
         )

@@ -41,9 +41,10 @@ def settings_json() -> str:
 
 def reset_runtime_caches() -> None:
     from shared import secrets, settings
-    from store import crypto, events, tables
+    from store import crypto, events, media, tables
 
     settings.reset()
+    media.reset()
     tables.reset()
     crypto.reset()
     events.reset()
@@ -147,7 +148,7 @@ def _create_stack() -> AwsStack:
     sqs = boto3.client("sqs", region_name=REGION)
     queues: dict[str, str] = {}
     dlqs: dict[str, str] = {}
-    for name, receives in (("inbound", 5), ("send", 6)):
+    for name, receives in (("inbound", 5), ("send", 6), ("media", 5)):
         dlq = sqs.create_queue(QueueName=f"waguard-{name}-dlq", Attributes={"KmsMasterKeyId": key_arn})[
             "QueueUrl"
         ]
@@ -164,6 +165,23 @@ def _create_stack() -> AwsStack:
         )["QueueUrl"]
         dlqs[name] = dlq
     bus, captured = _create_bus(key_arn)
+    media_bucket = "waguard-media"
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=media_bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_encryption(
+        Bucket=media_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_arn,
+                    },
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
         Name="waguard-secret", SecretString=json.dumps(SECRETS), KmsKeyId=key_arn
     )["ARN"]
@@ -172,6 +190,8 @@ def _create_stack() -> AwsStack:
         {
             c.ENV_INBOUND_QUEUE_URL: queues["inbound"],
             c.ENV_SEND_QUEUE_URL: queues["send"],
+            c.ENV_MEDIA_QUEUE_URL: queues["media"],
+            c.ENV_MEDIA_BUCKET: media_bucket,
             c.ENV_SECRET_ID: secret_arn,
             c.ENV_DATA_KEY_ARN: key_arn,
             c.ENV_SETTINGS: settings_json(),

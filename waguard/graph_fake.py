@@ -12,6 +12,12 @@ shape), answers what Meta answers, and can be scripted:
 - `GET /_fake/calls`: every call received (method, path, headers, body, and the answer's status and
   response, with monotonic `started`/`finished` times), oldest first.
 - `POST /_fake/reset`: forget calls and script.
+- Media: `POST /_fake/media` `{"id", "mime_type", "data_b64"}` (or `server.add_media(...)`, also with a
+  chunk generator for large media) makes `GET /{version}/{media-id}` answer Meta's
+  `{"url", "mime_type", "sha256", "file_size", "id", "messaging_product"}`; the URL serves the bytes.
+  Both need `Authorization: Bearer <token>` (the expected token when one is set): 401 otherwise.
+  `POST /_fake/media-failures` `{"count": n}` (or `server.fail_media(n)`): the next n media lookups
+  answer 500 (Meta's error 2), for retry tests.
 
 Every `/messages` body is also checked against Meta's published OpenAPI file when it is present
 (`waguard.meta_schema`: `../shared/meta/`, `allOf` merged, relaxed where Meta's examples are looser) and
@@ -33,12 +39,16 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_BODY_BYTES = 1024 * 1024
 TEXT_MAX_CHARS = 4096
 _PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_-]{1,64})/messages$")
+_MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_.-]{1,128})$")
+_MEDIA_URL = re.compile(r"^/_media/([0-9a-f]{32})$")
+MEDIA_CHUNK = 1024 * 1024
 MESSAGE_TYPES = (
     "text",
     "template",
@@ -225,6 +235,9 @@ class FakeGraph(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._script: deque[dict[str, Any]] = deque()
         self._calls: list[dict[str, Any]] = []
+        self._media: dict[str, dict[str, Any]] = {}
+        self._media_urls: dict[str, str] = {}
+        self._media_failures = 0
 
     def shutdown(self) -> None:
         """Stop serving and close the listening socket."""
@@ -245,6 +258,45 @@ class FakeGraph(ThreadingHTTPServer):
         with self._lock:
             self._script.clear()
             self._calls.clear()
+            self._media.clear()
+            self._media_urls.clear()
+            self._media_failures = 0
+
+    def add_media(
+        self,
+        media_id: str,
+        mime_type: str,
+        data: bytes | None = None,
+        *,
+        chunks: Callable[[], Iterable[bytes]] | None = None,
+        size: int = 0,
+        sha256: str = "",
+    ) -> None:
+        """Serve media `media_id`: `data`, or (large media) `chunks()` of `size` bytes in total."""
+        import hashlib
+
+        if data is not None:
+            size, sha256 = len(data), hashlib.sha256(data).hexdigest()
+            chunks = lambda: [data]  # noqa: E731
+        if chunks is None:
+            raise ValueError("data or chunks")
+        url_id = secrets.token_hex(16)
+        with self._lock:
+            self._media[media_id] = {"mime": mime_type, "size": size, "sha256": sha256, "chunks": chunks}
+            self._media_urls[url_id] = media_id
+
+    def fail_media(self, count: int = 1) -> None:
+        with self._lock:
+            self._media_failures += count
+
+    def _media_lookup(self, media_id: str) -> tuple[dict[str, Any] | None, str, bool]:
+        with self._lock:
+            entry = self._media.get(media_id)
+            url_id = next((u for u, m in self._media_urls.items() if m == media_id), "")
+            fail = self._media_failures > 0
+            if fail:
+                self._media_failures -= 1
+            return entry, url_id, fail
 
     def _record(self, call: dict[str, Any]) -> None:
         with self._lock:
@@ -291,6 +343,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/health":
             self._send(200, {"ok": True})
             return
+        if _MEDIA_URL.match(self.path) or _MEDIA_PATH.match(self.path):
+            self._media_get()
+            return
         self._send(400, error_body(100, message="Unsupported get request.", details="unknown path"))
 
     def do_POST(self) -> None:
@@ -312,7 +367,80 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.script(entries)
             self._send(200, {"ok": True, "scripted": len(entries)})
             return
+        if self._control_media(raw):
+            return
         self._messages(raw)
+
+    def _authorized(self) -> bool:
+        auth = self.headers.get("Authorization") or ""
+        expected = self.server.expected_token
+        return auth.startswith("Bearer ") and (expected is None or auth == f"Bearer {expected}")
+
+    def _media_get(self) -> None:
+        """Meta's media lookup (`/{version}/{media-id}`) and the URL it hands out (`/_media/<id>`)."""
+        self._call = {
+            "method": "GET",
+            "path": self.path,
+            "started": time.monotonic(),
+            "authorized": self._authorized(),
+        }
+        self.server._record(self._call)
+        if not self._call["authorized"]:
+            self._send(401, error_body(190, message="Invalid OAuth access token."))
+            return
+        served = _MEDIA_URL.match(self.path)
+        if served:
+            with self.server._lock:
+                entry = self.server._media.get(self.server._media_urls.get(served.group(1), ""))
+            if entry is None:
+                self._send(404, error_body(100, message="Unknown media URL."))
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", entry["mime"])
+            self.send_header("Content-Length", str(entry["size"]))
+            self.end_headers()
+            for chunk in entry["chunks"]():
+                self.wfile.write(chunk)
+            self._call["status"] = 200
+            return
+        match = _MEDIA_PATH.match(self.path)
+        assert match is not None
+        entry, url_id, fail = self.server._media_lookup(match.group(2))
+        if fail:
+            self._send(500, error_body(2, message="Service temporarily unavailable"))
+        elif entry is None:
+            self._send(400, error_body(100, message="Unsupported get request.", details="unknown media id"))
+        else:
+            self._send(
+                200,
+                {
+                    "messaging_product": "whatsapp",
+                    "url": f"{self.server.base_url}/_media/{url_id}",
+                    "mime_type": entry["mime"],
+                    "sha256": entry["sha256"],
+                    "file_size": entry["size"],
+                    "id": match.group(2),
+                },
+            )
+
+    def _control_media(self, raw: bytes) -> bool:
+        """`POST /_fake/media` and `/_fake/media-failures`; True when the path was one of them."""
+        import base64
+
+        if self.path not in ("/_fake/media", "/_fake/media-failures"):
+            return False
+        try:
+            body = json.loads(raw or b"{}")
+            if self.path == "/_fake/media":
+                data = base64.b64decode(body["data_b64"])
+                self.server.add_media(str(body["id"]), str(body["mime_type"]), data)
+            else:
+                self.server.fail_media(int(body.get("count", 1)))
+        except (ValueError, KeyError, TypeError):
+            self._send(400, {"error": "bad control body"})
+            return True
+        self._send(200, {"ok": True})
+        return True
 
     def _messages(self, raw: bytes) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from domain import events
 from shared import constants as c
-from store import audit, contacts, messages, tables
+from store import audit, contacts, media, messages, tables
 from store import consent as ledger
 from store.contacts import Identity
 
@@ -203,7 +203,18 @@ def collect(identity: Identity) -> dict[str, Any] | None:
         for e in ledger.history(identity.hashes)
     ]
     profile = _profile(identity)
-    if not (inbound_out or statuses or consent or profile):
+    held_media = [
+        {
+            "id": r.media_id,
+            "direction": r.direction,
+            "mime_type": r.mime_type,
+            "size": r.size,
+            "deletes_at": deletes_at({c.TTL_ATTRIBUTE: r.expires_at}),
+        }
+        for pk in identity.hashes
+        for r in media.of_contact(pk)
+    ]
+    if not (inbound_out or statuses or consent or profile or held_media):
         return None
     inbound_out.sort(key=lambda m: (int(m.get("timestamp") or 0), m["direction"]))
     statuses.sort(key=lambda s: int(s.get("timestamp") or 0))
@@ -216,6 +227,7 @@ def collect(identity: Identity) -> dict[str, Any] | None:
             "messages": inbound_out,
             "statuses": statuses,
             "consent": consent,
+            "media": sorted(held_media, key=lambda m: str(m["id"])),
         }
     )
 
@@ -236,6 +248,16 @@ def export(identity: Identity, actor: str) -> dict[str, Any] | None:
 
 
 # ---- erasure -----------------------------------------------------------------------------------
+def _erase_media(items: list[dict[str, Any]]) -> int:
+    """Delete the media objects of a contacts partition's media records and their pointers (the records
+    themselves go with the partition). The shredded key already made the objects unreadable."""
+    objects = [str(i["s3_key"]) for i in items if str(i[c.SK]).startswith(media.RECORD_PREFIX)]
+    for key in objects:
+        media.delete_object(key)
+    pointers = media.pointer_keys(items)
+    return len(objects) + (tables.delete_keys(c.TABLE_CONTACTS, pointers) if pointers else 0)
+
+
 def erase(identity: Identity, actor: str) -> dict[str, Any]:
     """Crypto-shred, delete every item about the contact, suppress it and leave a receipt."""
     from store.crypto import cipher
@@ -252,6 +274,7 @@ def erase(identity: Identity, actor: str) -> dict[str, Any]:
             items = contacts.partition_keys(logical, pk)
             if logical == c.TABLE_CONTACTS:
                 items = [i for i in items if i[c.SK] != contacts.SUPPRESSED]
+                deleted += _erase_media(items)
             if logical == c.TABLE_MESSAGES:
                 idem_keys += [
                     {c.PK: i["idem_pk"], c.SK: i["idem_sk"]}

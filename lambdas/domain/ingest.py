@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import consent, events, keywords
+from domain import consent, events, keywords, media
 from domain.webhook_items import INVALID_SENDER, MALFORMED, parse_value, pick_ref
 from domain.webhook_items import norm_ref as _norm
 from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Status, UserPreference
@@ -254,6 +254,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(msg.id)
     data = {"wamid": msg.id, "from": msg.from_, "from_user_id": msg.from_user_id, **content(msg, settings)}
+    media.request(pk, msg.type, data.get("media"))  # before storing: a retry re-queues; the worker dedupes
     text = said(msg)
     opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
     opt_in = not opt_out and keywords.is_opt_in(text, settings.opt_in_keywords)

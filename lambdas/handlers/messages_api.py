@@ -57,6 +57,20 @@ def _read_request() -> ReadRequest:
         raise sending.Refused(400, "invalid_body", detail) from exc
 
 
+@app.get("/media/<media_id>")
+def get_media(media_id: str):  # type: ignore[no-untyped-def]  # bytes: no response validation
+    from domain import media
+
+    try:
+        found = media.download(media_id)
+    except media.TooLargeToServe as exc:
+        raise sending.Refused(413, "too_large", "the media is larger than a direct answer can carry") from exc
+    if found is None:
+        raise sending.Refused(404, "not_found", "no such media")
+    mime_type, data = found
+    return Response(status_code=200, content_type=mime_type, body=data)
+
+
 @app.post("/messages/<message_id>/read")
 def mark_read(message_id: str) -> Response[dict[str, Any]]:
     from domain import references

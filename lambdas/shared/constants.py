@@ -28,12 +28,14 @@ FN_PROCESSOR: Final = "processor"
 FN_MESSAGES_API: Final = "messages-api"
 FN_CONTACTS_API: Final = "contacts-api"
 FN_SENDER: Final = "sender"
+FN_MEDIA_WORKER: Final = "media-worker"
 HANDLERS: Final[dict[str, str]] = {
     FN_WEBHOOK: "handlers.webhook.handler",
     FN_PROCESSOR: "handlers.processor.handler",
     FN_MESSAGES_API: "handlers.messages_api.handler",
     FN_CONTACTS_API: "handlers.contacts_api.handler",
     FN_SENDER: "handlers.sender.handler",
+    FN_MEDIA_WORKER: "handlers.media_worker.handler",
 }
 
 # Tables (logical names; the physical names are CloudFormation's and reach code through env keys).
@@ -62,6 +64,8 @@ ENV_TABLE: Final[dict[str, str]] = {
 }
 ENV_INBOUND_QUEUE_URL: Final = "WG_INBOUND_QUEUE_URL"
 ENV_SEND_QUEUE_URL: Final = "WG_SEND_QUEUE_URL"
+ENV_MEDIA_QUEUE_URL: Final = "WG_MEDIA_QUEUE_URL"
+ENV_MEDIA_BUCKET: Final = "WG_MEDIA_BUCKET"
 ENV_SECRET_ID: Final = "WG_SECRET_ID"
 ENV_DATA_KEY_ARN: Final = "WG_DATA_KEY_ARN"
 ENV_SETTINGS: Final = "WG_SETTINGS"
@@ -89,6 +93,7 @@ CLASS_IDEMPOTENCY: Final = "idempotency"
 CLASS_SUPPRESSION: Final = "suppression"
 CLASS_OPERATIONAL: Final = "operational"
 CLASS_KEYS: Final = "keys"
+CLASS_MEDIA: Final = "media"  # media objects (bucket lifecycle) and their records (contacts table)
 DATA_CLASSES: Final = (
     CLASS_MESSAGES,
     CLASS_STATUSES,
@@ -98,11 +103,12 @@ DATA_CLASSES: Final = (
     CLASS_IDEMPOTENCY,
     CLASS_SUPPRESSION,
     CLASS_OPERATIONAL,
+    CLASS_MEDIA,
     CLASS_KEYS,
 )
 # Which classes each table holds (the report and the retention checks read this).
 TABLE_CLASSES: Final[dict[str, tuple[str, ...]]] = {
-    TABLE_CONTACTS: (CLASS_CONTACTS, CLASS_SUPPRESSION),
+    TABLE_CONTACTS: (CLASS_CONTACTS, CLASS_SUPPRESSION, CLASS_MEDIA),
     TABLE_MESSAGES: (CLASS_MESSAGES, CLASS_STATUSES, CLASS_OPERATIONAL),
     TABLE_CONSENT: (CLASS_CONSENT,),
     TABLE_AUDIT: (CLASS_AUDIT,),
@@ -119,6 +125,15 @@ SEND_PURPOSES: Final = (PURPOSE_SERVICE, *CONSENT_PURPOSES)
 WEBHOOK_MAX_BYTES: Final = 3 * 1024 * 1024
 TEXT_MAX_CHARS: Final = 4096
 QUEUE_BODY_MAX_BYTES: Final = 240 * 1024
+# Media sizes Meta accepts, by message type (bytes).
+MEDIA_MAX_BYTES: Final[dict[str, int]] = {
+    "image": 5 * 1024 * 1024,
+    "video": 16 * 1024 * 1024,
+    "audio": 16 * 1024 * 1024,
+    "document": 100 * 1024 * 1024,
+    "sticker": 500 * 1024,
+}
+MEDIA_PREFIX: Final = "media/"  # object keys: media/<random hex>, never personal data
 
 # Personnel roles (contract: sender, agent, privacy-officer, auditor).
 ROLE_SENDER: Final = "sender"

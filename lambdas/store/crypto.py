@@ -299,6 +299,11 @@ class FieldCipher:
         hit = self._key_for_write(chash)
         return WriteKey(chash, hit.key_id, hit.key)
 
+    def read_key(self, chash: str, key_id: str) -> bytes:
+        """The contact's key `key_id` (media objects name the key they were sealed under); raises
+        KeyShredded when it no longer exists."""
+        return self._key_for_read(chash, key_id)
+
     @staticmethod
     def seal(wkey: WriteKey, table: str, pk: str, sk: str, attr: str, value: Any) -> str:
         """Encrypt a JSON-serializable value for one attribute of one item under `wkey`."""

@@ -83,6 +83,7 @@ def test_privacy_officer_may_only_use_the_privacy_routes(synth: Synth) -> None:
         "GET /contacts/*/consent",
         "GET /contacts/*/export",
         "DELETE /contacts/*",
+        "GET /media/*",  # contract: the privacy officer reads media (an access request, an erasure check)
     }
     assert len(policy["Properties"]["PolicyDocument"]["Statement"]) == 1
 

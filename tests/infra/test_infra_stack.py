@@ -146,7 +146,7 @@ def test_backup_plan_covers_the_data_tables_but_not_keys(synth: Synth) -> None:
 
 def test_queues_are_kms_encrypted_with_dlqs_and_ssl_only(synth: Synth) -> None:
     queues = synth.of_type("AWS::SQS::Queue")
-    assert len(queues) == 5  # inbound, send, their DLQs, the event bus's DLQ
+    assert len(queues) == 7  # inbound, send and media with their DLQs; the events DLQ
     data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
     for logical_id, queue in queues.items():
         assert ref(queue["Properties"]["KmsMasterKeyId"]) == data_key, logical_id
@@ -155,11 +155,12 @@ def test_queues_are_kms_encrypted_with_dlqs_and_ssl_only(synth: Synth) -> None:
         for lid, q in queues.items()
         if "RedrivePolicy" in q["Properties"]
     }
-    assert len(redrive) == 2
+    assert len(redrive) == 3
     dlqs = {ref(r["deadLetterTargetArn"]) for r in redrive.values()}
-    (bus,) = synth.of_type("AWS::Events::EventBus").values()
-    events_dlq = ref(bus["Properties"]["DeadLetterConfig"]["Arn"])
-    assert dlqs == set(queues) - set(redrive) - {events_dlq}
+    events_dlq = synth.stack.resolve(synth.stack.events.dlq.node.default_child.logical_id)  # type: ignore[union-attr]
+    assert dlqs | {events_dlq} == set(queues) - set(redrive)
+    media = ref(synth.env("processor")[c.ENV_MEDIA_QUEUE_URL])
+    assert redrive[media]["maxReceiveCount"] == 5
     inbound = ref(synth.env("webhook")[c.ENV_INBOUND_QUEUE_URL])
     send = ref(synth.env("messages-api")[c.ENV_SEND_QUEUE_URL])
     assert redrive[inbound]["maxReceiveCount"] == 5
@@ -184,7 +185,8 @@ def test_event_source_mappings_and_visibility_timeouts(synth: Synth) -> None:
         ref(m["Properties"]["EventSourceArn"]): ref(m["Properties"]["FunctionName"])
         for m in mappings.values()
     }
-    assert wiring == {inbound: fns["processor"], send: fns["sender"]}
+    media = ref(synth.env("processor")[c.ENV_MEDIA_QUEUE_URL])
+    assert wiring == {inbound: fns["processor"], send: fns["sender"], media: fns["media-worker"]}
     for mapping in mappings.values():
         props = mapping["Properties"]
         assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -261,6 +263,7 @@ EXPECTED_ENV = {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_MEDIA_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
         *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
@@ -268,6 +271,7 @@ EXPECTED_ENV = {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
+        c.ENV_MEDIA_BUCKET,
         *(
             c.ENV_TABLE[t]
             for t in (
@@ -280,13 +284,25 @@ EXPECTED_ENV = {
             )
         ),
     },
-    "contacts-api": {c.ENV_SECRET_ID, c.ENV_DATA_KEY_ARN, c.ENV_EVENT_BUS_NAME, *c.ENV_TABLE.values()},
+    "contacts-api": {
+        c.ENV_SECRET_ID,
+        c.ENV_DATA_KEY_ARN,
+        c.ENV_EVENT_BUS_NAME,
+        c.ENV_MEDIA_BUCKET,
+        *c.ENV_TABLE.values(),
+    },
     "sender": {
         c.ENV_SECRET_ID,
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
         *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
+    },
+    "media-worker": {
+        c.ENV_SECRET_ID,
+        c.ENV_DATA_KEY_ARN,
+        c.ENV_MEDIA_BUCKET,
+        *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_KEYS)),
     },
 }
 COMMON_ENV = {
@@ -300,8 +316,8 @@ COMMON_ENV = {
 }
 
 
-def test_five_functions_with_the_shared_defaults(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::Lambda::Function", 5)
+def test_six_functions_with_the_shared_defaults(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::Lambda::Function", 6)
     synth.template.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -429,6 +445,7 @@ ROUTES = {
     "GET /contacts/{contact}/export": ("contacts-api", "AWS_IAM"),
     "DELETE /contacts/{contact}": ("contacts-api", "AWS_IAM"),
     "GET /contacts/{contact}/messages": ("contacts-api", "AWS_IAM"),
+    "GET /media/{id}": ("messages-api", "AWS_IAM"),
 }
 
 
@@ -581,16 +598,15 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    assert len(dlq_alarms) == 3  # inbound, send, the event bus's
-    (bus,) = synth.of_type("AWS::Events::EventBus").values()
-    dlqs = {ref(bus["Properties"]["DeadLetterConfig"]["Arn"])} | {
+    assert len(dlq_alarms) == 4  # inbound, send, media and events DLQs
+    dlqs = {
         ref(q["deadLetterTargetArn"])
         for q in (
             r["Properties"]["RedrivePolicy"]
             for r in synth.of_type("AWS::SQS::Queue").values()
             if "RedrivePolicy" in r["Properties"]
         )
-    }
+    } | {synth.stack.resolve(synth.stack.events.dlq.node.default_child.logical_id)}  # type: ignore[union-attr]
     for alarm in dlq_alarms:
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
         (dimension,) = alarm["Dimensions"]
@@ -600,7 +616,7 @@ def test_alarms_publish_to_an_encrypted_topic(synth: Synth) -> None:
         assert alarm["Namespace"] == c.METRICS_NAMESPACE
         assert alarm["Dimensions"] == [{"Name": "service", "Value": c.SERVICE_NAME}]
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    assert len(errors) == 5
+    assert len(errors) == len(c.HANDLERS)  # one per function
 
 
 def _table_actions(synth: Synth, name: str) -> dict[str, set[str]]:

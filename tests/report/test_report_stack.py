@@ -32,6 +32,7 @@ CONTRACT_ROUTES = {
         "GET /contacts/{contact}/consent",
         "GET /contacts/{contact}/export",
         "DELETE /contacts/{contact}",
+        "GET /media/{id}",
     },
     c.ROLE_AUDITOR: set(),
 }

@@ -1,0 +1,120 @@
+"""The media bucket, queue and worker: encryption, TLS-only policy, lifecycle and least privilege."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lambdas.shared import constants as c
+from tests.infra.support import Synth
+from tests.infra.test_infra_stack import ref, refs_in, statements
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+
+def _bucket(synth: Synth) -> tuple[str, dict[str, Any]]:
+    (lid,) = [k for k in synth.of_type("AWS::S3::Bucket") if k.startswith("MediaMediaBucket")]
+    return lid, synth.resources[lid]["Properties"]
+
+
+def _policy_of(synth: Synth, fn: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for lid, res in synth.of_type("AWS::IAM::ManagedPolicy").items():
+        if lid.startswith("Functions" + "".join(p.title() for p in fn.split("-"))):
+            out += statements(res)
+    return out
+
+
+def test_media_bucket_encryption_public_access_and_no_replication(synth: Synth) -> None:
+    _, props = _bucket(synth)
+    (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": [data_key, "Arn"]}
+    assert rule["BucketKeyEnabled"] is True
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert "ReplicationConfiguration" not in props
+    assert props["LoggingConfiguration"]["LogFilePrefix"] == "media-bucket/"
+
+
+def test_media_bucket_is_tls_only(synth: Synth) -> None:
+    lid, _ = _bucket(synth)
+    (policy,) = [
+        p for p in synth.of_type("AWS::S3::BucketPolicy").values() if ref(p["Properties"]["Bucket"]) == lid
+    ]
+    denies = [s for s in statements(policy) if s["Effect"] == "Deny"]
+    assert any(s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+    assert not [s for s in statements(policy) if s["Effect"] == "Allow"]
+
+
+def test_media_lifecycle_follows_the_media_retention_class(synth: Synth) -> None:
+    _, props = _bucket(synth)
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    retention = rules["MediaRetention"]
+    assert retention["Status"] == "Enabled"
+    assert retention["Prefix"] == c.MEDIA_PREFIX
+    assert retention["ExpirationInDays"] == synth.cfg.retention_days[c.CLASS_MEDIA]
+    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert retention["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert synth.cfg.settings().retention_days[c.CLASS_MEDIA] == synth.cfg.retention_days[c.CLASS_MEDIA]
+
+
+def test_media_worker_has_least_privilege(synth: Synth) -> None:
+    lid, _ = _bucket(synth)
+    worker = {s["Sid"]: s for s in _policy_of(synth, c.FN_MEDIA_WORKER)}
+    assert set(worker) == {
+        "WriteOwnLogGroup",
+        "XRay",
+        "ReadSecret",
+        "DecryptSecret",
+        "TablesWrite",
+        "DataKeyForTables",
+        "FieldEncryptionBranchKeys",
+        "ConsumeQueue",
+        "DataKeyForQueues",
+        "MediaObjects",
+        "DataKeyForMedia",
+    }
+    objects = worker["MediaObjects"]
+    assert sorted(objects["Action"]) == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"]
+    assert "s3:GetObject" not in objects["Action"]  # the worker writes media, it never reads it back
+    resource = objects["Resource"]["Fn::Join"][1]
+    assert {"Fn::GetAtt": [lid, "Arn"]} in resource and resource[-1] == "/media/*"
+    assert worker["DataKeyForMedia"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"s3.{synth.cfg.region}.amazonaws.com"}
+    }
+    assert ref(worker["DataKeyForMedia"]["Resource"]) == ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
+    env = synth.env(c.FN_MEDIA_WORKER)
+    assert refs_in(worker["TablesWrite"]["Resource"]) == {
+        ref(env[c.ENV_TABLE[c.TABLE_CONTACTS]]),
+        ref(env[c.ENV_TABLE[c.TABLE_KEYS]]),
+    }
+    media_queue = ref(synth.env("processor")[c.ENV_MEDIA_QUEUE_URL])
+    assert worker["ConsumeQueue"]["Resource"] == {"Fn::GetAtt": [media_queue, "Arn"]}
+    assert not any("Delete" in a for a in _as_list(worker["TablesWrite"]["Action"]))
+
+
+def test_who_may_touch_media_objects(synth: Synth) -> None:
+    grants = {}
+    for fn in c.HANDLERS:
+        got = [s for s in _policy_of(synth, fn) if s.get("Sid") == "MediaObjects"]
+        grants[fn] = sorted(_as_list(got[0]["Action"])) if got else []
+    assert grants == {
+        c.FN_WEBHOOK: [],
+        c.FN_PROCESSOR: [],
+        c.FN_SENDER: [],
+        c.FN_MESSAGES_API: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+        c.FN_CONTACTS_API: ["s3:DeleteObject"],
+        c.FN_MEDIA_WORKER: ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
