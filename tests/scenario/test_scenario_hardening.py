@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from tests.scenario.util import exported_texts, unique_phone
-from waguard.demo import Client, wait_for
+from waguard.demo import PHONE_NUMBER_ID, Client, wait_for
 
 # 491511234567 in fullwidth and in Arabic-Indic digits (Python's `\d` accepts both).
 FULLWIDTH = "".join(chr(0xFF10 + int(d)) for d in "491511234567")
@@ -145,6 +145,10 @@ def test_a_malformed_item_never_takes_its_good_sibling(client: Client) -> None:
                         "field": "messages",
                         "value": {
                             "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550001111",
+                                "phone_number_id": PHONE_NUMBER_ID,
+                            },
                             "messages": [
                                 {
                                     "from": bad,
