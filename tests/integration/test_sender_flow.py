@@ -63,14 +63,21 @@ def atomic_moto(monkeypatch):
 
     from moto.dynamodb.models import DynamoDBBackend
 
-    lock = threading.Lock()
+    lock = threading.RLock()
     real = DynamoDBBackend.update_item
+    real_transact = DynamoDBBackend.transact_write_items
 
     def update_item(self, *args, **kwargs):
         with lock:
             return real(self, *args, **kwargs)
 
+    def transact_write_items(self, *args, **kwargs):
+        # moto backs up and restores whole tables around a transaction: not safe beside another thread
+        with lock:
+            return real_transact(self, *args, **kwargs)
+
     monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------

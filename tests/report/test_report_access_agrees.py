@@ -89,7 +89,7 @@ def _assert_agree(rows: list[tuple[str, str, bool, int]]) -> None:
 def test_matrix_agrees_with_the_local_api_on_the_golden_assembly() -> None:
     rows = _walk(GOLDEN)
     _assert_agree(rows)
-    assert {role for role, *_ in rows} == {"sender", "privacy-officer", "auditor"}
+    assert {role for role, *_ in rows} == {"sender", "agent", "privacy-officer", "auditor"}
 
 
 def test_matrix_agrees_with_the_local_api_on_the_synthesized_stack(synth: Any) -> None:
