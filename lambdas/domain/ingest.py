@@ -489,7 +489,7 @@ def changes(delivery: Delivery, counts: Counts) -> Iterator[tuple[str, ChangeVal
 
 
 def received_events(delivery: Delivery, settings: Settings | None = None) -> list[events.Event]:
-    """`message.received` for every well-formed message of the delivery (published before storing)."""
+    """`message.received` for every well-formed message of the delivery (published once it is stored)."""
     settings = settings or get_settings()
     out: list[events.Event] = []
     for name, value in changes(delivery, Counts()):

@@ -1,8 +1,13 @@
 """The inbound queue consumer: one queue message is one verified webhook delivery (or one part of it).
 
-Partial batch failures: a record whose processing raises (a throttled table, KMS unavailable) is
-reported back and retried by SQS; the rest of the batch is done. A body that is not a delivery at all
-cannot succeed on retry, so it is counted and dropped (its content is never logged).
+Partial batch failures: a record whose processing raises (a throttled table, KMS unavailable, a bus that
+refuses its events) is reported back and retried by SQS; the rest of the batch is done. A body that is
+not a delivery at all cannot succeed on retry, so it is counted and dropped (its content is never logged).
+
+Order: a record is stored first and told second (`message.received`). An application that answers the
+event by contact reference therefore always finds the contact and the message; when the bus refuses, the
+record fails and SQS delivers it again: storing is idempotent (the repeat counts as a duplicate) and the
+events are built from the delivery again, so no stored message goes untold (at least once).
 """
 
 from __future__ import annotations
@@ -35,19 +40,6 @@ def _delivery(body: str) -> Delivery | None:
         return None
 
 
-def publish_received(event: dict[str, Any]) -> int:
-    """`message.received` for every message of the batch, in as few PutEvents calls as it takes (ten
-    events each), before anything is stored: when the bus refuses, the invocation fails and SQS delivers
-    the whole batch again, so no stored message goes untold (at least once; the id is stable)."""
-    found: list[Any] = []
-    for raw in event.get("Records", []):
-        delivery = _delivery(str(raw.get("body", "")))
-        if delivery is not None:
-            found.extend(ingest.received_events(delivery))
-    events.publish(found)
-    return len(found)
-
-
 def record_handler(record: SQSRecord) -> None:
     delivery = _delivery(record.body)
     if delivery is None:
@@ -55,6 +47,9 @@ def record_handler(record: SQSRecord) -> None:
         logger.warning("inbound body is not a webhook delivery", extra={"message_id": record.message_id})
         return
     counts = ingest.ingest(delivery)
+    told = ingest.received_events(delivery)
+    events.publish(told)
+    _metric("EventsPublished", len(told))
     _metric("InboundMessages", counts.messages)
     _metric("StatusEvents", counts.statuses)
     _metric("Duplicates", counts.duplicates)
@@ -81,7 +76,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> Any:
-    _metric("EventsPublished", publish_received(event))
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from shared import constants as c
 from shared import ids
@@ -156,7 +157,7 @@ def test_a_reference_nobody_holds_cannot_be_sent_to(aws_stack, graph) -> None:
     assert graph.calls() == []
 
 
-def test_the_bus_refusing_fails_the_batch_and_stores_nothing(aws_stack, monkeypatch) -> None:
+def test_a_refused_event_fails_the_record_and_is_told_on_redelivery(aws_stack, monkeypatch) -> None:
     from store import events
 
     class Refusing:
@@ -169,11 +170,35 @@ def test_the_bus_refusing_fails_the_batch_and_stores_nothing(aws_stack, monkeypa
     with monkeypatch.context() as patched:
         patched.setattr(events, "_client", Refusing)
         patched.setattr(events, "BACKOFF_SECONDS", 0)
-        with pytest.raises(events.Unpublished):
+        with pytest.raises(BatchProcessingError):  # every record failed: the invocation fails, SQS keeps it
             f.run_processor(bodies)
-    assert not [i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith("IN#")]
-    assert f.run_processor(bodies) == {"batchItemFailures": []}  # SQS delivers the batch again
+    assert of_type(aws_stack.events(), c.EVENT_MESSAGE_RECEIVED) == []
+    stored = [i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith("IN#")]
+    assert len(stored) == 1  # stored before it was told: a reply by reference finds the contact
+    assert f.run_processor(bodies) == {"batchItemFailures": []}  # SQS delivers the record again
     assert [d["message"]["text"] for d in of_type(aws_stack.events(), c.EVENT_MESSAGE_RECEIVED)] == ["lost?"]
+    assert len([i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith("IN#")]) == 1
+
+
+def test_the_event_is_told_only_once_the_contact_resolves(aws_stack, monkeypatch) -> None:
+    """What a bot does on `message.received`: reply by the event's reference. It must find the contact."""
+    from domain import events as domain_events
+    from store import contacts
+
+    seen: list[bool] = []
+    real = domain_events.publish
+
+    def publish_and_look(told):
+        for kind, detail in told:
+            if kind == c.EVENT_MESSAGE_RECEIVED:
+                seen.append(contacts.identity(detail["contact"]).resolved)
+        real(told)
+
+    monkeypatch.setattr(domain_events, "publish", publish_and_look)
+    body = f.webhook_body(messages=[f.text_message(PHONE, "first words")])
+    assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+    assert f.run_processor(f.drain(aws_stack.queues["inbound"])) == {"batchItemFailures": []}
+    assert seen == [True]
 
 
 # ---- the conversation -----------------------------------------------------------------------------
