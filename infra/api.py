@@ -88,20 +88,9 @@ class Route:
         return "/".join("*" if p.startswith("{") else p for p in self.path.split("/"))
 
 
-MEDIA_BINARY_TYPES = (
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "audio/aac",
-    "audio/amr",
-    "audio/mpeg",
-    "audio/mp4",
-    "audio/ogg",
-    "video/mp4",
-    "video/3gpp",
-    "application/pdf",
-    "application/octet-stream",
-)
+# Media bodies (GET /media/{id} answers, POST /media requests) pass as binary for every type Meta accepts
+# (base64 to and from Lambda); JSON routes are unaffected.
+MEDIA_BINARY_TYPES = tuple(sorted({t for types in c.MEDIA_MIME_TYPES.values() for t in types}))
 ROUTES: tuple[Route, ...] = (
     Route("GET", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
     Route("POST", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
@@ -114,6 +103,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/contacts/{contact}", c.FN_CONTACTS_API),
     Route("GET", "/contacts/{contact}/messages", c.FN_CONTACTS_API),
     Route("GET", "/media/{id}", c.FN_MESSAGES_API),
+    Route("POST", "/media", c.FN_MESSAGES_API),
 )
 BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent"}
 
@@ -144,8 +134,6 @@ class Api(Construct):
             rest_api_name=f"{cfg.name_prefix}-api",
             description="waguard: Meta webhook and IAM-authenticated business routes",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            # GET /media/{id} answers bytes (base64 from Lambda): API Gateway passes them through as binary
-            # for these types (the media types Meta accepts); JSON routes are unaffected.
             binary_media_types=list(MEDIA_BINARY_TYPES),
             # Execution logging (ERROR) needs the account-level CloudWatch role of API Gateway.
             cloud_watch_role=True,

@@ -9,13 +9,15 @@ crypto-shred a contact.
 - webhook: no table; sends to the inbound queue; reads the secret.
 - processor: contacts, messages, keys `write`; consent `append`; consumes inbound, sends to send.
 - messages-api: contacts, consent `read`; messages `delete` (rollback only); keys `write`;
-  idempotency `delete`; audit `put`; sends to send.
+  idempotency `delete`; audit `put`; sends to send; PutItem on the contacts table only for the partitions
+  of uploads (`UPLOADS`, `MEDIAREF#…`: condition `dynamodb:LeadingKeys`).
 - contacts-api: contacts, messages, consent, keys, idempotency `delete`; audit `put`.
-- sender: messages, keys `write`; contacts `read`; consent `append`; consumes send (visibility) and
-  re-queues to it.
+- sender: messages, keys `write`; contacts `append` (a contact's copy of an upload sent to them); consent
+  `append`; consumes send (visibility) and re-queues to it; reads and puts media objects.
 - media-worker: contacts, keys `write`; consumes media; puts (and cleans up) objects under `media/`.
 - processor also sends to media (one job per inbound media message); messages-api reads and puts media
-  objects (`GET /media/{id}`, `POST /media`); contacts-api deletes them (erasure).
+  objects (`GET /media/{id}`, `POST /media`); the sender reads them and puts contacts' copies;
+  contacts-api deletes them (erasure).
 - processor, contacts-api and sender put business events on the stack's bus (`events:PutEvents` on it).
 """
 
@@ -70,6 +72,7 @@ BUCKET_ACCESS: dict[str, list[str]] = {
     "read": ["s3:GetObject"],
     "put": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
     "readwrite": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+    "copy": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"],
     "delete": ["s3:DeleteObject"],
 }
 KMS_FOR_S3 = ["kms:GenerateDataKey", "kms:Decrypt"]
@@ -82,6 +85,8 @@ class Needs:
     consume: str | None = None
     publishes: bool = False  # puts business events on the stack's bus
     media: str | None = None  # BUCKET_ACCESS level on the media bucket's objects
+    # PutItem on these partitions of the contacts table only (dynamodb:LeadingKeys), beyond `tables`
+    puts_partitions: tuple[str, ...] = ()
     description: str = ""
 
 
@@ -113,6 +118,7 @@ NEEDS: dict[str, Needs] = {
         },
         send_to=("send",),
         media="readwrite",
+        puts_partitions=(c.MEDIA_UPLOADS_PK, "MEDIAREF#*"),  # POST /media records the upload
         description="POST /messages, GET /messages/{id}, media: consent and window gates, enqueue sends",
     ),
     c.FN_CONTACTS_API: Needs(
@@ -127,13 +133,14 @@ NEEDS: dict[str, Needs] = {
     c.FN_SENDER: Needs(
         tables={
             c.TABLE_MESSAGES: "write",
-            c.TABLE_CONTACTS: "read",
+            c.TABLE_CONTACTS: "append",  # the contact's own copy of an upload sent to them
             c.TABLE_CONSENT: "append",  # error 131050 records a marketing opt-out
             c.TABLE_KEYS: "write",
         },
         send_to=("send",),  # re-queues a record deferred by the rate budget on its last receive
         consume="send",
         publishes=True,
+        media="copy",  # reads uploads, puts (and cleans up) the contact's copy
         description="Send queue consumer: Graph API calls with backoff and rate budget",
     ),
     c.FN_MEDIA_WORKER: Needs(
@@ -202,6 +209,15 @@ class Functions(Construct):
                         ]
                 if table_resources:
                     fn.allow(f"Tables{level.title()}", actions, table_resources)
+            if needs.puts_partitions:
+                fn.allow(
+                    "PutOwnPartitions",
+                    ["dynamodb:PutItem"],
+                    [tables[c.TABLE_CONTACTS].table_arn],
+                    conditions={
+                        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(needs.puts_partitions)}
+                    },
+                )
             if needs.tables:
                 fn.allow(
                     "DataKeyForTables",

@@ -124,6 +124,12 @@ class Client:
         path = f"/contacts/{urllib.parse.quote(contact, safe='')}/messages" + (f"?{query}" if query else "")
         return self.request("GET", path, **kw)
 
+    def upload(self, data: bytes, content_type: str, **kw: Any) -> Reply:
+        return self.request("POST", "/media", data, headers={"content-type": content_type}, **kw)
+
+    def media(self, media_id: str, **kw: Any) -> Reply:
+        return self.request("GET", f"/media/{urllib.parse.quote(media_id, safe='')}", **kw)
+
     def erase(self, contact: str, **kw: Any) -> Reply:
         return self.request("DELETE", f"/contacts/{urllib.parse.quote(contact, safe='')}", **kw)
 

@@ -18,6 +18,9 @@ shape), answers what Meta answers, and can be scripted:
   Both need `Authorization: Bearer <token>` (the expected token when one is set): 401 otherwise.
   `POST /_fake/media-failures` `{"count": n}` (or `server.fail_media(n)`): the next n media lookups
   answer 500 (Meta's error 2), for retry tests.
+- Uploads: `POST /{version}/{phone_number_id}/media` (multipart form, checked by `waguard.graph_fake_media`)
+  answers `{"id"}` and serves the media like any other; a send by `{"id": ...}` must name such an id, of
+  a type Meta accepts for the message type. `server.calls("/media")` lists the uploads (never the bytes).
 
 Every `/messages` body is also checked against Meta's published OpenAPI file when it is present
 (`waguard.meta_schema`: `../shared/meta/`, `allOf` merged, relaxed where Meta's examples are looser) and
@@ -43,11 +46,14 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from waguard import graph_fake_media as media_upload
+
 MAX_BODY_BYTES = 1024 * 1024
 TEXT_MAX_CHARS = 4096
 _PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_-]{1,64})/messages$")
 _MEDIA_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_.-]{1,128})$")
 _MEDIA_URL = re.compile(r"^/_media/([0-9a-f]{32})$")
+_UPLOAD_PATH = re.compile(r"^/(v\d+\.\d+)/([0-9A-Za-z_-]{1,64})/media$")
 MEDIA_CHUNK = 1024 * 1024
 MESSAGE_TYPES = (
     "text",
@@ -208,6 +214,11 @@ def _validate_send(payload: Any) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
+def _refused_media(payload: Any, known: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+    problem = media_upload.check_send_by_id(payload, known)
+    return _invalid(problem) if problem else None
+
+
 def accepted(payload: dict[str, Any]) -> dict[str, Any]:
     """Meta's success answer: the contact as sent and a new wamid (a read receipt: `success`)."""
     if is_read_receipt(payload):
@@ -332,7 +343,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(min(length, MAX_BODY_BYTES)) if length > 0 else b""
+        limit = media_upload.UPLOAD_MAX_BYTES if _UPLOAD_PATH.match(self.path) else MAX_BODY_BYTES
+        return self.rfile.read(min(length, limit)) if length > 0 else b""
 
     def do_GET(self) -> None:
         self._call = None
@@ -368,6 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, {"ok": True, "scripted": len(entries)})
             return
         if self._control_media(raw):
+            return
+        if _UPLOAD_PATH.match(self.path):
+            self._upload(raw)
             return
         self._messages(raw)
 
@@ -442,6 +457,32 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"ok": True})
         return True
 
+    def _upload(self, raw: bytes) -> None:
+        """Meta's media upload: multipart form checked (graph_fake_media), then `{"id"}` of new media."""
+        parsed = media_upload.parse_upload(self.headers.get("Content-Type", ""), raw)
+        self._call = {
+            "method": "POST",
+            "path": self.path,
+            "headers": {k: v for k, v in self.headers.items() if k.lower() != "authorization"},
+            "authorized": self._authorized(),
+            "body": parsed.summary if isinstance(parsed, media_upload.Upload) else None,
+            "started": time.monotonic(),
+        }
+        self.server._record(self._call)
+        entry = self.server._next_scripted()
+        if entry and "code" in entry and "body" not in entry:
+            entry = scripted_error(int(entry["code"]), entry.get("status"))
+        if entry and "status" in entry:
+            self._send(int(entry["status"]), entry.get("body", {}))
+        elif not self._call["authorized"]:
+            self._send(401, error_body(190, message="Invalid OAuth access token."))
+        elif isinstance(parsed, str):
+            self._send(*_invalid(parsed))
+        else:
+            media_id = str(secrets.randbelow(10**15) + 10**15)
+            self.server.add_media(media_id, parsed.mime_type, parsed.data)
+            self._send(200, {"id": media_id})
+
     def _messages(self, raw: bytes) -> None:
         try:
             payload: Any = json.loads(raw) if raw else None
@@ -490,7 +531,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = _invalid("Content-Type must be application/json")
             self._send(status, body)
             return
-        refused = validate(payload)
+        with self.server._lock:
+            known = {media_id: entry["mime"] for media_id, entry in self.server._media.items()}
+        refused = validate(payload) or _refused_media(payload, known)
         if refused:
             self._send(*refused)
             return

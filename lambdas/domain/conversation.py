@@ -85,15 +85,33 @@ def _inbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _outbound_media(pk: str, obj: Any) -> dict[str, Any] | None:
+    """An outbound media message's `media`: the id the contact holds it under (its own media, or its copy
+    of the business's upload), or the link it was sent by; caption and filename."""
+    from store import media
+
+    if not isinstance(obj, dict):
+        return None
+    found: dict[str, Any] = {}
+    if obj.get("media_id"):
+        media_id = str(obj["media_id"])
+        found["id"] = media_id if media.exists(pk, media_id) else contacts.media_copy_ref(media_id, pk)
+    elif obj.get("link"):
+        found["link"] = obj["link"]
+    found.update({k: obj[k] for k in ("caption", "filename") if obj.get(k)})
+    return found or None
+
+
 def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     text = data.get("text")
     if isinstance(text, dict):
         text = text.get("body")
     template = data.get("template") if isinstance(data.get("template"), dict) else None
-    return {
+    kind = item.get("kind")
+    entry = {
         "id": item.get("msg_id"),
         "direction": "out",
-        "type": item.get("kind"),
+        "type": kind,
         "at": int(item.get("created_at") or 0),
         "business_number": item.get("business_number") or get_settings().phone_number_id,
         "text": text if isinstance(text, str) else None,
@@ -101,6 +119,9 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "status": item.get("status"),
         "reply_to": data.get("reply_to"),
     }
+    if kind in c.MEDIA_MAX_BYTES:
+        entry["media"] = _outbound_media(str(item[c.PK]), data.get(str(kind)))
+    return entry
 
 
 def _entries(identity: Identity) -> list[dict[str, Any]]:

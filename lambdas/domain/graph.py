@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -241,34 +241,59 @@ def _opener(loopback: bool) -> Any:
     return urllib.request.build_opener(*handlers)
 
 
-def send(url: str, token: str, body: dict[str, Any], timeout: float | None = None) -> GraphResult:
-    """POST one message to `url` (see messages_url) with the Bearer token; never raises for HTTP trouble."""
+class Unavailable(Exception):
+    """Transient trouble before the call (e.g. the contact's key changed while copying): retry later."""
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """The HTTP status and body of one call (`http_status` None: no answer, `title` says why)."""
+
+    http_status: int | None
+    raw: bytes = b""
+    title: str = ""
+
+
+def post(
+    url: str,
+    token: str,
+    data: bytes | Iterable[bytes],
+    content_type: str,
+    timeout: float,
+    length: int | None = None,
+) -> RawAnswer:
+    """POST `data` (bytes, or pieces of `length` bytes in all, streamed) with the Bearer token; never raises
+    for HTTP trouble. No redirects; no proxy to a loopback host."""
     import http.client
     import urllib.error
     import urllib.request
 
     check_url(url)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type, "Accept": "application/json"}
+    if length is not None:
+        headers["Content-Length"] = str(length)
     request = urllib.request.Request(  # noqa: S310 - scheme checked above (https, or http to loopback)
-        url,
-        data=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        },
-        method="POST",
+        url, data=data, headers=headers, method="POST"
     )
     loopback = (urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
     try:
-        with _opener(loopback).open(request, timeout=timeout or TIMEOUT_SECONDS) as answer:
-            return parse_response(answer.status, answer.read(MAX_RESPONSE_BYTES))
+        with _opener(loopback).open(request, timeout=timeout) as answer:
+            return RawAnswer(answer.status, answer.read(MAX_RESPONSE_BYTES))
     except urllib.error.HTTPError as exc:
         try:
             raw = exc.read(MAX_RESPONSE_BYTES)
         except OSError:
             raw = b""
-        return parse_response(exc.code, raw)
+        return RawAnswer(exc.code, raw)
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, refused/reset, bad answers
         reason = getattr(exc, "reason", exc)
-        kind = "timeout" if isinstance(reason, TimeoutError) else "connection error"
-        return GraphResult(http_status=None, title=kind)
+        return RawAnswer(None, title="timeout" if isinstance(reason, TimeoutError) else "connection error")
+
+
+def send(url: str, token: str, body: dict[str, Any], timeout: float | None = None) -> GraphResult:
+    """POST one message to `url` (see messages_url) with the Bearer token; never raises for HTTP trouble."""
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    answer = post(url, token, data, "application/json", timeout or TIMEOUT_SECONDS)
+    if answer.http_status is None:
+        return GraphResult(http_status=None, title=answer.title)
+    return parse_response(answer.http_status, answer.raw)

@@ -81,7 +81,7 @@ def parse_job(body: str) -> Job:
     return Job(str(raw["media"]), str(raw["contact"]), str(raw["meta"]))
 
 
-def _base_type(mime: str | None) -> str:
+def base_type(mime: str | None) -> str:
     return (mime or "").split(";")[0].strip().lower()
 
 
@@ -134,12 +134,12 @@ def fetch(job: Job, token: str, settings: Settings) -> str:
         meta = cipher().decrypt(job.contact, JOB_TABLE, job.contact, job.media_id, JOB_ATTR, job.sealed)
     except KeyShredded:
         return "dropped"  # the contact was erased since: nothing of theirs is fetched
-    kind, declared = str(meta["type"]), _base_type(meta.get("mime_type"))
+    kind, declared = str(meta["type"]), base_type(meta.get("mime_type"))
     limit = c.MEDIA_MAX_BYTES[kind]
     base = graph.check_url(settings.graph_api_url)
     with _open(f"{base}/{settings.graph_api_version}/{quote(str(meta['id']), safe='')}", token) as answer:
         info = json.loads(answer.read(graph.MAX_RESPONSE_BYTES))
-    served = _base_type(info.get("mime_type"))
+    served = base_type(info.get("mime_type"))
     if declared and served and served != declared:
         raise Refused("the media is not of the declared type")
     if int(info.get("file_size") or 0) > limit:
@@ -171,8 +171,15 @@ class TooLargeToServe(Exception):
     """The media is held but larger than a direct answer can carry (see docs/decisions.md, issue 16)."""
 
 
-def download(media_id: str) -> tuple[str, bytes] | None:
-    """(mime type, bytes) of waguard's media id; None when unknown, expired or erased."""
+@dataclass(frozen=True)
+class Download:
+    mime_type: str
+    data: bytes
+    holder: str  # the pseudonym of the contact (or the uploads' partition) that holds it: for the audit
+
+
+def download(media_id: str) -> Download | None:
+    """The bytes of waguard's media id; None when unknown, expired or erased."""
     from store.crypto import KeyShredded
 
     if not media_id.startswith("med_"):
@@ -183,6 +190,6 @@ def download(media_id: str) -> tuple[str, bytes] | None:
     if record.size > INLINE_MAX_BYTES:
         raise TooLargeToServe(media_id)
     try:
-        return record.mime_type, b"".join(media.read(record))
+        return Download(record.mime_type, b"".join(media.read(record)), record.chash)
     except KeyShredded:
         return None

@@ -6,7 +6,8 @@
   this conversation (the contact's identity set), resolved to Meta's wamid; an id of another contact is
   answered exactly like an unknown one (400 `unknown_message`), so ids of other conversations are not
   disclosed; an outbound message Meta has not yet accepted has no wamid (400 `message_not_sent`).
-- `media_id`: through the seam `store.media_refs.resolve` (400 `unknown_media` while it finds nothing).
+- `media_id`: an upload or media of this conversation, of a type and size Meta accepts for the kind
+  (domain.media_out.check; 400 `unknown_media` otherwise). Meta's id is had at send time (the sender).
 - `POST /messages/{id}/read`: marks an inbound message read at Meta (optionally with the typing
   indicator), synchronously.
 """
@@ -67,7 +68,7 @@ def message_wamid(identity: Identity, msg_id: str, field: str) -> str:
 def content_of(ref: str, identity: Identity, request: SendMessageRequest, number: str) -> dict[str, Any]:
     """The stored (encrypted) content of an accepted message: `to`, `kind`, the kind's object as given
     (waguard's ids), the business number, `reply_to`, and Meta's counterparts of waguard's ids (`graph`)."""
-    from store import media_refs
+    from domain import media_out
 
     kind = request.kind
     content: dict[str, Any] = {"to": ref, "kind": kind, "from": number}
@@ -84,10 +85,7 @@ def content_of(ref: str, identity: Identity, request: SendMessageRequest, number
     if request.reaction is not None:
         refs["reaction"] = message_wamid(identity, request.reaction.message_id, "reaction.message_id")
     if kind in MEDIA_KINDS and content[kind].get("media_id"):
-        found = media_refs.resolve(identity.hashes, content[kind]["media_id"], kind)
-        if found is None:
-            raise Refused(400, "unknown_media", f"{kind}.media_id: no media with this id is held")
-        refs["media"] = found
+        media_out.check(identity.hashes, content[kind]["media_id"], kind)
     if refs:
         content["graph"] = refs
     return content

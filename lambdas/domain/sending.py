@@ -313,7 +313,6 @@ def deliver(
     source_arn: str | None = None,
 ) -> Outcome:
     """One attempt at the message: gate re-check, rate budget, lease, Graph API call, status."""
-    from domain import consent
     from store import contacts, ratelimit
 
     settings = get_settings()
@@ -343,6 +342,15 @@ def deliver(
             return Outcome("requeued")
         return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
 
+    media_id = _media_id(content)
+    if media_id:  # Meta's id first (an upload to Meta, outside the lease: it may take a while)
+        from domain import media_out
+
+        meta_id = media_out.for_meta(out.pk, media_id, number, token, settings)
+        if isinstance(meta_id, graph.GraphResult):
+            return _answered(out, meta_id, receive_count, identity, message_id, leased=False)
+        content = {**content, "graph": {**(content.get("graph") or {}), "media": meta_id}}
+
     claimed = outbound.claim(out, LEASE_SECONDS)
     if claimed is None:
         fresh = outbound.get(out.pk, message_id)
@@ -351,7 +359,33 @@ def deliver(
         return Outcome("deferred", delay=LEASE_SECONDS, retry=True)  # another attempt holds the lease
 
     url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
-    result = graph.send(url, token, graph.message_body(content))
+    return _answered(
+        claimed, graph.send(url, token, graph.message_body(content)), receive_count, identity, message_id
+    )
+
+
+def _media_id(content: dict[str, Any]) -> str | None:
+    """waguard's media id of a media message sent by `media_id` (None for every other message)."""
+    source = content.get(graph.kind_of(content))
+    if graph.kind_of(content) in graph.MEDIA_KINDS and isinstance(source, dict) and source.get("media_id"):
+        return str(source["media_id"])
+    return None
+
+
+def _answered(
+    claimed: outbound.Outbound,
+    result: graph.GraphResult,
+    receive_count: int,
+    identity: Any,
+    message_id: str,
+    leased: bool = True,
+) -> Outcome:
+    """The outcome of Meta's answer: sent, retried with backoff, or failed for good (`leased`: the
+    attempt holds the send lease, which a retry gives back)."""
+    from domain import consent
+    from store import contacts
+
+    settings = get_settings()
     if result.ok:
         assert result.wamid is not None
         if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid)):
@@ -363,8 +397,11 @@ def deliver(
                 _tell(claimed, "failed", result.error)
             # Reported as a failure, visible at once: SQS moves it to the DLQ on its next receive.
             return Outcome("failed", delay=0, retry=True, answer=result, final=True)
-        outbound.release(claimed, result.error)
-        delay = graph.backoff_seconds(claimed.attempts, settings.retry_base_seconds, result.code)
+        if leased:
+            outbound.release(claimed, result.error)
+        delay = graph.backoff_seconds(
+            max(claimed.attempts, receive_count), settings.retry_base_seconds, result.code
+        )
         return Outcome("retry", delay=delay, retry=True, answer=result)
     if outbound.mark_failed(claimed, result.error):
         _tell(claimed, "failed", result.error)

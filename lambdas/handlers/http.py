@@ -201,8 +201,11 @@ def caller(app: APIGatewayRestResolver) -> str:
     return str(identity.get("userArn") or identity.get("caller") or "unknown")
 
 
-def audit_request(app: APIGatewayRestResolver, response: dict[str, Any], action: str = "") -> None:
-    """Record one business request in the audit log (never the path or body: they hold personal data)."""
+def audit_request(
+    app: APIGatewayRestResolver, response: dict[str, Any], action: str = "", subject: str | None = None
+) -> None:
+    """Record one business request in the audit log (never the path or body: they hold personal data;
+    `subject` is the pseudonym of the contact whose data the request read, when it read any)."""
     from store import audit
 
     event = app.current_event
@@ -213,6 +216,7 @@ def audit_request(app: APIGatewayRestResolver, response: dict[str, Any], action:
             action=action or f"{event.http_method} {event.resource}",
             route=f"{event.http_method} {event.resource}",
             outcome=str(status),
+            subject=subject,
         )
     except Exception as exc:  # the answer stands; the missing record is visible in metrics and logs
         logger.warning("audit record failed", extra={"error_type": type(exc).__name__})

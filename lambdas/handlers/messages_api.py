@@ -1,9 +1,12 @@
-"""`POST /messages`, `GET /messages/{id}` and `POST /messages/{id}/read` (AWS_IAM): thin; the gate and
-queueing are in domain.sending, waguard's ids and read receipts in domain.references."""
+"""`POST /messages`, `GET /messages/{id}`, `POST /messages/{id}/read`, `POST /media` and `GET /media/{id}`
+(AWS_IAM): thin; the gate and queueing are in domain.sending, waguard's ids and read receipts in
+domain.references, media in domain.media (received) and domain.media_out (uploads)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -13,7 +16,8 @@ from handlers.http import audit_request, caller, error_response, make_resolver
 from models.api_messages import ReadRequest, SendMessageRequest
 from shared.observability import logger, metrics
 
-app = make_resolver()
+app = make_resolver(raw_body_resources=("/media",))
+_read = threading.local()  # whose media the request being handled read (a pseudonym), for the audit
 
 
 @app.exception_handler(sending.Refused)
@@ -67,8 +71,19 @@ def get_media(media_id: str):  # type: ignore[no-untyped-def]  # bytes: no respo
         raise sending.Refused(413, "too_large", "the media is larger than a direct answer can carry") from exc
     if found is None:
         raise sending.Refused(404, "not_found", "no such media")
-    mime_type, data = found
-    return Response(status_code=200, content_type=mime_type, body=data)
+    _read.subject = found.holder
+    return Response(status_code=200, content_type=found.mime_type, body=found.data)
+
+
+@app.post("/media")
+def post_media() -> Response[dict[str, Any]]:
+    from domain import media_out
+
+    event = app.current_event
+    raw = (
+        base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode("utf-8")
+    )
+    return _json(201, media_out.upload(event.headers.get("Content-Type"), raw))
 
 
 @app.post("/messages/<message_id>/read")
@@ -83,6 +98,7 @@ def mark_read(message_id: str) -> Response[dict[str, Any]]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sending.register_context(context)
+    _read.subject = None
     response = app.resolve(event, context)
-    audit_request(app, response)
+    audit_request(app, response, subject=_read.subject)
     return response

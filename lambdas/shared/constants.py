@@ -134,6 +134,25 @@ MEDIA_MAX_BYTES: Final[dict[str, int]] = {
     "sticker": 500 * 1024,
 }
 MEDIA_PREFIX: Final = "media/"  # object keys: media/<random hex>, never personal data
+# The mime types Meta accepts, by message type (Cloud API "Supported media types").
+MEDIA_MIME_TYPES: Final[dict[str, tuple[str, ...]]] = {
+    "image": ("image/jpeg", "image/png"),
+    "video": ("video/mp4", "video/3gpp"),
+    "audio": ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"),
+    "document": (
+        "text/plain",
+        "application/pdf",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    "sticker": ("image/webp",),
+}
+# The partition of the business's uploads (`POST /media`): sealed under its own data key, never a contact's.
+MEDIA_UPLOADS_PK: Final = "UPLOADS"
 
 # Personnel roles (contract: sender, agent, privacy-officer, auditor).
 ROLE_SENDER: Final = "sender"

@@ -61,6 +61,11 @@ def media_ref(meta_media_id: str) -> str:
     return "med_" + ids.pseudonym(contact_key(), "media:" + meta_media_id)[:24]
 
 
+def media_copy_ref(upload_id: str, pk: str) -> str:
+    """waguard's id of the contact `pk`'s own copy of the business's upload `upload_id` (sent to them)."""
+    return "med_" + ids.pseudonym(contact_key(), f"copy:{upload_id}:{pk}")[:24]
+
+
 def open_data(pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> Any:
     """Decrypt an item attribute of the contact `pk`; None when the key is gone or does not match."""
     from cryptography.exceptions import InvalidTag

@@ -6,8 +6,10 @@
 - record: contacts table, the contact's partition, `MEDIA#<waguard id>`: direction, size, s3 key, the
   key id the object was sealed under and the TTL of the `media` class in clear; mime type and sha256
   sealed (store.sealed, guarded on the key).
-- pointer: `MEDIAREF#<waguard id>` / `MEDIA`: the contact's pseudonym, so `GET /media/{id}` finds the
-  record from waguard's id alone. Written in the same transaction as the record; erasure deletes both.
+- uploads (`POST /media`) are records of the partition `MEDIA_UPLOADS_PK`, sealed under its own key.
+- pointer: `MEDIAREF#<waguard id>` / `MEDIA`: the holder's partition (pseudonym or uploads), so
+  `GET /media/{id}` finds the record from waguard's id alone. Written in the same transaction as the
+  record; erasure deletes both.
 """
 
 from __future__ import annotations
@@ -213,12 +215,18 @@ def exists(chash: str, media_id: str) -> bool:
     return tables.get_live(c.TABLE_CONTACTS, chash, record_sk(media_id)) is not None
 
 
+def pointer_of(media_id: str) -> str | None:
+    """The partition that holds waguard's `media_id` (a contact's pseudonym, or the uploads'), or None."""
+    pointer = tables.get_live(c.TABLE_CONTACTS, POINTER_PREFIX + media_id, POINTER_SK)
+    return str(pointer["contact"]) if pointer else None
+
+
 def find(media_id: str) -> Record | None:
     """The live, readable record of waguard's `media_id`, or None (unknown, expired or erased)."""
-    pointer = tables.get_live(c.TABLE_CONTACTS, POINTER_PREFIX + media_id, POINTER_SK)
-    if pointer is None:
+    holder = pointer_of(media_id)
+    if holder is None:
         return None
-    item = tables.get_live(c.TABLE_CONTACTS, str(pointer["contact"]), record_sk(media_id))
+    item = tables.get_live(c.TABLE_CONTACTS, holder, record_sk(media_id))
     return _record(item) if item else None
 
 

@@ -70,9 +70,9 @@ def test_three_personnel_policies_with_role_metadata(synth: Synth) -> None:
         assert any(o["Value"] == {"Fn::GetAtt": [role_ref["Ref"], "Arn"]} for o in outputs.values()), name
 
 
-def test_sender_may_only_send_and_read_status(synth: Synth) -> None:
+def test_sender_may_only_send_upload_and_read_status(synth: Synth) -> None:
     policy = role_policies(synth)[c.ROLE_SENDER]
-    assert invoked_routes(synth, policy) == {"POST /messages", "GET /messages/*"}
+    assert invoked_routes(synth, policy) == {"POST /messages", "GET /messages/*", "POST /media"}
     assert {s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {"InvokeSendRoutes"}
 
 

@@ -109,7 +109,7 @@ def test_who_may_touch_media_objects(synth: Synth) -> None:
     assert grants == {
         c.FN_WEBHOOK: [],
         c.FN_PROCESSOR: [],
-        c.FN_SENDER: [],
+        c.FN_SENDER: ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
         c.FN_MESSAGES_API: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
         c.FN_CONTACTS_API: ["s3:DeleteObject"],
         c.FN_MEDIA_WORKER: ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],

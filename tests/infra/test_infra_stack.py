@@ -296,6 +296,7 @@ EXPECTED_ENV = {
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
+        c.ENV_MEDIA_BUCKET,
         *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
     "media-worker": {
@@ -446,6 +447,7 @@ ROUTES = {
     "DELETE /contacts/{contact}": ("contacts-api", "AWS_IAM"),
     "GET /contacts/{contact}/messages": ("contacts-api", "AWS_IAM"),
     "GET /media/{id}": ("messages-api", "AWS_IAM"),
+    "POST /media": ("messages-api", "AWS_IAM"),
 }
 
 
