@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -118,3 +119,20 @@ def test_who_may_touch_media_objects(synth: Synth) -> None:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_the_messages_api_writes_the_contacts_table_only_for_uploads(synth: Synth) -> None:
+    """POST /media records an upload: PutItem on the uploads' partitions, never a contact's."""
+    puts = {}
+    for fn in c.HANDLERS:
+        for s in _policy_of(synth, fn):
+            if "dynamodb:PutItem" in _as_list(s["Action"]) and s.get("Sid") == "PutOwnPartitions":
+                puts[fn] = s
+    assert list(puts) == [c.FN_MESSAGES_API]
+    statement = puts[c.FN_MESSAGES_API]
+    assert _as_list(statement["Action"]) == ["dynamodb:PutItem"]
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [c.MEDIA_UPLOADS_PK, "MEDIAREF#*"]}
+    }
+    table_writes = [s for s in _policy_of(synth, c.FN_MESSAGES_API) if s.get("Sid") == "TablesWrite"]
+    assert all("Contacts" not in json.dumps(s["Resource"]) for s in table_writes)
