@@ -71,6 +71,14 @@ class Media(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # What the report's inventory says the bucket holds (waguard.report.common.DATA_CLASS_METADATA).
+        cfn_bucket = self.bucket.node.default_child
+        cfn_bucket.add_metadata(  # type: ignore[union-attr]
+            "waguard:data-class",
+            f"media ({c.CLASS_MEDIA} class): what contacts send and each contact's copy of what was sent to "
+            "them, sealed chunk by chunk under that contact's data key (an erasure shreds it), and the "
+            "business's uploads, sealed under their own key",
+        )
         timeout = cfg.function(c.FN_MEDIA_WORKER).timeout_seconds
         self.dlq = sqs.Queue(
             self,

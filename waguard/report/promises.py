@@ -264,6 +264,19 @@ def _trail_expiry_check(facts: Facts, trail_days: Any) -> Check:
     )
 
 
+def _media_expiry_check(stores: Any, ret: Any, c: Any) -> Check:
+    """The media bucket's lifecycle is the `media` class of cdk.json; its objects are sealed per contact."""
+    media = [s for s in stores["bucket"] if "media" in s.holds.split(" ", 1)[0]]
+    days = (ret or {}).get(c.CLASS_MEDIA)
+    return Check(
+        bool(media) and all(s.retention_days == days for s in media),
+        f"media bucket expiry equals cdk.json retentionDays.{c.CLASS_MEDIA} ({days} days): "
+        + (", ".join(f"{s.logical_id} {s.retention}" for s in media) or "no media bucket")
+        + "; its objects (and their old versions) are sealed under each contact's data key, so an erasure "
+        "makes them unreadable before they expire",
+    )
+
+
 def deletion_and_retention(v: View) -> Promise:
     """Deletion and retention."""
     facts, inv, c, cfg, tables, stores, by_name, ret = (
@@ -311,6 +324,7 @@ def deletion_and_retention(v: View) -> Promise:
                 empty_ok=True,
             ),
             _trail_expiry_check(facts, trail_days),
+            _media_expiry_check(stores, ret, c),
             Check(
                 keys_table is not None and not keys_table.pitr and not keys_table.backup_plans,
                 "crypto-shredding reaches backups: keys table "
