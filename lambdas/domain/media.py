@@ -16,6 +16,7 @@ DLQ takes the job).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -164,11 +165,25 @@ def fetch(job: Job, token: str, settings: Settings) -> str:
 
 # ---- GET /media/{id} ---------------------------------------------------------------------------------
 # API Gateway (REST) answers at most 10 MB and a synchronous Lambda at most 6 MB; base64 adds a third.
+# Larger media is read in parts: `Range: bytes=START-END`, at most this much per answer (RFC 9110 206).
 INLINE_MAX_BYTES = 4 * 1024 * 1024
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
 class TooLargeToServe(Exception):
-    """The media is held but larger than a direct answer can carry (see docs/decisions.md, issue 16)."""
+    """The media is held but larger than one answer can carry: ask for it in parts (Range)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+class Unsatisfiable(Exception):
+    """The range asked for starts past the media's end (416)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -176,10 +191,36 @@ class Download:
     mime_type: str
     data: bytes
     holder: str  # the pseudonym of the contact (or the uploads' partition) that holds it: for the audit
+    size: int  # of the whole media
+    span: tuple[int, int] | None = None  # (first, last) byte of a part (206), None for the whole (200)
 
 
-def download(media_id: str) -> Download | None:
-    """The bytes of waguard's media id; None when unknown, expired or erased."""
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range `header` asks for, clamped to the media and to INLINE_MAX_BYTES; None when
+    there is none to honour (absent, malformed or several ranges: RFC 9110 lets a server ignore them).
+    Raises Unsatisfiable when it starts past the end."""
+    found = _RANGE.match(header or "")
+    if found is None or (not found.group(1) and not found.group(2)):
+        return None
+    first_text, last_text = found.groups()
+    if not first_text:  # the last N bytes
+        length = int(last_text)
+        if length == 0:
+            raise Unsatisfiable(size)
+        first, last = max(0, size - length), size - 1
+    else:
+        first = int(first_text)
+        last = int(last_text) if last_text else size - 1
+        if last_text and last < first:
+            return None  # not a valid range: ignored
+        if first >= size:
+            raise Unsatisfiable(size)
+    return first, min(last, size - 1, first + INLINE_MAX_BYTES - 1)
+
+
+def download(media_id: str, range_header: str | None = None) -> Download | None:
+    """The bytes of waguard's media id, whole or the part `range_header` asks for; None when unknown,
+    expired or erased. Raises TooLargeToServe (whole, too large) and Unsatisfiable (416)."""
     from store.crypto import KeyShredded
 
     if not media_id.startswith("med_"):
@@ -187,9 +228,13 @@ def download(media_id: str) -> Download | None:
     record = media.find(media_id)
     if record is None:
         return None
-    if record.size > INLINE_MAX_BYTES:
-        raise TooLargeToServe(media_id)
+    span = parse_range(range_header, record.size)
+    if span is None and record.size > INLINE_MAX_BYTES:
+        raise TooLargeToServe(record.size)
     try:
-        return Download(record.mime_type, b"".join(media.read(record)), record.chash)
+        if span is None:
+            return Download(record.mime_type, b"".join(media.read(record)), record.chash, record.size)
+        data = media.read_range(record, *span)
     except KeyShredded:
         return None
+    return Download(record.mime_type, data, record.chash, record.size, span)

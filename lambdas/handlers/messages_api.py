@@ -65,14 +65,35 @@ def _read_request() -> ReadRequest:
 def get_media(media_id: str):  # type: ignore[no-untyped-def]  # bytes: no response validation
     from domain import media
 
+    ranges = {"Accept-Ranges": "bytes"}
     try:
-        found = media.download(media_id)
+        found = media.download(media_id, app.current_event.headers.get("Range"))
     except media.TooLargeToServe as exc:
-        raise sending.Refused(413, "too_large", "the media is larger than a direct answer can carry") from exc
+        return Response(
+            status_code=413,
+            content_type="application/json",
+            body={
+                "error": "too_large",
+                "message": f"the media is {exc.size} bytes: ask for it in parts with Range: bytes=START-END "
+                f"(at most {media.INLINE_MAX_BYTES} bytes each)",
+            },
+            headers=ranges,
+        )
+    except media.Unsatisfiable as exc:
+        return Response(
+            status_code=416,
+            content_type="application/json",
+            body={"error": "range_not_satisfiable", "message": "the range starts past the end of the media"},
+            headers={**ranges, "Content-Range": f"bytes */{exc.size}"},
+        )
     if found is None:
         raise sending.Refused(404, "not_found", "no such media")
     _read.subject = found.holder
-    return Response(status_code=200, content_type=found.mime_type, body=found.data)
+    if found.span is None:
+        return Response(status_code=200, content_type=found.mime_type, body=found.data, headers=ranges)
+    first, last = found.span
+    headers = {**ranges, "Content-Range": f"bytes {first}-{last}/{found.size}"}
+    return Response(status_code=206, content_type=found.mime_type, body=found.data, headers=headers)
 
 
 @app.post("/media")

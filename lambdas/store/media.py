@@ -257,6 +257,22 @@ def read(record: Record) -> Iterator[bytes]:
     yield from media_crypto.open_records(key, record.s3_key, body.read)
 
 
+def read_range(record: Record, start: int, end: int) -> bytes:
+    """Plaintext bytes `start`..`end` (inclusive) of a record's object: only the records that hold them
+    are read (a ranged GET) and decrypted (raises KeyShredded after an erasure)."""
+    from store.crypto import cipher
+
+    chunk, size = media_crypto.CHUNK, media_crypto.RECORD
+    first, last = start // chunk, end // chunk
+    base = media_crypto.header_length(record.key_id)
+    span = f"bytes={base + first * size}-{base + (last + 1) * size - 1}"
+    body = s3().get_object(Bucket=bucket(), Key=record.s3_key, Range=span)["Body"].read()
+    key = cipher().read_key(record.chash, record.key_id)
+    total = media_crypto.records_of(record.size)
+    plain = b"".join(media_crypto.open_span(key, record.s3_key, body, first, total))
+    return plain[start - first * chunk : end - first * chunk + 1]
+
+
 # ---- the media queue ---------------------------------------------------------------------------------
 
 

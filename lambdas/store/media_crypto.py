@@ -117,3 +117,31 @@ def open_records(key: bytes, object_key: str, read: Callable[[int], bytes]) -> I
             return
         index += 1
         current = following
+
+
+def header_length(key_id: str) -> int:
+    return len(MAGIC) + 1 + len(key_id.encode())
+
+
+def records_of(size: int) -> int:
+    """How many records an object of `size` plaintext bytes has (an empty object has one, empty)."""
+    return max(1, -(-size // CHUNK))
+
+
+def open_span(key: bytes, object_key: str, ciphertext: bytes, first: int, total: int) -> Iterator[bytes]:
+    """The plaintext chunks of the records `first`, `first + 1`, ... held in `ciphertext` (a ranged read
+    of the object starting at record `first`); `total` is the object's record count (the last one is
+    sealed as final, so a span cannot pass off a truncated object as whole)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(key)
+    for offset in range(0, len(ciphertext), RECORD):
+        index = first + offset // RECORD
+        record = ciphertext[offset : offset + RECORD]
+        if len(record) < _NONCE + _TAG:
+            raise Corrupt("truncated record")
+        try:
+            yield aead.decrypt(record[:_NONCE], record[_NONCE:], _aad(object_key, index, index == total - 1))
+        except InvalidTag as exc:
+            raise Corrupt("the object was altered or belongs elsewhere") from exc

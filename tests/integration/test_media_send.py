@@ -111,3 +111,63 @@ def test_upload_limits(aws_stack, content_type, size, status, code) -> None:
     if code:
         assert json.loads(reply["body"])["error"] == code
         assert media_records(aws_stack, "upload") == []
+
+
+def get_media(media_id: str, range_header: str | None = None) -> dict:
+    import base64
+
+    headers = {"Range": range_header} if range_header else {}
+    event = f.rest_event(
+        "GET", "/media/{id}", path=f"/media/{media_id}", path_params={"id": media_id}, headers=headers
+    )
+    reply = f.call_messages(event)
+    body = reply.get("body") or ""
+    reply["bytes"] = base64.b64decode(body) if reply.get("isBase64Encoded") else body.encode()
+    return reply
+
+
+def _headers(reply: dict) -> dict:
+    out = {k.lower(): v for k, v in (reply.get("headers") or {}).items()}
+    out.update({k.lower(): v[0] for k, v in (reply.get("multiValueHeaders") or {}).items() if v})
+    return out
+
+
+def test_parts_of_media_are_served_by_range(aws_stack) -> None:
+    media_id = json.loads(upload(JPEG, "image/jpeg")["body"])["id"]
+    size = len(JPEG)
+    whole = get_media(media_id)
+    assert whole["statusCode"] == 200 and whole["bytes"] == JPEG
+    assert _headers(whole)["accept-ranges"] == "bytes"
+    cases = {
+        "bytes=0-99": (0, 99),
+        "bytes=1048570-1048600": (1048570, 1048600),  # across a chunk of the streaming cipher
+        "bytes=-10": (size - 10, size - 1),
+        f"bytes={size - 5}-": (size - 5, size - 1),
+        "bytes=2097150-99999999": (2097150, size - 1),
+    }
+    for header, (first, last) in cases.items():
+        part = get_media(media_id, header)
+        assert part["statusCode"] == 206, header
+        assert part["bytes"] == JPEG[first : last + 1], header
+        assert _headers(part)["content-range"] == f"bytes {first}-{last}/{size}"
+    past = get_media(media_id, f"bytes={size}-")
+    assert past["statusCode"] == 416 and _headers(past)["content-range"] == f"bytes */{size}"
+    assert get_media(media_id, "bytes=5-2")["statusCode"] == 200  # not a valid range: ignored
+    assert get_media(media_id, "bytes=0-1,5-6")["statusCode"] == 200  # several ranges: ignored
+
+
+def test_media_larger_than_one_answer_is_read_in_parts(aws_stack) -> None:
+    from store import media
+
+    data = os.urandom(9 * 1024 * 1024 + 123)
+    stored = media.put_object(c.MEDIA_UPLOADS_PK, [data], c.MEDIA_MAX_BYTES["video"])
+    assert media.save("med_" + "b" * 24, c.MEDIA_UPLOADS_PK, "upload", "video/mp4", stored)
+    whole = get_media("med_" + "b" * 24)
+    assert whole["statusCode"] == 413 and "Range" in json.loads(whole["body"])["message"]
+    got, first = b"", 0
+    while first < len(data):
+        part = get_media("med_" + "b" * 24, f"bytes={first}-")
+        assert part["statusCode"] == 206 and len(part["bytes"]) <= 4 * 1024 * 1024
+        got += part["bytes"]
+        first += len(part["bytes"])
+    assert got == data

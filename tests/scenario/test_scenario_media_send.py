@@ -14,7 +14,7 @@ from typing import Any
 from tests.scenario.util import unique_phone
 from waguard.demo import inbound_text, wait_for
 
-PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300 * 1024)
+PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(1200 * 1024)  # two chunks of the streaming cipher
 
 
 def _status(client: Any, msg_id: str) -> str | None:
@@ -58,6 +58,9 @@ def test_an_upload_is_sent_by_id_and_the_contact_holds_its_own_copy(client, stac
     assert out["media"] == {"id": held["id"], "caption": "the photo"}
     copy = client.media(held["id"], key=agent)
     assert copy.status == 200 and copy.body == PNG
+    part = client.media(held["id"], key=agent, headers={"Range": "bytes=1048570-1048599"})
+    assert part.status == 206 and part.body == PNG[1048570:1048600]
+    assert part.headers.get("Content-Range") == f"bytes 1048570-1048599/{len(PNG)}"
 
     assert client.erase(phone).status == 200
     assert client.media(held["id"], key=agent).status == 404
