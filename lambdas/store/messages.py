@@ -113,22 +113,11 @@ def msg_id_of(item: dict[str, Any]) -> str | None:
 
 def get_inbound_by_id(msg_id: str) -> dict[str, Any] | None:
     """The live inbound message with waguard's id `msg_id` (GSI `by_msg_id`, then a consistent read)."""
-    from boto3.dynamodb.conditions import Attr, Key
+    from boto3.dynamodb.conditions import Attr
 
     if not is_inbound_id(msg_id):
         return None
-    found = next(
-        tables.query_live(
-            c.TABLE_MESSAGES,
-            Key("msg_id").eq(msg_id),
-            index=c.GSI_BY_MSG_ID,
-            FilterExpression=Attr(c.SK).begins_with(IN_PREFIX),
-        ),
-        None,
-    )
-    if found is None:
-        return None
-    return tables.get_live(c.TABLE_MESSAGES, str(found[c.PK]), str(found[c.SK]))
+    return tables.find_message(msg_id, Attr(c.SK).begins_with(IN_PREFIX))
 
 
 def put_inbound(

@@ -169,22 +169,12 @@ def get(chash: str, msg_id: str) -> Outbound | None:
 
 def get_by_id(msg_id: str) -> Outbound | None:
     """The live outbound message with this id, read consistently from the table after the GSI lookup."""
-    from boto3.dynamodb.conditions import Attr, Key
+    from boto3.dynamodb.conditions import Attr
 
     if not is_message_id(msg_id):
         return None
-    found = next(
-        tables.query_live(
-            c.TABLE_MESSAGES,
-            Key("msg_id").eq(msg_id),
-            index=c.GSI_BY_MSG_ID,
-            FilterExpression=Attr(c.SK).eq(_sk(msg_id)),
-        ),
-        None,
-    )
-    if found is None:
-        return None
-    return get(str(found[c.PK]), msg_id)  # the index is eventually consistent; the table is the truth
+    item = tables.find_message(msg_id, Attr(c.SK).eq(_sk(msg_id)))
+    return Outbound(item) if item else None
 
 
 # ---- the send attempt ----------------------------------------------------------------------------------

@@ -65,6 +65,21 @@ def get_live(logical: str, pk: str, sk: str, consistent: bool = True) -> dict[st
     return item if is_live(item) else None
 
 
+def find_message(msg_id: str, sk_condition: Any) -> dict[str, Any] | None:
+    """The live messages-table item with waguard's message id `msg_id` whose sort key meets
+    `sk_condition`: found through GSI `by_msg_id` (eventually consistent), then read consistently from
+    the table, which is the truth."""
+    from boto3.dynamodb.conditions import Key
+
+    found = next(
+        query_live(
+            c.TABLE_MESSAGES, Key("msg_id").eq(msg_id), index=c.GSI_BY_MSG_ID, FilterExpression=sk_condition
+        ),
+        None,
+    )
+    return get_live(c.TABLE_MESSAGES, str(found[c.PK]), str(found[c.SK])) if found else None
+
+
 def query_live(logical: str, key_condition: Any, index: str | None = None, **kwargs: Any) -> Iterator[dict]:
     """All live items matching `key_condition`, across pages, expired ones filtered out server-side."""
     from boto3.dynamodb.conditions import Attr
