@@ -18,6 +18,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import nag
+from infra.buckets import private_bucket
 from infra.config import WaguardConfig
 from infra.keys import log_group_name, log_retention, trail_name
 
@@ -54,32 +55,14 @@ class AuditTrail(Construct):
                 abort_incomplete_multipart_upload_after=Duration.days(1),
             ),
         ]
-        self.access_log_bucket = s3.Bucket(
-            self,
-            "AccessLogBucket",
-            # S3 server access log delivery supports only SSE-S3 on the target bucket.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=lifecycle,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.bucket = s3.Bucket(
+        # S3 server access log delivery supports only SSE-S3 on the target bucket.
+        self.access_log_bucket = private_bucket(self, "AccessLogBucket", key=None, lifecycle_rules=lifecycle)
+        self.bucket = private_bucket(
             self,
             "TrailBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=trail_key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="trail-bucket/",
+            key=trail_key,
             lifecycle_rules=lifecycle,
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=(self.access_log_bucket, "trail-bucket/"),
         )
 
     def _build_bucket_policy(self, name: str, cloudtrail_principal: iam.ServicePrincipal) -> None:

@@ -18,13 +18,14 @@ consumes it. A download that fails is retried (visibility timeout and backoff), 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import nag
+from infra.buckets import private_bucket
 from infra.config import WaguardConfig
 from lambdas.shared import constants as c
 
@@ -44,18 +45,11 @@ class Media(Construct):
         access_log_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "MediaBucket",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_log_bucket,
-            server_access_logs_prefix="media-bucket/",
+            key=key,
+            access_logs=(access_log_bucket, "media-bucket/"),
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="MediaRetention",
@@ -64,12 +58,8 @@ class Media(Construct):
                     noncurrent_version_expiration=Duration.days(NONCURRENT_DAYS),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 ),
-                s3.LifecycleRule(
-                    id="DeleteMarkers",
-                    expired_object_delete_marker=True,
-                ),
+                s3.LifecycleRule(id="DeleteMarkers", expired_object_delete_marker=True),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
         # What the report's inventory says the bucket holds (waguard.report.common.DATA_CLASS_METADATA).
         cfn_bucket = self.bucket.node.default_child
