@@ -37,6 +37,7 @@ SECTIONS = (
     "sender_throughput",
     "synth_seconds",
     "media_memory",
+    "media_send_memory",
 )
 
 
@@ -79,6 +80,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from bench import media
 
         return lambda: media.run(size_mb=10 if quick else 100)
+    if name == "media_send_memory":
+        from bench import media_send
+
+        return lambda: media_send.run(size_mb=10 if quick else 100)
     raise ValueError(f"unknown section {name!r}; one of {', '.join(SECTIONS)}")
 
 

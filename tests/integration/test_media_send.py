@@ -179,3 +179,14 @@ def test_media_larger_than_one_answer_is_read_in_parts(aws_stack) -> None:
         got += part["bytes"]
         first += len(part["bytes"])
     assert got == data
+
+
+def test_a_large_document_streams_through_the_sender_in_bounded_memory() -> None:
+    """`make bench` runs this too (section media_send_memory): Meta's largest document, 100 MB."""
+    from bench import media_send
+
+    out = media_send.run(size_mb=100)
+    assert out["meta_media_id"] and out["copy_size"] == 100 * 1024 * 1024
+    assert out["sent_to_meta_mb"] >= 100.0
+    assert out["peak_traced_mb"] < 0.75 * 100  # never the document whole (copy and upload both stream)
+    assert out["met"]
