@@ -121,7 +121,9 @@ def run(size_mb: int = 100) -> dict[str, Any]:
                 pk = contacts.chash("4915100000002")
                 tracemalloc.start()
                 started = time.perf_counter()
-                answer = media_out.for_meta(pk, "med_" + "c" * 24, "106540352242922", TOKEN, get_settings())
+                answer = media_out.for_meta(
+                    pk, "med_" + "c" * 24, "106540352242922", TOKEN, get_settings(), time.monotonic() + 600
+                )
                 seconds = time.perf_counter() - started
                 _, peak = tracemalloc.get_traced_memory()
                 tracemalloc.stop()

@@ -88,9 +88,14 @@ class Route:
         return "/".join("*" if p.startswith("{") else p for p in self.path.split("/"))
 
 
+MEDIA_PATH = "/media"
 # Media bodies (GET /media/{id} answers, POST /media requests) pass as binary for every type Meta accepts
 # (base64 to and from Lambda); JSON routes are unaffected.
-MEDIA_BINARY_TYPES = tuple(sorted({t for types in c.MEDIA_MIME_TYPES.values() for t in types}))
+# API Gateway converts a Lambda's base64 answer to bytes when the client's Accept names a binary type, so
+# the generic `application/octet-stream` is one too.
+MEDIA_BINARY_TYPES = tuple(
+    sorted({t for types in c.MEDIA_MIME_TYPES.values() for t in types} | {"application/octet-stream"})
+)
 ROUTES: tuple[Route, ...] = (
     Route("GET", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
     Route("POST", WEBHOOK_PATH, c.FN_WEBHOOK, iam=False),
@@ -103,7 +108,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/contacts/{contact}", c.FN_CONTACTS_API),
     Route("GET", "/contacts/{contact}/messages", c.FN_CONTACTS_API),
     Route("GET", "/media/{id}", c.FN_MESSAGES_API),
-    Route("POST", "/media", c.FN_MESSAGES_API),
+    Route("POST", MEDIA_PATH, c.FN_MESSAGES_API),
 )
 BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent"}
 
@@ -257,7 +262,19 @@ class Api(Construct):
                 # SizeRestrictions_BODY blocks bodies over 8 KB; POST /messages templates can exceed it.
                 managed("AWSManagedRulesCommonRuleSet", 2, overrides=("SizeRestrictions_BODY",)),
                 managed("AWSManagedRulesKnownBadInputsRuleSet", 3),
+                _media_upload_size_rule(4),
             ],
+            custom_response_bodies={
+                TOO_LARGE_BODY_KEY: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON",
+                    content=json.dumps(
+                        {
+                            "error": "too_large",
+                            "message": "POST /media carries at most 4194304 bytes: send larger media by link",
+                        }
+                    ),
+                )
+            },
         )
         self.web_acl_association = wafv2.CfnWebACLAssociation(
             self,
@@ -358,25 +375,75 @@ def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     )
 
 
+def _path_ends_with(suffix: str) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            positional_constraint="ENDS_WITH",
+            search_string=suffix,
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="LOWERCASE")],
+        )
+    )
+
+
 def _not_webhook() -> wafv2.CfnWebACL.StatementProperty:
-    """Every path except the webhook's.
+    """Every path except those whose bodies are not text for people: the webhook's and `POST /media`'s.
 
     Meta's webhook bodies are HMAC-authenticated, up to 3 MB, and carry whatever users type: body
-    inspection there would block real messages (Meta retries, then drops them). The body rule sets
-    therefore apply to every path except the webhook; IP reputation and rate limit apply to all."""
+    inspection there would block real messages (Meta retries, then drops them). `POST /media` bodies are
+    the bytes of images, audio and documents, where the cross-site-scripting and SQL patterns match by
+    chance. The body rule sets therefore apply to every other path; IP reputation and rate limit apply
+    to all."""
     return wafv2.CfnWebACL.StatementProperty(
         not_statement=wafv2.CfnWebACL.NotStatementProperty(
             statement=wafv2.CfnWebACL.StatementProperty(
-                byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
-                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
-                    positional_constraint="ENDS_WITH",
-                    search_string=WEBHOOK_PATH,
-                    text_transformations=[
-                        wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="LOWERCASE")
-                    ],
+                or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                    statements=[_path_ends_with(WEBHOOK_PATH), _path_ends_with(MEDIA_PATH)]
                 )
             )
         )
+    )
+
+
+# A synchronous Lambda takes at most 6 MB (6,291,456 bytes) of event, and API Gateway base64-encodes a
+# binary body (4/3): bodies from this many bytes on cannot reach the function, so WAF answers them itself
+# (a JSON 413, the same error the function gives from 4 MiB up) instead of API Gateway's 5xx.
+MEDIA_UPLOAD_BLOCK_BYTES = 4_600_000
+CONTENT_LENGTH_FROM_BLOCK = r"^\s*(4[6-9][0-9]{5}|[5-9][0-9]{6}|[1-9][0-9]{7,})\s*$"
+TOO_LARGE_BODY_KEY = "too_large"
+
+
+def _media_upload_size_rule(priority: int) -> wafv2.CfnWebACL.RuleProperty:
+    """`POST /media` with a Content-Length the function cannot receive: 413 `too_large` from WAF."""
+    return wafv2.CfnWebACL.RuleProperty(
+        name="MediaUploadTooLarge",
+        priority=priority,
+        action=wafv2.CfnWebACL.RuleActionProperty(
+            block=wafv2.CfnWebACL.BlockActionProperty(
+                custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                    response_code=413, custom_response_body_key=TOO_LARGE_BODY_KEY
+                )
+            )
+        ),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                statements=[
+                    _path_ends_with(MEDIA_PATH),
+                    wafv2.CfnWebACL.StatementProperty(
+                        regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                single_header={"Name": "content-length"}
+                            ),
+                            regex_string=CONTENT_LENGTH_FROM_BLOCK,
+                            text_transformations=[
+                                wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                            ],
+                        )
+                    ),
+                ]
+            )
+        ),
+        visibility_config=_visibility("MediaUploadTooLarge"),
     )
 
 

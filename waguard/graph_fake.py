@@ -470,6 +470,8 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self.server._record(self._call)
         entry = self.server._next_scripted()
+        if entry and float(entry.get("delay", 0) or 0) > 0:
+            time.sleep(min(float(entry["delay"]), 60.0))
         if entry and "code" in entry and "body" not in entry:
             entry = scripted_error(int(entry["code"]), entry.get("status"))
         if entry and "status" in entry:

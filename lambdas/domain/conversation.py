@@ -95,7 +95,8 @@ def _outbound_media(pk: str, obj: Any) -> dict[str, Any] | None:
     found: dict[str, Any] = {}
     if obj.get("media_id"):
         media_id = str(obj["media_id"])
-        found["id"] = media_id if media.exists(pk, media_id) else contacts.media_copy_ref(media_id, pk)
+        copy = contacts.media_copy_ref(media_id, pk)
+        found["id"] = copy if media.exists(pk, copy) else media_id  # the copy once the sender made it
     elif obj.get("link"):
         found["link"] = obj["link"]
     found.update({k: obj[k] for k in ("caption", "filename") if obj.get(k)})

@@ -202,6 +202,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     found = _RANGE.match(header or "")
     if found is None or (not found.group(1) and not found.group(2)):
         return None
+    if size == 0:
+        raise Unsatisfiable(size)  # no byte of an empty media can be asked for
     first_text, last_text = found.groups()
     if not first_text:  # the last N bytes
         length = int(last_text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,18 +73,20 @@ def check(contact_hashes: tuple[str, ...], media_id: str, kind: str) -> str:
     return media_id
 
 
-def sent_id(pk: str, media_id: str) -> str:
-    """The id under which the contact `pk` holds media sent by `media_id` (its copy of an upload)."""
-    record_pk = media.pointer_of(media_id)
-    return contacts.media_copy_ref(media_id, pk) if record_pk == c.MEDIA_UPLOADS_PK else media_id
+def _in_time(pieces: Iterator[bytes], until: float) -> Iterator[bytes]:
+    """`pieces`, unless `until` (time.monotonic) passes first: then Unavailable (the attempt is retried)."""
+    for piece in pieces:
+        if time.monotonic() > until:
+            raise graph.Unavailable("timeout")
+        yield piece
 
 
-def _contact_copy(pk: str, upload: media.Record) -> None:
+def _contact_copy(pk: str, upload: media.Record, until: float) -> None:
     """Seal the contact's own copy of an upload (once: a retry finds it)."""
     copy_id = contacts.media_copy_ref(upload.media_id, pk)
     if media.exists(pk, copy_id):
         return
-    stored = media.put_object(pk, media.read(upload), c.MEDIA_MAX_BYTES["document"])
+    stored = media.put_object(pk, _in_time(media.read(upload), until), c.MEDIA_MAX_BYTES["document"])
     try:
         kept = media.save(copy_id, pk, "out", upload.mime_type, stored)
     except media.StaleKey as exc:  # erased meanwhile: the send is checked again on the next attempt
@@ -109,15 +112,18 @@ def _form(record: media.Record, boundary: str) -> tuple[list[bytes], bytes, int]
     return [head], tail, len(head) + record.size + len(tail)
 
 
-def _body(record: media.Record, head: list[bytes], tail: bytes) -> Iterator[bytes]:
+def _body(record: media.Record, head: list[bytes], tail: bytes, until: float) -> Iterator[bytes]:
     yield from head
-    yield from media.read(record)
+    yield from _in_time(media.read(record), until)
     yield tail
 
 
-def for_meta(pk: str, media_id: str, number: str, token: str, settings: Settings) -> str | graph.GraphResult:
+def for_meta(
+    pk: str, media_id: str, number: str, token: str, settings: Settings, until: float
+) -> str | graph.GraphResult:
     """Meta's media id for waguard's `media_id` sent to the contact `pk` from `number`; or the Graph
-    answer that stands for the message's outcome (retryable or not) when it cannot be had."""
+    answer that stands for the message's outcome (retryable or not) when it cannot be had. Copying and
+    uploading stop at `until` (time.monotonic): a retryable timeout."""
     from store.crypto import KeyShredded
 
     record = media.find(media_id)
@@ -125,7 +131,7 @@ def for_meta(pk: str, media_id: str, number: str, token: str, settings: Settings
         return graph.GraphResult(http_status=410, title="the media is no longer held")
     if record.chash == c.MEDIA_UPLOADS_PK:
         try:
-            _contact_copy(pk, record)
+            _contact_copy(pk, record, until)
         except graph.Unavailable as exc:
             return graph.GraphResult(http_status=None, title=str(exc))
     boundary = "waguard-" + secrets.token_hex(12)
@@ -135,13 +141,15 @@ def for_meta(pk: str, media_id: str, number: str, token: str, settings: Settings
         answer = graph.post(
             url,
             token,
-            _body(record, head, tail),
+            _body(record, head, tail, until),
             f"multipart/form-data; boundary={boundary}",
-            UPLOAD_TIMEOUT_SECONDS,
+            max(1.0, min(UPLOAD_TIMEOUT_SECONDS, until - time.monotonic())),
             length,
         )
     except KeyShredded:
         return graph.GraphResult(http_status=410, title="the media is no longer held")
+    except graph.Unavailable as exc:
+        return graph.GraphResult(http_status=None, title=str(exc))
     if answer.http_status is not None and 200 <= answer.http_status < 300:
         try:
             meta_id = json.loads(answer.raw).get("id")

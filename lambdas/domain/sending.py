@@ -30,6 +30,8 @@ from shared.settings import get_settings
 from store import outbound
 
 LEASE_SECONDS = 30  # longer than one Graph call (10 s timeout), shorter than the queue's visibility
+MEDIA_LEASE_SECONDS = 60  # at most this long to copy media for the contact and upload it to Meta
+MEDIA_MIN_SECONDS = 15  # an invocation with less time left leaves a media send to the next one
 INDEX_GRACE_SECONDS = 60  # a message id not yet visible in GSI by_msg_id: retry, do not drop
 INDEX_RETRY_SECONDS = 2
 RATE_DEFER_SECONDS = 1
@@ -311,8 +313,10 @@ def deliver(
     token: str,
     now: float | None = None,
     source_arn: str | None = None,
+    deadline: float | None = None,
 ) -> Outcome:
-    """One attempt at the message: gate re-check, rate budget, lease, Graph API call, status."""
+    """One attempt at the message: gate re-check, rate budget, lease, (media to Meta), Graph API call,
+    status. `deadline`: `time.monotonic()` by which the invocation must be done (media needs time)."""
     from store import contacts, ratelimit
 
     settings = get_settings()
@@ -330,7 +334,7 @@ def deliver(
     identity = contacts.identity_of(str(content["to"]), out.pk)
     refusal = _still_allowed(identity, out)
     if refusal:
-        if outbound.mark_failed(out, refusal):
+        if outbound.mark_failed(out, refusal, unsent_only=True):  # no lease held: never over a send
             _tell(out, "failed", refusal)
         return Outcome("failed")
 
@@ -343,21 +347,29 @@ def deliver(
         return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
 
     media_id = _media_id(content)
-    if media_id:  # Meta's id first (an upload to Meta, outside the lease: it may take a while)
-        from domain import media_out
-
-        meta_id = media_out.for_meta(out.pk, media_id, number, token, settings)
-        if isinstance(meta_id, graph.GraphResult):
-            return _answered(out, meta_id, receive_count, identity, message_id, leased=False)
-        content = {**content, "graph": {**(content.get("graph") or {}), "media": meta_id}}
-
-    claimed = outbound.claim(out, LEASE_SECONDS)
+    lease = LEASE_SECONDS
+    if media_id:
+        # The media goes to Meta inside the lease (a copy for the contact, then the upload): the lease
+        # covers both, bounded by the invocation's time left, so no other attempt sends meanwhile.
+        room = (deadline - time.monotonic()) if deadline is not None else MEDIA_LEASE_SECONDS
+        if room < MEDIA_MIN_SECONDS:
+            return Outcome("deferred", delay=1, retry=True)  # too little time left in this invocation
+        lease = int(min(room, MEDIA_LEASE_SECONDS)) + LEASE_SECONDS
+    claimed = outbound.claim(out, lease)
     if claimed is None:
         fresh = outbound.get(out.pk, message_id)
         if fresh is None or fresh.status != "queued":
             return Outcome("dropped")
-        return Outcome("deferred", delay=LEASE_SECONDS, retry=True)  # another attempt holds the lease
+        return Outcome("deferred", delay=lease, retry=True)  # another attempt holds the lease
 
+    if media_id:
+        from domain import media_out
+
+        until = time.monotonic() + lease - LEASE_SECONDS
+        meta_id = media_out.for_meta(out.pk, media_id, number, token, settings, until)
+        if isinstance(meta_id, graph.GraphResult):
+            return _answered(claimed, meta_id, receive_count, identity, message_id)
+        content = {**content, "graph": {**(content.get("graph") or {}), "media": meta_id}}
     url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
     return _answered(
         claimed, graph.send(url, token, graph.message_body(content)), receive_count, identity, message_id
@@ -373,15 +385,10 @@ def _media_id(content: dict[str, Any]) -> str | None:
 
 
 def _answered(
-    claimed: outbound.Outbound,
-    result: graph.GraphResult,
-    receive_count: int,
-    identity: Any,
-    message_id: str,
-    leased: bool = True,
+    claimed: outbound.Outbound, result: graph.GraphResult, receive_count: int, identity: Any, message_id: str
 ) -> Outcome:
-    """The outcome of Meta's answer: sent, retried with backoff, or failed for good (`leased`: the
-    attempt holds the send lease, which a retry gives back)."""
+    """The outcome of Meta's answer to the holder of the send lease: sent, retried with backoff (the lease
+    given back), or failed for good."""
     from domain import consent
     from store import contacts
 
@@ -397,8 +404,7 @@ def _answered(
                 _tell(claimed, "failed", result.error)
             # Reported as a failure, visible at once: SQS moves it to the DLQ on its next receive.
             return Outcome("failed", delay=0, retry=True, answer=result, final=True)
-        if leased:
-            outbound.release(claimed, result.error)
+        outbound.release(claimed, result.error)
         delay = graph.backoff_seconds(
             max(claimed.attempts, receive_count), settings.retry_base_seconds, result.code
         )

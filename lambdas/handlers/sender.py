@@ -8,6 +8,7 @@ batch item failure: the function never sleeps for a backoff. See docs/sending.md
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,13 +17,16 @@ from shared import constants as c
 from shared.observability import logger, metrics
 
 MAX_WORKERS = 10  # threads per invocation (the batch size is at most 10 in cdk.json)
+SAFETY_SECONDS = 10  # left at the end of an invocation to record outcomes and answer
 
 
 class RetryLater(Exception):
     """The record stays on the queue (a batch item failure); its visibility is already set."""
 
 
-def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outcome:
+def _one(
+    record: dict[str, Any], token: str, max_attempts: int, deadline: float | None = None
+) -> sending.Outcome:
     attributes = record.get("attributes") or {}
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
     source_arn = record.get("eventSourceARN")
@@ -35,7 +39,9 @@ def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outco
         return sending.Outcome("dropped")
     try:
         enqueued_at = int(attributes.get("SentTimestamp") or 0) / 1000
-        outcome = sending.deliver(message_id, receive_count, enqueued_at, token, source_arn=source_arn)
+        outcome = sending.deliver(
+            message_id, receive_count, enqueued_at, token, source_arn=source_arn, deadline=deadline
+        )
     except Exception as exc:
         logger.error(
             "send attempt failed", extra={"message_id": message_id, "error_type": type(exc).__name__}
@@ -71,8 +77,9 @@ def _one(record: dict[str, Any], token: str, max_attempts: int) -> sending.Outco
     return outcome
 
 
-def deliver_all(records: list[dict[str, Any]]) -> dict[str, sending.Outcome]:
-    """Every record's outcome (by SQS messageId), the records sent concurrently; metrics recorded."""
+def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, sending.Outcome]:
+    """Every record's outcome (by SQS messageId), the records sent concurrently; metrics recorded.
+    `deadline`: `time.monotonic()` by which the invocation must have answered."""
     from shared.secrets import clear_cache, get_secret_field, get_secrets
     from shared.settings import get_settings
     from store import tables
@@ -84,7 +91,9 @@ def deliver_all(records: list[dict[str, Any]]) -> dict[str, sending.Outcome]:
     token = get_secret_field(c.SECRET_ACCESS_TOKEN)
     tables.table(c.TABLE_MESSAGES)
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(records)), thread_name_prefix="send") as pool:
-        futures = {r["messageId"]: pool.submit(_one, r, token, settings.max_send_attempts) for r in records}
+        futures = {
+            r["messageId"]: pool.submit(_one, r, token, settings.max_send_attempts, deadline) for r in records
+        }
         outcomes = {mid: future.result() for mid, future in futures.items()}
     counts = {"MessagesSent": 0, "MessagesFailed": 0, "GraphThrottled": 0, "GraphAuthErrors": 0}
     for outcome in outcomes.values():
@@ -108,7 +117,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = list(event.get("Records") or [])
     if not records:
         return {"batchItemFailures": []}
-    outcomes = deliver_all(records)
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    deadline = time.monotonic() + remaining - SAFETY_SECONDS if remaining is not None else None
+    outcomes = deliver_all(records, deadline)
 
     def record_handler(record: Any) -> None:
         outcome = outcomes.get(record.message_id)

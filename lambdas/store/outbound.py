@@ -283,9 +283,11 @@ def _error_attr(error: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def mark_failed(out: Outbound, error: dict[str, Any]) -> bool:
-    """Move the message to `failed` (final) with Meta's `{code, title}`. False when it is gone."""
-    return _advance(out.pk, out.sk, "failed", error=error, release_lease=True)
+def mark_failed(out: Outbound, error: dict[str, Any], unsent_only: bool = False) -> bool:
+    """Move the message to `failed` (final) with Meta's `{code, title}`. False when it is gone (or, with
+    `unsent_only`, for a caller without the send lease, when another attempt has sent it meanwhile)."""
+    below = c.STATUS_RANK["sent"] if unsent_only else None
+    return _advance(out.pk, out.sk, "failed", error=error, release_lease=True, below=below)
 
 
 def _advance(

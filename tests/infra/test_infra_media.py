@@ -136,3 +136,46 @@ def test_the_messages_api_writes_the_contacts_table_only_for_uploads(synth: Synt
     }
     table_writes = [s for s in _policy_of(synth, c.FN_MESSAGES_API) if s.get("Sid") == "TablesWrite"]
     assert all("Contacts" not in json.dumps(s["Resource"]) for s in table_writes)
+
+
+def _web_acl(synth: Synth) -> dict[str, Any]:
+    (acl,) = synth.of_type("AWS::WAFv2::WebACL").values()
+    return acl["Properties"]
+
+
+def test_uploads_the_function_cannot_receive_are_413_from_waf(synth: Synth) -> None:
+    import re
+
+    from infra.api import CONTENT_LENGTH_FROM_BLOCK, MEDIA_UPLOAD_BLOCK_BYTES
+
+    props = _web_acl(synth)
+    (rule,) = [r for r in props["Rules"] if r["Name"] == "MediaUploadTooLarge"]
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == 413
+    body = json.loads(props["CustomResponseBodies"][block["CustomResponseBodyKey"]]["Content"])
+    assert body["error"] == "too_large"
+    path, size = rule["Statement"]["AndStatement"]["Statements"]
+    assert path["ByteMatchStatement"]["SearchString"] == "/media"
+    regex = size["RegexMatchStatement"]
+    assert regex["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+    blocked = re.compile(regex["RegexString"])
+    # Base64 of the block size still fits a synchronous Lambda's 6 MB event; the function answers below it.
+    assert MEDIA_UPLOAD_BLOCK_BYTES * 4 / 3 < 6_291_456 - 64 * 1024
+    for n in (MEDIA_UPLOAD_BLOCK_BYTES, 4_999_999, 5_000_000, 9_999_999, 10_000_000, 123_456_789_012):
+        assert blocked.match(str(n)), n
+    for n in (0, 1, 4_194_305, MEDIA_UPLOAD_BLOCK_BYTES - 1, 999_999):
+        assert not blocked.match(str(n)), n
+    assert CONTENT_LENGTH_FROM_BLOCK == regex["RegexString"]
+
+
+def test_body_rule_sets_skip_the_webhook_and_media_uploads(synth: Synth) -> None:
+    props = _web_acl(synth)
+    scoped = [r for r in props["Rules"] if "ScopeDownStatement" in json.dumps(r)]
+    assert {r["Name"] for r in scoped} == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+    }
+    for rule in scoped:
+        down = rule["Statement"]["ManagedRuleGroupStatement"]["ScopeDownStatement"]
+        either = down["NotStatement"]["Statement"]["OrStatement"]["Statements"]
+        assert {s["ByteMatchStatement"]["SearchString"] for s in either} == {"/webhook", "/media"}

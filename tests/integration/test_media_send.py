@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
@@ -15,8 +16,10 @@ from tests import factory as f
 from tests.integration.test_sender_flow import (  # noqa: F401
     PHONE,
     again,
+    atomic_moto,
     fake,
     inbound,
+    outbound_item,
     receive,
     run_sender,
     view,
@@ -190,3 +193,45 @@ def test_a_large_document_streams_through_the_sender_in_bounded_memory() -> None
     assert out["sent_to_meta_mb"] >= 100.0
     assert out["peak_traced_mb"] < 0.75 * 100  # never the document whole (copy and upload both stream)
     assert out["met"]
+
+
+def test_a_second_delivery_during_the_upload_to_meta_neither_sends_nor_fails_it(
+    aws_stack,
+    fake,  # noqa: F811
+    atomic_moto,  # noqa: F811
+) -> None:
+    """SQS may deliver a record twice: while one attempt uploads the media to Meta (inside the send lease),
+    the other finds the lease and steps back; the message is sent once and ends `sent`."""
+    import threading
+
+    inbound(aws_stack)
+    msg_id = send_image(json.loads(upload(JPEG, "image/jpeg")["body"])["id"])
+    (record,) = receive(aws_stack)
+    fake.script([{"delay": 1.5}])  # Meta takes its time over the upload
+    first: list[list[str]] = []
+    slow = threading.Thread(target=lambda: first.append(run_sender(record)))
+    slow.start()
+    deadline = time.monotonic() + 5
+    while not fake.calls("/media") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run_sender(again(record)) == [record["messageId"]]  # deferred: the lease is held
+    slow.join()
+    assert first == [[]]
+    assert view(msg_id)["status"] == "sent"
+    assert len(fake.calls("/messages")) == 1 and len(fake.calls("/media")) == 1
+
+
+def test_media_sends_wait_for_an_invocation_with_time_left(aws_stack, fake) -> None:  # noqa: F811
+    from domain import sending
+    from shared.secrets import get_secret_field
+
+    inbound(aws_stack)
+    msg_id = send_image(json.loads(upload(JPEG, "image/jpeg")["body"])["id"])
+    (record,) = receive(aws_stack)
+    outcome = sending.deliver(
+        msg_id, 1, time.time(), get_secret_field(c.SECRET_ACCESS_TOKEN), deadline=time.monotonic() + 5
+    )
+    assert outcome.result == "deferred" and outcome.retry
+    assert fake.calls("/media") == [] and view(msg_id)["status"] == "queued"
+    assert outbound_item(aws_stack, msg_id)["attempts"] == 0  # no attempt counted, no lease taken
+    assert run_sender(record) == [] and view(msg_id)["status"] == "sent"
