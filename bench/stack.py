@@ -55,7 +55,10 @@ def local_stack(settings: dict[str, Any] | None = None, **env: str) -> Iterator[
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
     }
-    with environment(base, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws():
+    from tests.moto_atomic import serialized
+
+    # The sender's batch runs in threads: moto's transactions are serialized as DynamoDB applies them.
+    with environment(base, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws(), serialized():
         stack = _create_stack()
         if settings:
             merged = {**json.loads(stack.env[c.ENV_SETTINGS]), **settings}

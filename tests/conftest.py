@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,13 @@ def contact_key() -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Keep child processes (the local stack) from inheriting a developer's real AWS profile.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def atomic_moto() -> Iterator[None]:
+    """moto's updates and transactions serialized, as DynamoDB applies them (tests/moto_atomic.py): for
+    tests that call DynamoDB from several threads."""
+    from tests.moto_atomic import serialized
+
+    with serialized():
+        yield

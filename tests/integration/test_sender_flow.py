@@ -55,31 +55,6 @@ def visibility(monkeypatch):
     return calls
 
 
-@pytest.fixture
-def atomic_moto(monkeypatch):
-    """DynamoDB applies a conditional update atomically per item; moto's in-process backend takes no lock,
-    so two threads' conditional updates are serialized here as DynamoDB would."""
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    real = DynamoDBBackend.update_item
-    real_transact = DynamoDBBackend.transact_write_items
-
-    def update_item(self, *args, **kwargs):
-        with lock:
-            return real(self, *args, **kwargs)
-
-    def transact_write_items(self, *args, **kwargs):
-        # moto backs up and restores whole tables around a transaction: not safe beside another thread
-        with lock:
-            return real_transact(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact_write_items)
-
-
 # ---- helpers ---------------------------------------------------------------------------------------
 def inbound(stack, phone: str = PHONE) -> None:
     f.deliver(stack, f.webhook_body(messages=[f.text_message(phone, "Is my order ready?")]))

@@ -13,22 +13,6 @@ from shared import constants as c
 NUMBER = "106540352242922"
 
 
-@pytest.fixture
-def atomic_moto(monkeypatch):
-    """DynamoDB applies a conditional update atomically per item; moto's in-process backend does not lock,
-    so concurrent threads are serialized around each update as DynamoDB would."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.Lock()
-    real = DynamoDBBackend.update_item
-
-    def update_item(self, *args, **kwargs):
-        with lock:
-            return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
-
-
 def test_two_threads_never_exceed_the_budget(aws_stack, atomic_moto):
     from store import ratelimit, tables
 
