@@ -55,7 +55,9 @@ def local_stack(settings: dict[str, Any] | None = None, **env: str) -> Iterator[
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
     }
-    from tests.moto_atomic import serialized
+    from tests.moto_patches import item_rollback, serialized
+
+    item_rollback()  # moto would copy whole tables per transaction: quadratic at 1e5 items
 
     # The sender's batch runs in threads: moto's transactions are serialized as DynamoDB applies them.
     with environment(base, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws(), serialized():

@@ -224,6 +224,10 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
     """A fresh moto account holding the stack's data resources, with the functions' environment set."""
     from moto import mock_aws
 
+    from tests.moto_patches import item_rollback
+
+    item_rollback()
+
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", *c.ENV_TABLE.values()):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -262,9 +266,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def atomic_moto() -> Iterator[None]:
-    """moto's updates and transactions serialized, as DynamoDB applies them (tests/moto_atomic.py): for
+    """moto's updates and transactions serialized, as DynamoDB applies them (tests/moto_patches.py): for
     tests that call DynamoDB from several threads."""
-    from tests.moto_atomic import serialized
+    from tests.moto_patches import serialized
 
     with serialized():
         yield

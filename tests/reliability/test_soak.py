@@ -7,10 +7,9 @@ again, later), a message repeated inside another delivery (batched with new ones
 same queue message twice (at-least-once).
 
 Size: `make test` soaks 600 messages; `make fuzz` (WAGUARD_RELIABILITY=full) 10,000; and
-`WAGUARD_SOAK_MESSAGES=N` overrides both. Every write of a message is a DynamoDB transaction (guarded by the
-contact's key, store/sealed.py), and moto backs up each table a transaction touches by copying it whole,
-so a soak on moto costs time quadratic in the messages stored: `make test` keeps the soak short, `make
-fuzz` keeps its full size.
+`WAGUARD_SOAK_MESSAGES=N` overrides both. moto's Query and Scan
+walk every item of a table, so a soak on moto costs time that grows with the square of the messages
+stored (2,000 take about three minutes): `make test` keeps the soak short, `make fuzz` keeps its full size.
 """
 
 from __future__ import annotations

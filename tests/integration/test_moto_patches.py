@@ -1,0 +1,92 @@
+"""The tests' moto correction (tests/moto_patches.item_rollback) keeps DynamoDB's transaction semantics:
+all operations apply, or (a condition fails) none does, whatever ran before the failing one."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from tests.moto_patches import item_rollback
+
+
+@pytest.fixture
+def ddb(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    item_rollback()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-central-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "x": {"N": "1"}})
+        client.put_item(TableName="t", Item={"pk": {"S": "z"}, "sk": {"S": "1"}})
+        client.put_item(TableName="t", Item={"pk": {"S": "d"}, "sk": {"S": "1"}, "kept": {"S": "yes"}})
+        yield client
+
+
+def _items(client) -> dict[str, dict]:
+    return {i["pk"]["S"]: i for i in client.scan(TableName="t")["Items"]}
+
+
+def _ops(check_exists: str) -> list[dict]:
+    return [
+        {
+            "Update": {
+                "TableName": "t",
+                "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                "UpdateExpression": "SET x = :two",
+                "ExpressionAttributeValues": {":two": {"N": "2"}},
+            }
+        },
+        {"Put": {"TableName": "t", "Item": {"pk": {"S": "b"}, "sk": {"S": "1"}, "y": {"S": "new"}}}},
+        {"Delete": {"TableName": "t", "Key": {"pk": {"S": "d"}, "sk": {"S": "1"}}}},
+        {
+            "ConditionCheck": {
+                "TableName": "t",
+                "Key": {"pk": {"S": check_exists}, "sk": {"S": "1"}},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        },
+    ]
+
+
+def test_a_cancelled_transaction_changes_nothing(ddb) -> None:
+    before = _items(ddb)
+    with pytest.raises(ClientError) as caught:
+        ddb.transact_write_items(TransactItems=_ops(check_exists="missing"))
+    assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _items(ddb) == before  # the update, the put and the delete that ran first are undone
+
+
+def test_a_transaction_whose_conditions_hold_applies_every_operation(ddb) -> None:
+    ddb.transact_write_items(TransactItems=_ops(check_exists="z"))
+    items = _items(ddb)
+    assert items["a"]["x"] == {"N": "2"} and items["b"]["y"] == {"S": "new"} and "d" not in items
+
+
+def test_a_failed_put_condition_keeps_the_old_item(ddb) -> None:
+    ops = [
+        {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "1"}, "x": {"N": "9"}}}},
+        {
+            "Put": {
+                "TableName": "t",
+                "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        },
+    ]
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(TransactItems=ops)
+    assert _items(ddb)["a"]["x"] == {"N": "1"} and "c" not in _items(ddb)

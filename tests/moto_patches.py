@@ -1,0 +1,106 @@
+"""Two corrections to moto's in-process DynamoDB, used by the tests and the benchmarks.
+
+- `serialized()`: moto takes no lock, while DynamoDB applies a conditional update or a transaction
+  atomically. Code that calls DynamoDB from several threads (the sender's batch) runs against moto with
+  update_item and transact_write_items one at a time, as DynamoDB would apply them.
+- `item_rollback()`: moto backs up every table a transaction touches with `copy.deepcopy` (to roll back a
+  cancelled transaction), so each TransactWriteItems costs a copy of whole tables: quadratic in the
+  table's size, and gigabytes for the benchmarks' 1e5 items. Here the transaction keeps moto's own
+  semantics (each operation checked and applied in order; cancelled as a whole) but backs up only the
+  items it names, and a cancelled one restores exactly those.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_LOCK = threading.RLock()
+
+
+def _serialized(real: Any) -> Any:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            return real(self, *args, **kwargs)
+
+    call.__wrapped__ = real  # type: ignore[attr-defined]
+    return call
+
+
+@contextmanager
+def serialized() -> Iterator[None]:
+    """moto's update_item and transact_write_items, one at a time, for the duration."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    saved = {name: getattr(DynamoDBBackend, name) for name in ("update_item", "transact_write_items")}
+    try:
+        for name, real in saved.items():
+            setattr(DynamoDBBackend, name, _serialized(real))
+        yield
+    finally:
+        for name, real in saved.items():
+            setattr(DynamoDBBackend, name, real)
+
+
+class _TablesAsThey:
+    """`copy` for moto's DynamoDB module: a Table is "copied" as itself (the item snapshots of
+    `_with_item_rollback` stand in for moto's table backups); everything else as `copy` does."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+
+def _with_item_rollback(real: Any) -> Any:
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        snapshots = []
+        for entry in transact_items:
+            try:
+                op_type, op = next(iter(entry.items()))
+                table = self.get_table(op["TableName"])
+                hash_key, range_key = self.get_keys_value(
+                    table, op["Item"] if op_type == "Put" else op["Key"]
+                )
+            except Exception:  # an invalid operation: moto's own method refuses it
+                continue
+            old = table.get_item(hash_key, range_key)
+            snapshots.append((table, hash_key, range_key, copy.deepcopy(old)))
+        try:
+            return real(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, old in reversed(snapshots):
+                if old is None:
+                    table.delete_item(hash_key, range_key)
+                elif range_key is not None:
+                    table.items[hash_key][range_key] = old
+                else:
+                    table.items[hash_key] = old
+            raise
+
+    transact_write_items.__wrapped__ = real  # type: ignore[attr-defined]
+    return transact_write_items
+
+
+_installed = False
+
+
+def item_rollback() -> None:
+    """Install the item-level rollback for the rest of the process (idempotent)."""
+    global _installed  # noqa: PLW0603
+    if _installed:
+        return
+    import moto.dynamodb.models as models
+
+    models.copy = _TablesAsThey()  # type: ignore[assignment]
+    models.DynamoDBBackend.transact_write_items = _with_item_rollback(  # type: ignore[method-assign]
+        models.DynamoDBBackend.transact_write_items
+    )
+    _installed = True
