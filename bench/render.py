@@ -232,12 +232,18 @@ def _synth(r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _peak(r: dict[str, Any]) -> str:
+    """The figure both media sections end with: peak memory against the function's, time, goal."""
+    return (
+        f"peak traced memory **{r['peak_traced_mb']} MB** against the function's {r['function_memory_mb']} "
+        f"MB, in {r['seconds']} s. Goal: {r['goal']}: {_met(r['met'])}."
+    )
+
+
 def _media(r: dict[str, Any]) -> list[str]:
     return [
         f"A {r['document_mb']} MB document through the media worker (fetch, seal per 1 MiB chunk, multipart "
-        f"upload in {r['parts']} parts of at most {r['largest_part_mb']} MB): peak traced memory "
-        f"**{r['peak_traced_mb']} MB** against the function's {r['function_memory_mb']} MB, in "
-        f"{r['seconds']} s. Goal: {r['goal']}: {_met(r['met'])}.",
+        f"upload in {r['parts']} parts of at most {r['largest_part_mb']} MB): " + _peak(r),
     ]
 
 
@@ -245,9 +251,7 @@ def _media_send(r: dict[str, Any]) -> list[str]:
     return [
         f"A {r['document_mb']} MB upload sent by `media_id` through the sender (the contact's own copy "
         f"sealed chunk by chunk and put in parts, then streamed to Meta's media upload as a multipart form, "
-        f"{r['sent_to_meta_mb']} MB received by the stand-in): peak traced memory "
-        f"**{r['peak_traced_mb']} MB** against the function's {r['function_memory_mb']} MB, "
-        f"in {r['seconds']} s. Goal: {r['goal']}: {_met(r['met'])}.",
+        f"{r['sent_to_meta_mb']} MB received by the stand-in): " + _peak(r),
     ]
 
 

@@ -27,9 +27,9 @@ from constructs import Construct
 from infra import nag
 from infra.buckets import private_bucket
 from infra.config import WaguardConfig
+from infra.queues import DLQ_RETENTION, QUEUE_RETENTION, VISIBILITY_FACTOR, encrypted_queue
 from lambdas.shared import constants as c
 
-VISIBILITY_FACTOR = 6
 MEDIA_MAX_RECEIVES = 5
 NONCURRENT_DAYS = 1
 
@@ -61,35 +61,24 @@ class Media(Construct):
                 s3.LifecycleRule(id="DeleteMarkers", expired_object_delete_marker=True),
             ],
         )
-        # What the report's inventory says the bucket holds (waguard.report.common.DATA_CLASS_METADATA).
+        # What the report's inventory says the bucket holds.
         cfn_bucket = self.bucket.node.default_child
         cfn_bucket.add_metadata(  # type: ignore[union-attr]
-            "waguard:data-class",
+            c.DATA_CLASS_METADATA,
             f"media ({c.CLASS_MEDIA} class): what contacts send and each contact's copy of what was sent to "
             "them, sealed chunk by chunk under that contact's data key (an erasure shreds it), and the "
             "business's uploads, sealed under their own key",
         )
         timeout = cfg.function(c.FN_MEDIA_WORKER).timeout_seconds
-        self.dlq = sqs.Queue(
-            self,
-            "MediaDlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.queue = sqs.Queue(
+        self.dlq = encrypted_queue(self, "MediaDlq", key, DLQ_RETENTION)
+        # Meta keeps an inbound media id for days: a job older than that could not be fetched anyway.
+        self.queue = encrypted_queue(
             self,
             "MediaQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
-            # Meta keeps an inbound media id for days: a job older than that could not be fetched anyway.
-            retention_period=Duration.days(4),
-            visibility_timeout=Duration.seconds(VISIBILITY_FACTOR * timeout),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MEDIA_MAX_RECEIVES),
+            key,
+            QUEUE_RETENTION,
+            visibility=Duration.seconds(VISIBILITY_FACTOR * timeout),
+            dlq=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=MEDIA_MAX_RECEIVES),
         )
         nag.acknowledge(
             self.bucket,

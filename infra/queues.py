@@ -22,45 +22,49 @@ DLQ_RETENTION = Duration.days(14)
 QUEUE_RETENTION = Duration.days(4)
 
 
+def encrypted_queue(
+    scope: Construct,
+    construct_id: str,
+    key: kms.IKey,
+    retention: Duration,
+    visibility: Duration | None = None,
+    dlq: sqs.DeadLetterQueue | None = None,
+) -> sqs.Queue:
+    """The one shape of a waguard queue: SSE with `key` (data keys reused 5 minutes), SSL-only policy."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        data_key_reuse=Duration.minutes(5),
+        enforce_ssl=True,
+        retention_period=retention,
+        visibility_timeout=visibility,
+        dead_letter_queue=dlq,
+    )
+
+
 class Queues(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: WaguardConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._cfg = cfg
-        self.inbound_dlq = self._queue("InboundDlq", key, DLQ_RETENTION)
-        self.inbound = self._queue(
+        self.inbound_dlq = encrypted_queue(self, "InboundDlq", key, DLQ_RETENTION)
+        self.inbound = encrypted_queue(
+            self,
             "Inbound",
             key,
             QUEUE_RETENTION,
             visibility=Duration.seconds(VISIBILITY_FACTOR * cfg.function(c.FN_PROCESSOR).timeout_seconds),
             dlq=sqs.DeadLetterQueue(queue=self.inbound_dlq, max_receive_count=INBOUND_MAX_RECEIVES),
         )
-        self.send_dlq = self._queue("SendDlq", key, DLQ_RETENTION)
-        self.send = self._queue(
+        self.send_dlq = encrypted_queue(self, "SendDlq", key, DLQ_RETENTION)
+        self.send = encrypted_queue(
+            self,
             "Send",
             key,
             QUEUE_RETENTION,
             visibility=Duration.seconds(VISIBILITY_FACTOR * cfg.function(c.FN_SENDER).timeout_seconds),
             dlq=sqs.DeadLetterQueue(queue=self.send_dlq, max_receive_count=cfg.max_send_attempts),
-        )
-
-    def _queue(
-        self,
-        construct_id: str,
-        key: kms.IKey,
-        retention: Duration,
-        visibility: Duration | None = None,
-        dlq: sqs.DeadLetterQueue | None = None,
-    ) -> sqs.Queue:
-        return sqs.Queue(
-            self,
-            construct_id,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
-            retention_period=retention,
-            visibility_timeout=visibility,
-            dead_letter_queue=dlq,
         )
 
     @property

@@ -21,6 +21,7 @@ METRIC_GRAPH_AUTH_ERRORS: Final = "GraphAuthErrors"
 # Webhook changes for a business number the deployment does not serve (dropped, not stored).
 METRIC_UNKNOWN_BUSINESS_NUMBER: Final = "UnknownBusinessNumber"
 FUNCTION_TAG: Final = "waguard:function"  # tag on every function: its logical name below
+DATA_CLASS_METADATA: Final = "waguard:data-class"  # template metadata: what a resource holds (the report)
 
 # Functions: logical name -> handler path (relative to the lambdas/ asset root).
 FN_WEBHOOK: Final = "webhook"

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from waguard.cfn import Resource, Template, as_list
+from waguard.paths import constants
 
 ROLE_METADATA = "waguard:role"  # personnel policies carry their role name in this metadata key
-DATA_CLASS_METADATA = "waguard:data-class"  # optional: what a resource holds, set by infra
+DATA_CLASS_METADATA = constants().DATA_CLASS_METADATA  # optional: what a resource holds, set by infra
 FUNCTION_TAG = "waguard:function"
 TABLE_TAG = "waguard:table"
 ACK_METADATA = "aws:cdk:acknowledged-rules"
