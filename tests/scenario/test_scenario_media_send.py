@@ -11,6 +11,7 @@ import hashlib
 import os
 from typing import Any
 
+from tests.scenario.test_scenario_media import _all_objects
 from tests.scenario.util import unique_phone
 from waguard.demo import inbound_text, wait_for
 
@@ -71,17 +72,9 @@ def test_an_upload_is_sent_by_id_and_the_contact_holds_its_own_copy(client, stac
     assert any(i.get("subject") for i in audit if i.get("outcome") == "200")
 
 
-def _objects(aws: Any) -> int:
-    s3 = aws.client("s3")
-    return sum(
-        len(s3.list_object_versions(Bucket=b["Name"]).get("Versions", []))
-        for b in s3.list_buckets()["Buckets"]
-    )
-
-
 def test_uploads_meta_would_refuse_are_400_and_nothing_is_kept(client, stack, aws) -> None:
     sender = stack.roles["sender"]
-    before = _objects(aws)
+    before = len(_all_objects(aws))
     cases = [
         (b"<html></html>", "text/html", "unsupported_media"),
         (b"", "image/png", "invalid_body"),
@@ -90,7 +83,7 @@ def test_uploads_meta_would_refuse_are_400_and_nothing_is_kept(client, stack, aw
     for data, content_type, code in cases:
         reply = client.upload(data, content_type, key=sender)
         assert (reply.status, reply.json()["error"]) == (400, code), (content_type, reply.body)
-    assert _objects(aws) == before
+    assert len(_all_objects(aws)) == before
     denied = client.upload(PNG, "image/png", key=stack.roles["privacy-officer"])
     assert denied.status == 403
 
