@@ -10,6 +10,7 @@ back from a backup after erasure) is treated as absent.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,7 @@ def identity_of(ref: str, primary: str) -> Identity:
 
 LAST_INBOUND_PREFIX = "li_"  # PROFILE's `li_<phone_number_id>`: the newest inbound time on that number
 LEGACY_LAST_INBOUND = "last_inbound_at"  # one number only (before issue 17): read as the default's
+ARRIVAL_PREFIX = "la_"  # PROFILE's `la_<phone_number_id>`: when (epoch µs) that window last moved
 
 
 def window_attr(number: str | None) -> str:
@@ -167,14 +169,18 @@ def last_inbound_at(identity: Identity, number: str | None = None) -> int | None
 
 
 def last_number(identity: Identity) -> str | None:
-    """The business number the contact last wrote to (its newest window), or None."""
-    newest: tuple[int, str] | None = None
+    """The business number the contact last wrote to (its newest window), or None.
+
+    Meta's timestamps have whole seconds: of two windows moved to the same second (a message to each
+    number within one second), the one stored last wins, so the answer never depends on attribute order."""
+    newest: tuple[int, int, str] | None = None
     for pk in identity.hashes:
-        item = profile(pk)
-        for number, at in (inbound_times(item) if item else {}).items():
-            if newest is None or at > newest[0]:
-                newest = (at, number)
-    return newest[1] if newest else None
+        item = profile(pk) or {}
+        for number, at in inbound_times(item).items():
+            candidate = (at, int(item.get(ARRIVAL_PREFIX + number, 0)), number)
+            if newest is None or candidate[:2] > newest[:2]:
+                newest = candidate
+    return newest[2] if newest else None
 
 
 def is_suppressed(identity: Identity) -> bool:
@@ -214,7 +220,8 @@ def declare_touch(
     Each non-empty field of `details` (wa_id, user_id, profile name when kept) is sealed into its own
     attribute, so nothing has to be read and merged first; `linked` adds a pseudonym to the link set;
     `inbound_at` moves the window of business number `number` (`li_<number>`, None: the default) forward
-    only (the op's condition: an older message fails it and the caller declares the touch again without
+    only, and `la_<number>` records when it moved (the tie-break of `last_number` within one second)
+    (the op's condition: an older message fails it and the caller declares the touch again without
     `inbound_at`). Idempotent.
     """
     names: dict[str, str] = {"#e": c.TTL_ATTRIBUTE}
@@ -232,8 +239,10 @@ def declare_touch(
     condition = None
     if inbound_at is not None:
         names["#li"] = window_attr(number)
-        sets.append("#li = :t")
+        names["#la"] = ARRIVAL_PREFIX + names["#li"][len(LAST_INBOUND_PREFIX) :]
+        sets += ["#li = :t", "#la = :a"]
         values[":t"] = int(inbound_at)
+        values[":a"] = time.time_ns() // 1000
         condition = "attribute_not_exists(#li) OR #li <= :t"
     return int(
         write.update(

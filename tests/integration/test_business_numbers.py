@@ -67,6 +67,24 @@ def test_the_window_is_per_business_number_and_a_reply_goes_out_where_the_contac
     assert outbound_item(aws_stack, send(phone)["id"])["business_number"] == ONE
 
 
+@pytest.mark.parametrize("first,then", [(ONE, TWO), (TWO, ONE)])
+def test_of_two_messages_in_one_second_the_one_stored_last_names_the_reply_number(
+    aws_stack: Any, first: str, then: str
+) -> None:
+    """Meta's timestamps have whole seconds: the reply number must not depend on attribute order."""
+    from store import contacts
+
+    phone, second = fresh_phone(), str(int(f.now_ts()))
+    for number in (first, then):
+        body = body_on(number, phone)
+        body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = second
+        assert f.deliver(aws_stack, body)["statusCode"] == 200
+    identity = contacts.identity(phone)
+    assert contacts.last_inbound_at(identity, ONE) == contacts.last_inbound_at(identity, TWO) == int(second)
+    assert contacts.last_number(identity) == then
+    assert outbound_item(aws_stack, send(phone)["id"])["business_number"] == then
+
+
 def test_an_older_message_on_one_number_never_moves_that_window_back(aws_stack: Any) -> None:
     from store import contacts
 
