@@ -3,7 +3,8 @@
 `GET /contacts/{contact}/messages[?limit=N&before=CURSOR]`: the most recent `limit` messages before the
 cursor, oldest first, both directions, decrypted; the contact is named by its reference and messages by
 waguard's ids (never a phone number, user id, profile name or wamid). The cursor is opaque: the position
-`(at, id)` of the oldest message of the page, base64url-encoded.
+`(at, order, id)` of the oldest message of the page, base64url-encoded: Meta's timestamps have whole
+seconds, so messages of one second are ordered as they were stored (`stored_us`), then by id.
 
 Reads the contact's partitions (every pseudonym of the identity set) by key: DynamoDB returns them in
 key order, not time order, so a page is cut after sorting. A contact's partition is bounded by the
@@ -24,6 +25,7 @@ from store import contacts, messages
 from store.contacts import Identity
 
 DEFAULT_LIMIT = 50
+ORDER = "order"  # an entry's tie-break within its second (not shown)
 MAX_LIMIT = 200
 
 
@@ -39,15 +41,22 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
-def encode_cursor(at: int, msg_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at, msg_id]).encode()).decode().rstrip("=")
+Position = tuple[int, int, str]  # (Meta's second, the order stored within it, waguard's id)
 
 
-def decode_cursor(raw: str) -> tuple[int, str]:
+def position(entry: dict[str, Any]) -> Position:
+    return entry["at"], entry[ORDER], str(entry["id"])
+
+
+def encode_cursor(at: Position) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(at)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> Position:
     try:
-        at, msg_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if isinstance(at, int) and isinstance(msg_id, str) and len(raw) <= 200:
-            return at, msg_id
+        at, order, msg_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if isinstance(at, int) and isinstance(order, int) and isinstance(msg_id, str) and len(raw) <= 200:
+            return at, order, msg_id
     except (ValueError, TypeError, binascii.Error):
         pass
     raise InvalidPage("before is a cursor from a previous page's `next`")
@@ -136,8 +145,9 @@ def _entries(identity: Identity) -> list[dict[str, Any]]:
             data = messages.open_attr(item)
             if not isinstance(data, dict):
                 continue  # the key is shredded, or the item came back from a backup: gone
-            out.append(_inbound(item, data) if sk.startswith(messages.IN_PREFIX) else _outbound(item, data))
-    out.sort(key=lambda e: (e["at"], str(e["id"])))
+            entry = _inbound(item, data) if sk.startswith(messages.IN_PREFIX) else _outbound(item, data)
+            out.append({**entry, ORDER: messages.stored_order(item)})
+    out.sort(key=position)
     return out
 
 
@@ -148,14 +158,15 @@ def page(identity: Identity, limit: int = DEFAULT_LIMIT, before: str | None = No
         return None
     if before is not None:
         cut = decode_cursor(before)
-        entries = [e for e in entries if (e["at"], str(e["id"])) < cut]
+        entries = [e for e in entries if position(e) < cut]
     chosen = entries[-limit:]
     body: dict[str, Any] = {
         "contact": identity.reference,
         "messages": [
-            {k: (iso(v) if k == "at" else v) for k, v in e.items() if v not in (None, "", {})} for e in chosen
+            {k: (iso(v) if k == "at" else v) for k, v in e.items() if k != ORDER and v not in (None, "", {})}
+            for e in chosen
         ],
     }
     if len(entries) > len(chosen):
-        body["next"] = encode_cursor(chosen[0]["at"], str(chosen[0]["id"]))
+        body["next"] = encode_cursor(position(chosen[0]))
     return body

@@ -165,14 +165,14 @@ def _profile(identity: Identity) -> dict[str, Any] | None:
 def collect(identity: Identity) -> dict[str, Any] | None:
     """The export document, or None when nothing readable is held on the contact."""
     contacts.fresh_keys(identity.hashes)
-    inbound_out: list[dict[str, Any]] = []
-    statuses: list[dict[str, Any]] = []
+    statuses: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (item, export entry)
     held = [item for pk in identity.hashes for item in messages.held(pk)]
     ids_by_wamid_h = {  # Meta's wamid (pseudonym) -> waguard's id, for the messages answered
         str(item["wamid_h"]): found
         for item in held
         if item.get("wamid_h") and (found := messages.msg_id_of(item))
     }
+    conversation: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (item, export entry)
     for item in held:
         sk = str(item[c.SK])
         if not sk.startswith((messages.IN_PREFIX, messages.OUT_PREFIX, messages.STATUS_PREFIX)):
@@ -180,12 +180,15 @@ def collect(identity: Identity) -> dict[str, Any] | None:
         data = messages.open_attr(item)
         if not isinstance(data, dict):
             continue  # shredded key or restored after erasure: gone
-        if sk.startswith(messages.IN_PREFIX):
-            inbound_out.append(_inbound(item, data, ids_by_wamid_h))
-        elif sk.startswith(messages.OUT_PREFIX):
-            inbound_out.append(_outbound(item, data))
+        if sk.startswith((messages.IN_PREFIX, messages.OUT_PREFIX)):
+            entry = (
+                _inbound(item, data, ids_by_wamid_h)
+                if sk.startswith(messages.IN_PREFIX)
+                else _outbound(item, data)
+            )
+            conversation.append((item, entry))
         else:
-            statuses.append(_status(item, data))
+            statuses.append((item, _status(item, data)))
     consent = [
         {
             k: v
@@ -214,10 +217,17 @@ def collect(identity: Identity) -> dict[str, Any] | None:
         for pk in identity.hashes
         for r in media.of_contact(pk)
     ]
-    if not (inbound_out or statuses or consent or profile or held_media):
+    if not (conversation or statuses or consent or profile or held_media):
         return None
-    inbound_out.sort(key=lambda m: (int(m.get("timestamp") or 0), m["direction"]))
-    statuses.sort(key=lambda s: int(s.get("timestamp") or 0))
+    conversation.sort(  # Meta's second, then the order stored (one second holds several), then direction
+        key=lambda pair: (
+            int(pair[1].get("timestamp") or 0),
+            messages.stored_order(pair[0]),
+            pair[1]["direction"],
+        )
+    )
+    inbound_out = [entry for _, entry in conversation]
+    statuses.sort(key=lambda pair: (int(pair[1].get("timestamp") or 0), messages.stored_order(pair[0])))
     return plain(
         {
             "contact": identity.ref,
@@ -225,7 +235,7 @@ def collect(identity: Identity) -> dict[str, Any] | None:
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "profile": profile,
             "messages": inbound_out,
-            "statuses": statuses,
+            "statuses": [entry for _, entry in statuses],
             "consent": consent,
             "media": sorted(held_media, key=lambda m: str(m["id"])),
         }

@@ -1,7 +1,8 @@
 """Inbound messages and status events in the messages table (outbound items belong to store.outbound).
 
 - `<chash>` / `IN#<wamid_h>`: one inbound message; clear `direction`, `type`, `timestamp` (Meta's),
-  `received_at`, `wamid_h`, `state`; encrypted `data` (wamid, sender ids, the minimized content).
+  `received_at`, `stored_us` (epoch µs: the order of one second's messages), `wamid_h`, `state`;
+  encrypted `data` (wamid, sender ids, the minimized content).
 - `<chash>` / `ST#<wamid_h>#<status>`: one status event; clear `status`, `timestamp`, `error` {code,
   title}, `state`; encrypted `data` (wamid, recipient ids). No clear `wamid_h` attribute, so status
   items stay out of the `by_wamid` index that finds outbound messages.
@@ -137,6 +138,11 @@ def put_inbound(
     return _put_once(lambda w: inbound_item(w, pk, wamid_h, msg_type, timestamp, data, done, number))
 
 
+def stored_order(item: dict[str, Any]) -> int:
+    """The tie-break of two messages with the same second (0 for items older than the attribute)."""
+    return int(item.get(c.ATTR_STORED_US) or 0)
+
+
 def inbound_item(
     write: Any,
     pk: str,
@@ -157,6 +163,7 @@ def inbound_item(
         "direction": "in",
         "type": msg_type,
         "received_at": now,
+        c.ATTR_STORED_US: tables.now_us(),
         "wamid_h": wamid_h,
         "msg_id": inbound_msg_id(wamid_h),
         "state": DONE if done else NEW,
@@ -186,6 +193,7 @@ def put_status(
             c.SK: sk,
             "status": status,
             "received_at": tables.now(),
+            c.ATTR_STORED_US: tables.now_us(),
             "state": NEW,
             contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
         }

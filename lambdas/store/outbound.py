@@ -142,6 +142,7 @@ def create(
         "attempts": 0,
         "created_at": at,
         "updated_at": at,
+        c.ATTR_STORED_US: tables.now_us(),
     }
     if kind == "template":
         item["template_name"] = str(content["template"]["name"])

@@ -43,6 +43,11 @@ def now() -> int:
     return int(time.time())
 
 
+def now_us() -> int:
+    """Epoch microseconds: the order of two writes within one second (Meta's timestamps have seconds)."""
+    return time.time_ns() // 1000
+
+
 def expires_at(data_class: str, at: float | None = None) -> int:
     return get_settings().expires_at(data_class, at)
 

@@ -240,6 +240,25 @@ def test_the_conversation_pages_both_directions_by_reference(aws_stack, graph, c
     assert conversation(PHONE)[1]["contact"] == ref  # the number works too, the answer names the reference
 
 
+def test_messages_of_one_second_keep_the_order_they_came_in(aws_stack, graph, contact_key) -> None:
+    """Meta's timestamps have whole seconds; their keys (hashes of random wamids) have no order."""
+    ref, second = reference(contact_key), str(int(f.now_ts()))
+    said = [f"answer {n}" for n in range(6)]
+    for text in said:
+        say(aws_stack, text, timestamp=second)
+    status, page = conversation(ref)
+    assert status == 200 and [m["text"] for m in page["messages"]] == said
+    pages, cursor = [], None  # pages of two cut inside the second: none lost, none repeated
+    while True:
+        status, got = conversation(ref, limit="2", **({"before": cursor} if cursor else {}))
+        pages[:0] = [m["text"] for m in got["messages"]]
+        if not (cursor := got.get("next")):
+            break
+    assert pages == said
+    export = f.reply_json(f.call_contacts("GET", PHONE, "/export"))
+    assert [m["text"] for m in export["messages"]] == said
+
+
 @pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "201"}, {"limit": "x"}, {"before": "!!"}])
 def test_a_bad_page_query_is_400(aws_stack, query) -> None:
     say(aws_stack, "hi")
