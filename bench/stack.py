@@ -55,7 +55,7 @@ def local_stack(settings: dict[str, Any] | None = None, **env: str) -> Iterator[
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
     }
-    from tests.moto_patches import item_rollback, serialized
+    from waguard.moto_fixes import item_rollback, serialized
 
     item_rollback()  # moto would copy whole tables per transaction: quadratic at 1e5 items
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests share two CPUs with `waguard serve` and moto under -n 2: a slow example is not a failure
+# (Hypothesis' 200 ms deadline and its too-slow check would report one as "unreliable"); each test that
+# needs fewer or more examples still says so.
+settings.register_profile("waguard", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("waguard")
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
@@ -221,12 +227,14 @@ def _create_bus(key_arn: str) -> tuple[str, str]:
 
 @pytest.fixture
 def aws_stack(monkeypatch: pytest.MonkeyPatch):
-    """A fresh moto account holding the stack's data resources, with the functions' environment set."""
+    """A fresh moto account holding the stack's data resources, with the functions' environment set; moto
+    corrected as the local runtime's is (waguard/moto_fixes.py: item operations one at a time, as DynamoDB
+    applies them, for code that calls it from several threads; item-level transaction rollback)."""
     from moto import mock_aws
 
-    from tests.moto_patches import item_rollback
+    from waguard import moto_fixes
 
-    item_rollback()
+    moto_fixes.install()
 
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", *c.ENV_TABLE.values()):
         monkeypatch.delenv(key, raising=False)
@@ -262,13 +270,3 @@ def contact_key() -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Keep child processes (the local stack) from inheriting a developer's real AWS profile.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-
-
-@pytest.fixture
-def atomic_moto() -> Iterator[None]:
-    """moto's updates and transactions serialized, as DynamoDB applies them (tests/moto_patches.py): for
-    tests that call DynamoDB from several threads."""
-    from tests.moto_patches import serialized
-
-    with serialized():
-        yield

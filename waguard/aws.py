@@ -79,6 +79,9 @@ def start_moto(host: str, port: int) -> Any:
     """moto's server in a thread of this process; `.stop()` ends it."""
     from moto.server import ThreadedMotoServer
 
+    from waguard import moto_fixes
+
+    moto_fixes.install()  # DynamoDB's atomic conditional writes, under the server's request threads
     check_free(host, port)  # moto's thread would wait forever on a port it cannot bind
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines (paths can hold ids)

@@ -197,7 +197,6 @@ def test_a_large_document_streams_through_the_sender_in_bounded_memory() -> None
 def test_a_second_delivery_during_the_upload_to_meta_neither_sends_nor_fails_it(
     aws_stack,
     fake,  # noqa: F811
-    atomic_moto,
 ) -> None:
     """SQS may deliver a record twice: while one attempt uploads the media to Meta (inside the send lease),
     the other finds the lease and steps back; the message is sent once and ends `sent`."""

@@ -352,7 +352,7 @@ def test_unknown_id_is_retried_while_the_index_may_lag(aws_stack, fake, visibili
     assert run_sender(*garbage) == []
 
 
-def test_duplicate_queue_messages_send_once(aws_stack, fake, atomic_moto):
+def test_duplicate_queue_messages_send_once(aws_stack, fake):
     inbound(aws_stack)
     message_id = accept(TEXT)
     (record,) = receive(aws_stack)
@@ -364,7 +364,7 @@ def test_duplicate_queue_messages_send_once(aws_stack, fake, atomic_moto):
     assert failures in ([], [twin["messageId"]], [record["messageId"]])
 
 
-def test_batch_is_sent_concurrently(aws_stack, fake, atomic_moto):
+def test_batch_is_sent_concurrently(aws_stack, fake):
     phones = [f"49151000000{i:02d}" for i in range(6)]
     for phone in phones:
         inbound(aws_stack, phone)

@@ -13,7 +13,7 @@ from shared import constants as c
 NUMBER = "106540352242922"
 
 
-def test_two_threads_never_exceed_the_budget(aws_stack, atomic_moto):
+def test_two_threads_never_exceed_the_budget(aws_stack):
     from store import ratelimit, tables
 
     limit = 7

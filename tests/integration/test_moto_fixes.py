@@ -1,5 +1,6 @@
-"""The tests' moto correction (tests/moto_patches.item_rollback) keeps DynamoDB's transaction semantics:
-all operations apply, or (a condition fails) none does, whatever ran before the failing one."""
+"""moto's corrections (waguard/moto_fixes): the item-level rollback keeps DynamoDB's transaction
+semantics (all operations apply, or, when a condition fails, none does, whatever ran before the failing
+one); serialization makes every item operation, reads included, wait for the one in progress."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from tests.moto_patches import item_rollback
+from waguard import moto_fixes
+from waguard.moto_fixes import item_rollback
 
 
 @pytest.fixture
@@ -90,3 +92,33 @@ def test_a_failed_put_condition_keeps_the_old_item(ddb) -> None:
     with pytest.raises(ClientError):
         ddb.transact_write_items(TransactItems=ops)
     assert _items(ddb)["a"]["x"] == {"N": "1"} and "c" not in _items(ddb)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.put_item(TableName="t", Item={"pk": {"S": "p"}, "sk": {"S": "1"}}),
+        lambda c: c.update_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}, "sk": {"S": "1"}},
+            UpdateExpression="ADD x :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        ),
+        lambda c: c.query(
+            TableName="t", KeyConditionExpression="pk = :a", ExpressionAttributeValues={":a": {"S": "a"}}
+        ),
+        lambda c: c.scan(TableName="t"),
+    ],
+    ids=["put", "update", "query", "scan"],
+)
+def test_an_item_operation_waits_for_the_one_in_progress(ddb, call) -> None:
+    import threading
+
+    done = threading.Event()
+    with moto_fixes.serialized():
+        with moto_fixes._LOCK:  # another operation in progress
+            worker = threading.Thread(target=lambda: (call(ddb), done.set()))
+            worker.start()
+            assert not done.wait(0.3)  # held back, however fast the machine
+        worker.join(10)
+    assert done.is_set()

@@ -1,8 +1,10 @@
-"""Two corrections to moto's in-process DynamoDB, used by the tests and the benchmarks.
+"""Two corrections to moto's in-process DynamoDB, used by the local runtime's moto server (`waguard
+serve`, `waguard invoke`: `install()`), the tests and the benchmarks.
 
 - `serialized()`: moto takes no lock, while DynamoDB applies a conditional update or a transaction
-  atomically. Code that calls DynamoDB from several threads (the sender's batch) runs against moto with
-  update_item and transact_write_items one at a time, as DynamoDB would apply them.
+  atomically, and moto's reads iterate dicts that a concurrent write resizes ("dictionary changed size
+  during iteration"). Code that calls DynamoDB from several threads (the sender's batch) runs against
+  moto with its item operations one at a time, as DynamoDB would apply them.
 - `item_rollback()`: moto backs up every table a transaction touches with `copy.deepcopy` (to roll back a
   cancelled transaction), so each TransactWriteItems costs a copy of whole tables: quadratic in the
   table's size, and gigabytes for the benchmarks' 1e5 items. Here the transaction keeps moto's own
@@ -19,6 +21,18 @@ from contextlib import contextmanager
 from typing import Any
 
 _LOCK = threading.RLock()
+_ITEM_OPERATIONS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "get_item",
+    "batch_get_item",
+    "transact_get_items",
+    "query",
+    "scan",
+)
 
 
 def _serialized(real: Any) -> Any:
@@ -32,10 +46,11 @@ def _serialized(real: Any) -> Any:
 
 @contextmanager
 def serialized() -> Iterator[None]:
-    """moto's update_item and transact_write_items, one at a time, for the duration."""
+    """moto's item operations (writes, transactions and the reads that iterate a table), one at a time,
+    for the duration."""
     from moto.dynamodb.models import DynamoDBBackend
 
-    saved = {name: getattr(DynamoDBBackend, name) for name in ("update_item", "transact_write_items")}
+    saved = {name: getattr(DynamoDBBackend, name) for name in _ITEM_OPERATIONS}
     try:
         for name, real in saved.items():
             setattr(DynamoDBBackend, name, _serialized(real))
@@ -60,6 +75,8 @@ class _TablesAsThey:
 
 
 def _with_item_rollback(real: Any) -> Any:
+    from moto.core.exceptions import JsonRESTError
+
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
         snapshots = []
         for entry in transact_items:
@@ -69,8 +86,8 @@ def _with_item_rollback(real: Any) -> Any:
                 hash_key, range_key = self.get_keys_value(
                     table, op["Item"] if op_type == "Put" else op["Key"]
                 )
-            except Exception:  # an invalid operation: moto's own method refuses it
-                continue
+            except (JsonRESTError, LookupError, TypeError, AttributeError, StopIteration):
+                continue  # an invalid operation: moto's own method refuses it below
             old = table.get_item(hash_key, range_key)
             snapshots.append((table, hash_key, range_key, copy.deepcopy(old)))
         try:
@@ -89,7 +106,22 @@ def _with_item_rollback(real: Any) -> Any:
     return transact_write_items
 
 
+def install() -> None:
+    """Both corrections for the rest of the process (the local runtime's moto server answers each request
+    in its own thread: the API, the pollers and the sender's batch call it at once). Idempotent."""
+    global _serialized_for_good  # noqa: PLW0603
+    item_rollback()
+    if _serialized_for_good:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _ITEM_OPERATIONS:
+        setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
+    _serialized_for_good = True
+
+
 _installed = False
+_serialized_for_good = False
 
 
 def item_rollback() -> None:
@@ -97,7 +129,7 @@ def item_rollback() -> None:
     global _installed  # noqa: PLW0603
     if _installed:
         return
-    import moto.dynamodb.models as models
+    from moto.dynamodb import models
 
     models.copy = _TablesAsThey()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = _with_item_rollback(  # type: ignore[method-assign]
