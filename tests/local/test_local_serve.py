@@ -62,7 +62,8 @@ class Serve:
         self.proc = subprocess.Popen(
             cmd, cwd=paths.ROOT, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout
@@ -85,6 +86,7 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.pump.join(10)  # every line serve printed is read before anyone looks at the last one
         return self.proc.returncode
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -254,10 +255,17 @@ def test_waguard_report_command(synth: Synth, tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stderr
         assert "CloudTrail" in out.read_text()
-    proc = subprocess.run(
-        [str(script), "report"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    # With no options it reads ./cdk.json and ./cdk.out of the project it runs in (a copy here: the
+    # project's own cdk.out is another test worker's to synthesize).
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(synth.cdk_json, project / "cdk.json")
+    missing = subprocess.run(
+        [str(script), "report"], cwd=project, capture_output=True, text=True, timeout=120, check=False
     )
-    if (ROOT / "cdk.out" / "Waguard.template.json").exists():
-        assert proc.returncode == 0 and proc.stdout.startswith("# waguard data-protection report"), (
-            proc.stderr
-        )
+    assert missing.returncode == 2 and "run `make synth` first" in missing.stderr, missing.stderr
+    shutil.copytree(synth.outdir, project / "cdk.out")
+    proc = subprocess.run(
+        [str(script), "report"], cwd=project, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("# waguard data-protection report"), proc.stderr

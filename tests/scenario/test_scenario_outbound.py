@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from tests.scenario.util import exported_texts, unique_phone
+from tests.scenario.util import calls_to, exported_texts, quiet, unique_phone
 from waguard.demo import ROOT, inbound_text, status_update, wait_for
 
 TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
@@ -14,21 +14,6 @@ TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
 
 def _header(call: dict[str, Any], name: str) -> str:
     return next((v for k, v in call["headers"].items() if k.lower() == name.lower()), "")
-
-
-def _calls_to(graph: Any, phone: str) -> list[dict[str, Any]]:
-    return [c for c in graph.calls() if isinstance(c["body"], dict) and c["body"].get("to") == phone]
-
-
-def _quiet(graph: Any, seconds: float = 1.5) -> None:
-    """Wait until no send has reached the fake for `seconds` (other tests' sends are asynchronous)."""
-
-    def settled() -> bool:
-        before = len(graph.calls())
-        time.sleep(seconds)
-        return len(graph.calls()) == before
-
-    wait_for(settled, timeout=60)
 
 
 def _in_window(client: Any, phone: str) -> None:
@@ -50,7 +35,7 @@ def test_reply_inside_the_window_reaches_the_graph_api_once_and_ends_sent(client
     accepted = client.send({"to": "+" + phone, "purpose": "service", "text": {"body": "Ships today ✓"}})
     assert accepted.status == 202 and accepted.json()["status"] == "queued"
     sent = _status(client, accepted.json()["id"], "sent")
-    (call,) = _calls_to(graph, phone)
+    (call,) = calls_to(graph, phone)
     version = json.loads((ROOT / "cdk.json").read_text())["context"]["waguard"]["graphApiVersion"]
     assert call["path"] == f"/{version}/{stack.secrets['WA_PHONE_NUMBER_ID']}/messages"
     assert _header(call, "Authorization") == "Bearer " + stack.secrets["WA_ACCESS_TOKEN"]
@@ -67,23 +52,23 @@ def test_reply_inside_the_window_reaches_the_graph_api_once_and_ends_sent(client
 def test_throttled_twice_ends_sent_after_exactly_three_calls(client, graph) -> None:
     phone = unique_phone()
     _in_window(client, phone)
-    _quiet(graph)
+    quiet(graph)
     graph.script([{"code": 130429}, {"code": 130429}])
     accepted = client.send({"to": phone, "purpose": "service", "text": {"body": "retry me"}})
     assert accepted.status == 202
     _status(client, accepted.json()["id"], "sent", timeout=90)
-    assert len(_calls_to(graph, phone)) == 3
+    assert len(calls_to(graph, phone)) == 3
 
 
 def test_a_permanent_error_ends_failed_with_metas_code(client, graph) -> None:
     phone = unique_phone()
     _in_window(client, phone)
-    _quiet(graph)
+    quiet(graph)
     graph.script([{"code": 131026}])
     accepted = client.send({"to": phone, "purpose": "service", "text": {"body": "undeliverable"}})
     failed = _status(client, accepted.json()["id"], "failed")
     assert failed["error"]["code"] == 131026 and failed["error"]["title"]
-    assert len(_calls_to(graph, phone)) == 1
+    assert len(calls_to(graph, phone)) == 1
 
 
 def test_refused_sends_never_reach_the_graph_api(client, graph) -> None:
@@ -95,7 +80,7 @@ def test_refused_sends_never_reach_the_graph_api(client, graph) -> None:
     bad = client.send({"to": phone, "purpose": "service", "text": {"body": ""}})
     assert bad.status == 400 and bad.json()["error"] == "invalid_body"
     time.sleep(2)
-    assert _calls_to(graph, phone) == []
+    assert calls_to(graph, phone) == []
 
 
 def test_statuses_never_move_backwards(client, graph) -> None:
@@ -119,4 +104,4 @@ def test_idempotency_key_returns_the_same_answer_and_sends_once(client, graph) -
     assert first.status == again.status == 202 and first.json() == again.json()
     _status(client, first.json()["id"], "sent")
     time.sleep(1.5)
-    assert len(_calls_to(graph, phone)) == 1
+    assert len(calls_to(graph, phone)) == 1
