@@ -55,12 +55,12 @@ def local_stack(settings: dict[str, Any] | None = None, **env: str) -> Iterator[
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
     }
-    from waguard.moto_fixes import item_rollback, serialized
+    from waguard import moto_fixes
 
-    item_rollback()  # moto would copy whole tables per transaction: quadratic at 1e5 items
-
-    # The sender's batch runs in threads: moto's transactions are serialized as DynamoDB applies them.
-    with environment(base, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws(), serialized():
+    # moto would copy whole tables per transaction (quadratic at 1e5 items), and the sender's batch runs
+    # in threads: requests one at a time, as DynamoDB applies them.
+    moto_fixes.install()
+    with environment(base, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")), mock_aws():
         stack = _create_stack()
         if settings:
             merged = {**json.loads(stack.env[c.ENV_SETTINGS]), **settings}

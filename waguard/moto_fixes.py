@@ -1,11 +1,12 @@
-"""Two corrections to moto's in-process DynamoDB, used by the local runtime's moto server (`waguard
-serve`, `waguard invoke`: `install()`), the tests and the benchmarks.
+"""Two corrections to moto's in-process DynamoDB, installed once per process (`install()`) by the local
+runtime's moto server (`waguard serve`, `waguard invoke`), the tests' `aws_stack` and the benchmarks.
 
-- `serialized()`: moto takes no lock, while DynamoDB applies a conditional update or a transaction
-  atomically, and moto's reads iterate dicts that a concurrent write resizes ("dictionary changed size
-  during iteration"). Code that calls DynamoDB from several threads (the sender's batch) runs against
-  moto with its item operations one at a time, as DynamoDB would apply them.
-- `item_rollback()`: moto backs up every table a transaction touches with `copy.deepcopy` (to roll back a
+- Requests one at a time: DynamoDB applies every item operation atomically; moto takes no lock, so under
+  a threaded server (the API, the pollers and the sender's batch at once) a conditional update could
+  interleave with another write, and a read could see an update half applied or fail with "dictionary
+  changed size during iteration" while its response is built. The whole DynamoDB request, from parsing
+  to the serialized response, runs under one lock (`DynamoHandler.call_action`).
+- Item-level rollback: moto backs up every table a transaction touches with `copy.deepcopy` (to roll back a
   cancelled transaction), so each TransactWriteItems costs a copy of whole tables: quadratic in the
   table's size, and gigabytes for the benchmarks' 1e5 items. Here the transaction keeps moto's own
   semantics (each operation checked and applied in order; cancelled as a whole) but backs up only the
@@ -16,23 +17,9 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 _LOCK = threading.RLock()
-_ITEM_OPERATIONS = (
-    "put_item",
-    "update_item",
-    "delete_item",
-    "transact_write_items",
-    "batch_write_item",
-    "get_item",
-    "batch_get_item",
-    "transact_get_items",
-    "query",
-    "scan",
-)
 
 
 def _serialized(real: Any) -> Any:
@@ -42,22 +29,6 @@ def _serialized(real: Any) -> Any:
 
     call.__wrapped__ = real  # type: ignore[attr-defined]
     return call
-
-
-@contextmanager
-def serialized() -> Iterator[None]:
-    """moto's item operations (writes, transactions and the reads that iterate a table), one at a time,
-    for the duration."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    saved = {name: getattr(DynamoDBBackend, name) for name in _ITEM_OPERATIONS}
-    try:
-        for name, real in saved.items():
-            setattr(DynamoDBBackend, name, _serialized(real))
-        yield
-    finally:
-        for name, real in saved.items():
-            setattr(DynamoDBBackend, name, real)
 
 
 class _TablesAsThey:
@@ -107,32 +78,19 @@ def _with_item_rollback(real: Any) -> Any:
 
 
 def install() -> None:
-    """Both corrections for the rest of the process (the local runtime's moto server answers each request
-    in its own thread: the API, the pollers and the sender's batch call it at once). Idempotent."""
-    global _serialized_for_good  # noqa: PLW0603
-    item_rollback()
-    if _serialized_for_good:
-        return
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in _ITEM_OPERATIONS:
-        setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
-    _serialized_for_good = True
-
-
-_installed = False
-_serialized_for_good = False
-
-
-def item_rollback() -> None:
-    """Install the item-level rollback for the rest of the process (idempotent)."""
+    """Both corrections, for the rest of the process. Idempotent."""
     global _installed  # noqa: PLW0603
     if _installed:
         return
     from moto.dynamodb import models
+    from moto.dynamodb.responses import DynamoHandler
 
+    DynamoHandler.call_action = _serialized(DynamoHandler.call_action)  # type: ignore[method-assign]
     models.copy = _TablesAsThey()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = _with_item_rollback(  # type: ignore[method-assign]
         models.DynamoDBBackend.transact_write_items
     )
     _installed = True
+
+
+_installed = False

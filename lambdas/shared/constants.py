@@ -51,7 +51,7 @@ TABLES: Final = (TABLE_CONTACTS, TABLE_MESSAGES, TABLE_CONSENT, TABLE_AUDIT, TAB
 PK: Final = "pk"
 SK: Final = "sk"
 TTL_ATTRIBUTE: Final = "expires_at"
-ATTR_STORED_US: Final = "stored_us"  # epoch µs an IN#/OUT# item was written: orders one second's messages
+ATTR_STORED_US: Final = "stored_us"  # epoch µs an IN#/OUT#/ST# item was written: orders one second's messages
 GSI_BY_MSG_ID: Final = "by_msg_id"
 GSI_BY_WAMID: Final = "by_wamid"
 

@@ -1,6 +1,6 @@
 """moto's corrections (waguard/moto_fixes): the item-level rollback keeps DynamoDB's transaction
 semantics (all operations apply, or, when a condition fails, none does, whatever ran before the failing
-one); serialization makes every item operation, reads included, wait for the one in progress."""
+one); a DynamoDB request, reads included, waits for the one in progress, response and all."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from waguard import moto_fixes
-from waguard.moto_fixes import item_rollback
 
 
 @pytest.fixture
 def ddb(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    item_rollback()
+    moto_fixes.install()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-central-1")
         client.create_table(
@@ -115,10 +114,55 @@ def test_an_item_operation_waits_for_the_one_in_progress(ddb, call) -> None:
     import threading
 
     done = threading.Event()
-    with moto_fixes.serialized():
-        with moto_fixes._LOCK:  # another operation in progress
-            worker = threading.Thread(target=lambda: (call(ddb), done.set()))
-            worker.start()
-            assert not done.wait(0.3)  # held back, however fast the machine
-        worker.join(10)
+    with moto_fixes._LOCK:  # another request in progress
+        worker = threading.Thread(target=lambda: (call(ddb), done.set()))
+        worker.start()
+        assert not done.wait(0.3)  # held back, however fast the machine
+    worker.join(10)
     assert done.is_set()
+
+
+def test_reads_beside_writes_see_whole_items(ddb) -> None:
+    """moto builds a response from its live item after the operation: without the lock around the whole
+    request, a read beside a write that adds and removes attributes fails or sees half an update."""
+    import threading
+    import time
+
+    key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+    seen: list[str] = []  # what a reader found wrong
+    stop = time.monotonic() + 1.5
+
+    def names(n: int) -> list[str]:
+        return [f"g{n % 5}_{i}" for i in range(20)]
+
+    def write() -> None:
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            ddb.update_item(  # one generation's 20 attributes in, the previous one's out, atomically
+                TableName="t",
+                Key=key,
+                UpdateExpression="SET version = :n, "
+                + ", ".join(f"{x} = :n" for x in names(n))
+                + " REMOVE "
+                + ", ".join(names(n - 1)),
+                ExpressionAttributeValues={":n": {"N": str(n)}},
+            )
+
+    def read() -> None:
+        while time.monotonic() < stop:
+            try:
+                item = ddb.get_item(TableName="t", Key=key)["Item"]
+            except Exception as exc:  # any failure is the finding
+                seen.append(type(exc).__name__)
+                continue
+            values = [v["N"] for k, v in item.items() if k.startswith("g")]
+            if "version" in item and (len(values) != 20 or set(values) != {item["version"]["N"]}):
+                seen.append("half an update")
+
+    threads = [threading.Thread(target=write), *(threading.Thread(target=read) for _ in range(2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seen == []
