@@ -81,7 +81,7 @@ def start_moto(host: str, port: int) -> Any:
 
     from waguard import moto_fixes
 
-    moto_fixes.install()  # DynamoDB's atomic conditional writes, under the server's request threads
+    moto_fixes.install()  # one DynamoDB request at a time, as DynamoDB applies them, under its threads
     check_free(host, port)  # moto's thread would wait forever on a port it cannot bind
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log lines (paths can hold ids)

@@ -10,7 +10,6 @@ back from a backup after erasure) is treated as absent.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,9 +219,9 @@ def declare_touch(
     Each non-empty field of `details` (wa_id, user_id, profile name when kept) is sealed into its own
     attribute, so nothing has to be read and merged first; `linked` adds a pseudonym to the link set;
     `inbound_at` moves the window of business number `number` (`li_<number>`, None: the default) forward
-    only, and `la_<number>` records when it moved (the tie-break of `last_number` within one second)
-    (the op's condition: an older message fails it and the caller declares the touch again without
-    `inbound_at`). Idempotent.
+    only (the op's condition: an older message fails it and the caller declares the touch again without
+    `inbound_at`), and `la_<number>` records when it moved (`last_number`'s tie-break within one second).
+    Idempotent.
     """
     names: dict[str, str] = {"#e": c.TTL_ATTRIBUTE}
     values: dict[str, Any] = {":e": tables.expires_at(c.CLASS_CONTACTS), ":f": tables.now()}
@@ -242,7 +241,7 @@ def declare_touch(
         names["#la"] = ARRIVAL_PREFIX + names["#li"][len(LAST_INBOUND_PREFIX) :]
         sets += ["#li = :t", "#la = :a"]
         values[":t"] = int(inbound_at)
-        values[":a"] = time.time_ns() // 1000
+        values[":a"] = tables.now_us()
         condition = "attribute_not_exists(#li) OR #li <= :t"
     return int(
         write.update(
