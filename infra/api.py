@@ -270,7 +270,8 @@ class Api(Construct):
                     content=json.dumps(
                         {
                             "error": "too_large",
-                            "message": "POST /media carries at most 4194304 bytes: send larger media by link",
+                            "message": f"POST /media carries at most {c.MEDIA_INLINE_MAX_BYTES} bytes: "
+                            "send larger media by link",
                         }
                     ),
                 )

@@ -293,7 +293,11 @@ def post(
 def send(url: str, token: str, body: dict[str, Any], timeout: float | None = None) -> GraphResult:
     """POST one message to `url` (see messages_url) with the Bearer token; never raises for HTTP trouble."""
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    answer = post(url, token, data, "application/json", timeout or TIMEOUT_SECONDS)
+    return result_of(post(url, token, data, "application/json", timeout or TIMEOUT_SECONDS))
+
+
+def result_of(answer: RawAnswer) -> GraphResult:
+    """Meta's answer as a send outcome (no answer: retryable, `title` says why)."""
     if answer.http_status is None:
         return GraphResult(http_status=None, title=answer.title)
     return parse_response(answer.http_status, answer.raw)

@@ -164,9 +164,8 @@ def fetch(job: Job, token: str, settings: Settings) -> str:
 
 
 # ---- GET /media/{id} ---------------------------------------------------------------------------------
-# API Gateway (REST) answers at most 10 MB and a synchronous Lambda at most 6 MB; base64 adds a third.
-# Larger media is read in parts: `Range: bytes=START-END`, at most this much per answer (RFC 9110 206).
-INLINE_MAX_BYTES = 4 * 1024 * 1024
+# Larger media than one answer carries is read in parts: `Range: bytes=START-END` (RFC 9110 206).
+INLINE_MAX_BYTES = c.MEDIA_INLINE_MAX_BYTES
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
@@ -225,7 +224,7 @@ def download(media_id: str, range_header: str | None = None) -> Download | None:
     expired or erased. Raises TooLargeToServe (whole, too large) and Unsatisfiable (416)."""
     from store.crypto import KeyShredded
 
-    if not media_id.startswith("med_"):
+    if not media_id.startswith(c.MEDIA_ID_PREFIX):
         return None
     record = media.find(media_id)
     if record is None:

@@ -6,9 +6,9 @@
 - `check` (messages API, accepting a send): the id names an upload, or media of this conversation (the
   contact's identity set), of a mime type Meta accepts for the kind and within its size; 400 otherwise.
   An id of another contact is answered exactly like an unknown one.
-- `for_meta` (sender, before the lease): the contact's own copy of an upload is made first, sealed under
-  the contact's key (`MEDIA#` direction `out`, id `contacts.media_copy_ref`), so the export lists what was
-  sent and an erasure shreds it like anything else of the contact; then the bytes go to Meta's
+- `for_meta` (sender, inside the send lease): the contact's own copy of an upload is made first, sealed
+  under the contact's key (`MEDIA#` direction `out`, id `contacts.media_copy_ref`), so the export lists what
+  was sent and an erasure shreds it like anything else of the contact; then the bytes go to Meta's
   `POST /{version}/{phone-number-id}/media` (multipart, streamed chunk by chunk) and Meta's id is what
   the message names. Meta's refusal fails the message; no answer, 5xx or 429 retries it.
 """
@@ -29,7 +29,6 @@ from shared.settings import Settings
 from store import contacts, media
 
 UPLOAD_TIMEOUT_SECONDS = 60.0
-MEDIA_ID_PREFIX = "med_"
 
 
 def kinds_of(mime: str) -> list[str]:
@@ -50,7 +49,7 @@ def upload(content_type: str | None, data: bytes) -> dict[str, Any]:
         raise Refused(400, "too_large", f"{mime}: Meta accepts at most {limit} bytes")
     if len(data) > INLINE_MAX_BYTES:
         raise Refused(413, "too_large", f"the API carries at most {INLINE_MAX_BYTES} bytes: send a link")
-    media_id = MEDIA_ID_PREFIX + secrets.token_hex(12)
+    media_id = c.MEDIA_ID_PREFIX + secrets.token_hex(12)
     stored = media.put_object(c.MEDIA_UPLOADS_PK, [data], limit)
     media.save(media_id, c.MEDIA_UPLOADS_PK, "upload", mime, stored)
     return {"id": media_id, "mime_type": mime, "size": stored.size}
@@ -59,7 +58,7 @@ def upload(content_type: str | None, data: bytes) -> dict[str, Any]:
 def check(contact_hashes: tuple[str, ...], media_id: str, kind: str) -> str:
     """waguard's `media_id` when it may be sent as `kind` to this contact (Refused otherwise)."""
     unknown = Refused(400, "unknown_media", f"{kind}.media_id: no media with this id is held")
-    if not media_id.startswith(MEDIA_ID_PREFIX):
+    if not media_id.startswith(c.MEDIA_ID_PREFIX):
         raise unknown
     record = media.find(media_id)
     if record is None or (record.chash != c.MEDIA_UPLOADS_PK and record.chash not in contact_hashes):
@@ -158,6 +157,4 @@ def for_meta(
         if isinstance(meta_id, str) and meta_id:
             return meta_id
         return graph.GraphResult(http_status=answer.http_status, title="unexpected response", unexpected=True)
-    if answer.http_status is None:
-        return graph.GraphResult(http_status=None, title=answer.title)
-    return graph.parse_response(answer.http_status, answer.raw)
+    return graph.result_of(answer)

@@ -378,8 +378,9 @@ def deliver(
 
 def _media_id(content: dict[str, Any]) -> str | None:
     """waguard's media id of a media message sent by `media_id` (None for every other message)."""
-    source = content.get(graph.kind_of(content))
-    if graph.kind_of(content) in graph.MEDIA_KINDS and isinstance(source, dict) and source.get("media_id"):
+    kind = graph.kind_of(content)
+    source = content.get(kind)
+    if kind in graph.MEDIA_KINDS and isinstance(source, dict) and source.get("media_id"):
         return str(source["media_id"])
     return None
 

@@ -155,6 +155,10 @@ MEDIA_MIME_TYPES: Final[dict[str, tuple[str, ...]]] = {
 }
 # The partition of the business's uploads (`POST /media`): sealed under its own data key, never a contact's.
 MEDIA_UPLOADS_PK: Final = "UPLOADS"
+MEDIA_ID_PREFIX: Final = "med_"  # waguard's media ids: received, uploaded, and each contact's copy
+# One API answer or upload carries at most this many media bytes: API Gateway (REST) answers at most 10 MB
+# and a synchronous Lambda takes at most 6 MB, and base64 adds a third. Larger media is read by Range.
+MEDIA_INLINE_MAX_BYTES: Final = 4 * 1024 * 1024
 
 # Personnel roles (contract: sender, agent, privacy-officer, auditor).
 ROLE_SENDER: Final = "sender"

@@ -58,12 +58,12 @@ def wamid_hash(wamid: str) -> str:
 
 def media_ref(meta_media_id: str) -> str:
     """waguard's id of a media object Meta named `meta_media_id` (Meta's ids expire within days)."""
-    return "med_" + ids.pseudonym(contact_key(), "media:" + meta_media_id)[:24]
+    return c.MEDIA_ID_PREFIX + ids.pseudonym(contact_key(), "media:" + meta_media_id)[:24]
 
 
 def media_copy_ref(upload_id: str, pk: str) -> str:
     """waguard's id of the contact `pk`'s own copy of the business's upload `upload_id` (sent to them)."""
-    return "med_" + ids.pseudonym(contact_key(), f"copy:{upload_id}:{pk}")[:24]
+    return c.MEDIA_ID_PREFIX + ids.pseudonym(contact_key(), f"copy:{upload_id}:{pk}")[:24]
 
 
 def open_data(pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> Any:

@@ -96,23 +96,34 @@ def _read_full(read: Callable[[int], bytes], size: int) -> bytes:
     return bytes(parts)
 
 
-def open_records(key: bytes, object_key: str, read: Callable[[int], bytes]) -> Iterator[bytes]:
-    """The plaintext chunks of an object whose header was consumed by `read_key_id`."""
+def _opener(key: bytes, object_key: str) -> Callable[[bytes, int, bool], bytes]:
+    """Opens one sealed record of the object (its bytes, index, and whether it is the last); Corrupt when
+    it is truncated, altered, out of place, or belongs to another object."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     aead = AESGCM(key)
+
+    def open_one(record: bytes, index: int, final: bool) -> bytes:
+        if len(record) < _NONCE + _TAG:
+            raise Corrupt("truncated record")
+        try:
+            return aead.decrypt(record[:_NONCE], record[_NONCE:], _aad(object_key, index, final))
+        except InvalidTag as exc:
+            raise Corrupt("the object was altered or belongs elsewhere") from exc
+
+    return open_one
+
+
+def open_records(key: bytes, object_key: str, read: Callable[[int], bytes]) -> Iterator[bytes]:
+    """The plaintext chunks of an object whose header was consumed by `read_key_id`."""
+    open_one = _opener(key, object_key)
     index = 0
     current = _read_full(read, RECORD)
     while True:
         following = _read_full(read, RECORD) if len(current) == RECORD else b""
         final = not following
-        if len(current) < _NONCE + _TAG:
-            raise Corrupt("truncated record")
-        try:
-            yield aead.decrypt(current[:_NONCE], current[_NONCE:], _aad(object_key, index, final))
-        except InvalidTag as exc:
-            raise Corrupt("the object was altered or belongs elsewhere") from exc
+        yield open_one(current, index, final)
         if final:
             return
         index += 1
@@ -132,16 +143,7 @@ def open_span(key: bytes, object_key: str, ciphertext: bytes, first: int, total:
     """The plaintext chunks of the records `first`, `first + 1`, ... held in `ciphertext` (a ranged read
     of the object starting at record `first`); `total` is the object's record count (the last one is
     sealed as final, so a span cannot pass off a truncated object as whole)."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    aead = AESGCM(key)
+    open_one = _opener(key, object_key)
     for offset in range(0, len(ciphertext), RECORD):
         index = first + offset // RECORD
-        record = ciphertext[offset : offset + RECORD]
-        if len(record) < _NONCE + _TAG:
-            raise Corrupt("truncated record")
-        try:
-            yield aead.decrypt(record[:_NONCE], record[_NONCE:], _aad(object_key, index, index == total - 1))
-        except InvalidTag as exc:
-            raise Corrupt("the object was altered or belongs elsewhere") from exc
+        yield open_one(ciphertext[offset : offset + RECORD], index, index == total - 1)
