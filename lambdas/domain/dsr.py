@@ -198,6 +198,8 @@ def collect(identity: Identity) -> dict[str, Any] | None:
                 "source": e["source"],
                 "recorded_at": e["recorded_at"],
                 "meta_timestamp": e.get("meta_timestamp"),
+                "effective": e.get("effective"),
+                "ignored": e.get("ignored"),
                 "evidence": e.get("evidence"),
                 "deletes_at": deletes_at(e),
             }.items()

@@ -23,14 +23,14 @@ from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Statu
 from shared import constants as c
 from shared.observability import logger
 from shared.settings import Settings, get_settings
-from store import contacts, messages, sealed, tables
+from store import contacts, messages, sealed, seen, tables
 from store.contacts import Identity
 
 FIELD_MESSAGES = "messages"
 FIELD_USER_PREFERENCES = "user_preferences"
-KEYWORD_SOURCE = "keyword"
-PREFERENCES_SOURCE = "user_preferences"
-ERROR_131050_SOURCE = "meta_error_131050"
+KEYWORD_SOURCE = consent.KEYWORD_SOURCE
+PREFERENCES_SOURCE = consent.PREFERENCES_SOURCE
+ERROR_131050_SOURCE = consent.ERROR_131050_SOURCE
 ERROR_USER_STOPPED_MARKETING = 131050
 MARKETING = "marketing"
 # Types that are not something the user said: they neither open the service window nor carry keywords.
@@ -53,7 +53,9 @@ class Counts:
     unknown_numbers: int = 0  # changes for a business number not configured here: dropped, not stored
     malformed_items: int = 0  # dropped at parsing: not an object, a wrong type, a missing id
     invalid_senders: int = 0  # dropped at parsing: a sender (or recipient) that is no valid contact id
+    mismatched_recipients: int = 0  # statuses naming another recipient than their message's: dropped
     dropped: dict[str, int] = field(default_factory=dict)  # "<list>:<reason>" -> count (no values)
+    gone: set[str] = field(default_factory=set)  # wamid_h of replays whose record is gone: told to nobody
     fields: dict[str, int] = field(default_factory=dict)
 
     def drop(self, kind: str, reason: str) -> None:
@@ -254,6 +256,10 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(msg.id)
     data = {"wamid": msg.id, "from": msg.from_, "from_user_id": msg.from_user_id, **content(msg, settings)}
+    if data.get("media") and _gone(pk, wamid_h):  # a replay after an erasure: fetch nothing again
+        counts.duplicates += 1
+        counts.gone.add(wamid_h)
+        return
     media.request(pk, msg.type, data.get("media"))  # before storing: a retry re-queues; the worker dedupes
     text = said(msg)
     opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
@@ -261,8 +267,10 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     at = window_start(msg, settings)
     if not (opt_out or opt_in):
         state = _store_ordinary(msg, people, pk, wamid_h, _clean(data), at)
-        if state == messages.DUPLICATE:
+        if state in messages.REPEATS:
             counts.duplicates += 1
+            if state == messages.GONE:
+                counts.gone.add(wamid_h)
         else:
             counts.messages += 1
         return
@@ -271,8 +279,10 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     state = messages.put_inbound(
         pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data), number=people.business_number
     )
-    if state == messages.DUPLICATE:
+    if state in messages.REPEATS:
         counts.duplicates += 1
+        if state == messages.GONE:
+            counts.gone.add(wamid_h)
         return
     counts.messages += 1
     people.link(msg.from_, msg.from_user_id, inbound_at=at)
@@ -283,13 +293,21 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         already = all(
             consent.current(ident).get(p, {}).get("status") == consent.REVOKED for p in c.CONSENT_PURPOSES
         )
-        consent.revoke_all(ident, KEYWORD_SOURCE, evidence, msg.timestamp)
-        if settings.stop_confirmation and not already:
+        recorded = consent.revoke_all(ident, KEYWORD_SOURCE, evidence, msg.timestamp)
+        took = any(e.get("effective", True) for e in recorded)
+        if settings.stop_confirmation and took and not already:
             _confirm_stop(ident, settings.stop_confirmation, people.business_number)
     else:
         counts.opt_ins += 1
         consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
     messages.mark_done(pk, messages.inbound_sk(wamid_h))
+
+
+def _gone(pk: str, wamid_h: str) -> bool:
+    """A message processed before whose record is gone (erased or expired): its marker only."""
+    return seen.held(seen.MESSAGE, wamid_h) and (
+        tables.get_live(c.TABLE_MESSAGES, pk, messages.inbound_sk(wamid_h)) is None
+    )
 
 
 def window_start(msg: Message, settings: Settings) -> int | None:
@@ -319,28 +337,35 @@ def _store_ordinary(
     msg_type = msg.type or "unknown"
     forward_only = at
 
-    def build(write: Any) -> None:  # the PROFILE touch(es) first, the message last
+    def build(write: Any) -> None:  # the PROFILE touch(es) first, then the message and its marker
         people.declare(write, msg.from_, msg.from_user_id, inbound_at=forward_only)
         built[:] = [
             messages.inbound_item(
                 write, pk, wamid_h, msg_type, msg.timestamp, data, done=True, number=people.business_number
             )
         ]
-        write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")
+        index[:] = [
+            write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)"),
+            seen.declare(write, seen.MESSAGE, wamid_h),
+        ]
 
     built: list[dict[str, Any]] = []
+    index: list[int] = []
     while True:
         try:
             sealed.run(build)
             return messages.NEW
         except sealed.Cancelled as exc:
-            if exc.failed(len(exc.codes) - 1):  # the message is stored already
+            if exc.failed(index[0]):  # the message is stored already
                 return messages.settle(
                     built[0],
                     lambda w: messages.inbound_item(
                         w, pk, wamid_h, msg_type, msg.timestamp, data, True, people.business_number
                     ),
+                    (seen.MESSAGE, wamid_h),
                 )
+            if exc.failed(index[1]):  # processed before, its record erased or expired: nothing changes
+                return messages.GONE
             if forward_only is None:
                 raise
             forward_only = None  # older than the newest message seen: store it, keep the newer window
@@ -363,14 +388,19 @@ def _confirm_stop(identity: Identity, text: str, number: str | None) -> None:
 
 
 def _advance(
-    wamid_h: str, status: str, timestamp: int | None, error: dict[str, Any] | None, number: str | None
+    wamid_h: str,
+    status: str,
+    timestamp: int | None,
+    error: dict[str, Any] | None,
+    number: str | None,
+    found: list[dict[str, Any]],
 ) -> None:
     """Move the outbound message forward and tell the business: `message.status` when it moved, and again
     when it was already there (a retry of ours after the event may not have gone out)."""
     from store import outbound
 
     at = timestamp if timestamp is not None else tables.now()
-    moved = outbound.apply_status(wamid_h, status, at, error)
+    moved = outbound.apply_status(wamid_h, status, at, error, found=found)
     events.publish(
         [
             events.message_status(m.pk, number, m.msg_id, m.status, error if m.status == "failed" else None)
@@ -380,7 +410,21 @@ def _advance(
     )
 
 
+def _recipient_matches(found: list[dict[str, Any]], wa: str | None, uid: str | None, ref: str) -> bool:
+    """Whether the status's recipient is the one its outbound message went to (any pseudonym of the
+    recipient's identity set); True when no outbound message with that wamid is held here."""
+    holders = {str(item[c.PK]) for item in found}
+    if not holders:
+        return True
+    named = {contacts.chash(r) for r in (_norm(wa), _norm(uid)) if r}
+    if holders & named:
+        return True
+    return bool(holders & set(contacts.identity_of(ref, contacts.chash(ref)).hashes))
+
+
 def _status(st: Status, people: _Contacts, counts: Counts) -> None:
+    from store import outbound
+
     if not st.id or not st.status:
         counts.invalid_changes += 1
         return
@@ -391,17 +435,26 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
         return
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(st.id)
+    found = outbound.with_wamid(wamid_h)
+    if not _recipient_matches(found, wa, uid, ref):
+        # Another person's message: never stored under this recipient, never moves that message, never
+        # changes this recipient's consent (counted, logged without values).
+        counts.mismatched_recipients += 1
+        counts.dropped["statuses:recipient_mismatch"] = (
+            counts.dropped.get("statuses:recipient_mismatch", 0) + 1
+        )
+        return
     errors = _errors(st.errors)
     error = errors[0] if errors else None
     data = _clean({"wamid": st.id, "recipient": wa, "recipient_user_id": uid, "errors": errors})
     state = messages.put_status(pk, wamid_h, st.status, st.timestamp, error, data)
-    if state == messages.DUPLICATE:
+    if state in messages.REPEATS:
         counts.duplicates += 1
         return
     counts.statuses += 1
     status = c.STATUS_ALIASES.get(st.status, st.status)
     if status in c.STATUS_RANK:
-        _advance(wamid_h, status, st.timestamp, error, people.business_number)
+        _advance(wamid_h, status, st.timestamp, error, people.business_number, found)
     if status == "failed" and any(e.get("code") == ERROR_USER_STOPPED_MARKETING for e in errors):
         ident = people.link(wa, uid) or contacts.identity_of(ref, pk)
         consent.record(
@@ -423,21 +476,23 @@ def _preference(pref: UserPreference, people: _Contacts, counts: Counts) -> None
         counts.invalid_changes += 1
         return
     ident = contacts.identity_of(filed.ref, filed.primary)
-    last = None
-    for event in consent.history(ident):
-        if event["purpose"] == MARKETING:
-            last = event
-    if (
-        last is not None
-        and last["status"] == status
-        and last["source"] == PREFERENCES_SOURCE
-        and last.get("meta_timestamp") == pref.timestamp
-    ):
-        counts.duplicates += 1  # Meta retried the same preference change
+    digest = preference_digest(filed.ref, pref)
+    if seen.claim(seen.PREFERENCE, digest) == seen.DUPLICATE:
+        counts.duplicates += 1  # Meta retried the same preference change, or it was replayed
         return
     evidence = f"{pref.category}:{pref.value}" + (f" ({pref.detail})" if pref.detail else "")
     consent.record(ident, MARKETING, status, PREFERENCES_SOURCE, evidence, pref.timestamp)
+    seen.done(seen.PREFERENCE, digest)
     counts.preferences += 1
+
+
+def preference_digest(ref: str, pref: UserPreference) -> str:
+    """The keyed hash that names one preference change (it has no id of its own): its holder, category,
+    value and Meta's timestamp, under the contact key (store.seen)."""
+    from shared import ids
+
+    value = "|".join((ref, pref.category or "", (pref.value or "").lower(), str(pref.timestamp or "")))
+    return ids.pseudonym(contacts.contact_key(), "preference:" + value)
 
 
 def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Counts) -> None:
@@ -488,16 +543,20 @@ def changes(delivery: Delivery, counts: Counts) -> Iterator[tuple[str, ChangeVal
             yield name, value
 
 
-def received_events(delivery: Delivery, settings: Settings | None = None) -> list[events.Event]:
-    """`message.received` for every well-formed message of the delivery (published once it is stored)."""
+def received_events(
+    delivery: Delivery, settings: Settings | None = None, counts: Counts | None = None
+) -> list[events.Event]:
+    """`message.received` for every well-formed message of the delivery (published once it is stored),
+    but those `counts` (of its ingest) found gone: a replay after an erasure is told to nobody."""
     settings = settings or get_settings()
+    gone = counts.gone if counts is not None else set()
     out: list[events.Event] = []
     for name, value in changes(delivery, Counts()):
         if name != FIELD_MESSAGES or not served(value, settings):
             continue
         for msg in value.messages:
             ref = pick_ref(msg.from_, msg.from_user_id)
-            if not msg.id or ref is None:
+            if not msg.id or ref is None or contacts.wamid_hash(msg.id) in gone:
                 continue
             start = window_start(msg, settings)
             closes = start + settings.service_window_hours * 3600 if start is not None else None

@@ -47,7 +47,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.warning("inbound body is not a webhook delivery", extra={"message_id": record.message_id})
         return
     counts = ingest.ingest(delivery)
-    told = ingest.received_events(delivery)
+    told = ingest.received_events(delivery, counts=counts)
     events.publish(told)
     _metric("EventsPublished", len(told))
     _metric("InboundMessages", counts.messages)
@@ -59,6 +59,7 @@ def record_handler(record: SQSRecord) -> None:
     _metric("InvalidEvents", counts.invalid_changes)
     _metric("MalformedItems", counts.malformed_items)
     _metric("InvalidSenders", counts.invalid_senders)
+    _metric("MismatchedRecipients", counts.mismatched_recipients)
     _metric("OptOuts", counts.opt_outs)
     _metric("OptIns", counts.opt_ins)
     _metric(c.METRIC_UNKNOWN_BUSINESS_NUMBER, counts.unknown_numbers)

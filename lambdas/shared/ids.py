@@ -49,9 +49,25 @@ REFERENCE_PREFIX = "ct_"
 _REFERENCE = re.compile(r"ct_[a-z2-7]{52}", re.ASCII)
 
 
+_PSEUDONYM_BYTES = 32
+
+
 def _reference(value: str) -> str | None:
-    """A contact reference (`ct_` + the pseudonym in lowercase base32), as given."""
-    return value if _REFERENCE.fullmatch(value) else None
+    """A contact reference (`ct_` + the pseudonym in lowercase base32), as given, in its one canonical
+    spelling: 52 base32 characters carry 260 bits for the pseudonym's 256, so the last character has
+    unused low bits; a spelling that sets them decodes to the same pseudonym and is refused (decoding
+    re-encodes and compares), so one person has exactly one reference string."""
+    if not _REFERENCE.fullmatch(value):
+        return None
+    body = value[len(REFERENCE_PREFIX) :].upper()
+    raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    if len(raw) != _PSEUDONYM_BYTES or _encode(raw) != value:
+        return None
+    return value
+
+
+def _encode(raw: bytes) -> str:
+    return REFERENCE_PREFIX + base64.b32encode(raw).decode().rstrip("=").lower()
 
 
 _META_FORMS: tuple[Callable[[str], str | None], ...] = (_phone, _user_id)
@@ -94,14 +110,15 @@ def is_reference(ref: str) -> bool:
 def reference_of(pseudonym_hex: str) -> str:
     """The contact reference of a pseudonym: stable, and (like the pseudonym, an HMAC under the
     deployment's contact key) not derivable from the phone number or user id without that key."""
-    raw = base64.b32encode(bytes.fromhex(pseudonym_hex)).decode().rstrip("=").lower()
-    return REFERENCE_PREFIX + raw
+    return _encode(bytes.fromhex(pseudonym_hex))
 
 
 def pseudonym_of(reference: str) -> str:
     """The pseudonym a contact reference stands for; `InvalidContact` when it is not one."""
     if _reference(reference) is None:
-        raise InvalidContact("a contact reference is ct_ followed by 52 characters of [a-z2-7]")
+        raise InvalidContact(
+            "a contact reference is ct_ followed by 52 characters of [a-z2-7], in its canonical spelling"
+        )
     body = reference[len(REFERENCE_PREFIX) :].upper()
     return base64.b32decode(body + "=" * (-len(body) % 8)).hex()
 

@@ -1,7 +1,8 @@
 """The consent ledger: append-only events per contact pseudonym, ordered by the time waguard records them.
 
 Item: `<chash>` / `EV#<recorded_at iso, µs>#<8 hex>` with clear `purpose`, `status`, `source`,
-`recorded_at`, `meta_timestamp`? and the encrypted `data` (`{"evidence": ...}`). An event whose `data`
+`recorded_at`, `meta_timestamp`?, `effective` (False only: evidence that changed nothing, with the reason
+in `ignored`; see domain.consent) and the encrypted `data` (`{"evidence": ...}`). An event whose `data`
 does not open (key shredded) is treated as absent.
 """
 
@@ -37,8 +38,10 @@ def append(
     source: str,
     evidence: str | None = None,
     meta_timestamp: int | None = None,
+    ignored: str | None = None,
 ) -> dict[str, Any]:
-    """Append one event under the pseudonym `pk`; returns the stored item (without ciphertext)."""
+    """Append one event under the pseudonym `pk`; returns the stored item (without ciphertext).
+    `ignored` (a reason) keeps it as evidence that changed nothing: `effective` False."""
     at = _recorded_at()
     recorded_at = at.isoformat(timespec="microseconds")
     sk = f"{PREFIX}{recorded_at}#{secrets.token_hex(4)}"
@@ -52,6 +55,9 @@ def append(
     }
     if meta_timestamp is not None:
         item["meta_timestamp"] = int(meta_timestamp)
+    if ignored is not None:
+        item["effective"] = False
+        item["ignored"] = ignored
     tables.stamp(item, c.CLASS_CONSENT, at.timestamp())
 
     def build(write: Any) -> None:

@@ -192,7 +192,8 @@ def is_suppressed(identity: Identity) -> bool:
 
     latest = max(erased)
     return not any(
-        e["status"] == "granted" and str(e["recorded_at"]) > latest for e in ledger.history(identity.hashes)
+        e["status"] == "granted" and e.get("effective", True) is not False and str(e["recorded_at"]) > latest
+        for e in ledger.history(identity.hashes)
     )
 
 

@@ -7,8 +7,10 @@
   title}, `state`; encrypted `data` (wamid, recipient ids). No clear `wamid_h` attribute, so status
   items stay out of the `by_wamid` index that finds outbound messages.
 
-Both are written once (conditional put). `state` is `new` until the side effects of the event (consent,
-outbound status) are done, then `done`; a retry of a `new` item redoes the side effects.
+Both are written once (conditional put), each with its delivery marker (store.seen), which outlives an
+erasure: a replayed body whose records were erased is still a duplicate. `state` is `new` until the
+side effects of the event (consent, outbound status) are done, then `done`; a retry of a `new` item
+redoes the side effects.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared import constants as c
-from store import contacts, tables
+from store import contacts, seen, tables
 
 IN_PREFIX = "IN#"
 OUT_PREFIX = "OUT#"
@@ -26,36 +28,58 @@ STATUS_PREFIX = "ST#"
 NEW = "new"
 DONE = "done"
 DUPLICATE = "duplicate"
+GONE = "gone"  # a duplicate whose record is gone (erased or expired): only its delivery marker is left
+REPEATS = (DUPLICATE, GONE)
 
 
-def settle(item: dict[str, Any], rebuild: Callable[[Any], dict[str, Any]]) -> str:
+def settle(
+    item: dict[str, Any], rebuild: Callable[[Any], dict[str, Any]], marker: tuple[str, str] | None = None
+) -> str:
     """After a conditional put of `item` found the key taken: DUPLICATE when that item is done, NEW when
-    it is unfinished (its side effects are redone), and when it is expired but not yet deleted by TTL,
-    `rebuild(write)` is stored in its place (NEW)."""
+    it is unfinished (its side effects are redone). When it is expired but not yet deleted by TTL, it is
+    a DUPLICATE while its delivery marker (`marker`: kind, digest; store.seen) is held, else
+    `rebuild(write)` is stored in its place with the marker (NEW)."""
     from store import sealed
 
     existing = tables.get_live(c.TABLE_MESSAGES, item[c.PK], item[c.SK])
-    if existing is None:
-        sealed.run(lambda w: w.put(c.TABLE_MESSAGES, rebuild(w)))
-        return NEW
-    return DUPLICATE if existing.get("state") == DONE else NEW
+    if existing is not None:
+        return DUPLICATE if existing.get("state") == DONE else NEW
+    if marker is not None and seen.held(*marker):
+        return GONE
+
+    def build(write: Any) -> None:
+        write.put(c.TABLE_MESSAGES, rebuild(write))
+        if marker is not None:
+            seen.declare(write, *marker)
+
+    try:
+        sealed.run(build)
+    except sealed.Cancelled:  # the marker appeared meanwhile: another delivery of the same item
+        return GONE
+    return NEW
 
 
-def _put_once(build_item: Callable[[Any], dict[str, Any]]) -> str:
-    """Put the item unless it exists: NEW when written (or left unfinished), DUPLICATE when done before."""
+def _put_once(build_item: Callable[[Any], dict[str, Any]], marker: tuple[str, str]) -> str:
+    """Put the item and its delivery marker (store.seen) unless either is held: NEW when written (or left
+    unfinished), DUPLICATE when done before, GONE when only the marker is left (the item was erased or
+    expired: a replay or a redrive changes nothing and is told to nobody)."""
     from store import sealed
 
     built: list[dict[str, Any]] = []
+    index: list[int] = []
 
     def build(write: Any) -> None:
         built[:] = [build_item(write)]
-        write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")
+        index[:] = [write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")]
+        seen.declare(write, *marker)
 
     try:
         sealed.run(build)
         return NEW
-    except sealed.Cancelled:
-        return settle(built[0], build_item)
+    except sealed.Cancelled as exc:
+        if exc.failed(index[0]):
+            return settle(built[0], build_item, marker)
+        return GONE
 
 
 def id_for_wamid(wamid: str) -> str:
@@ -130,12 +154,15 @@ def put_inbound(
     done: bool = False,
     number: str | None = None,
 ) -> str:
-    """Store an inbound message once per wamid. Returns NEW or DUPLICATE.
+    """Store an inbound message once per wamid. Returns NEW, DUPLICATE or GONE (see `_put_once`).
 
     `done=True` writes it finished at once: for a message whose side effects were all applied, and are
     idempotent, before this put (an ordinary message: only the PROFILE touch).
     """
-    return _put_once(lambda w: inbound_item(w, pk, wamid_h, msg_type, timestamp, data, done, number))
+    return _put_once(
+        lambda w: inbound_item(w, pk, wamid_h, msg_type, timestamp, data, done, number),
+        (seen.MESSAGE, wamid_h),
+    )
 
 
 def stored_order(item: dict[str, Any]) -> int:
@@ -184,7 +211,7 @@ def put_status(
     error: dict[str, Any] | None,
     data: dict[str, Any],
 ) -> str:
-    """Store a status event once per (wamid, status). Returns NEW or DUPLICATE."""
+    """Store a status event once per (wamid, status). Returns NEW, DUPLICATE or GONE."""
     sk = status_sk(wamid_h, status)
 
     def build_item(write: Any) -> dict[str, Any]:
@@ -203,7 +230,7 @@ def put_status(
             item["error"] = error
         return tables.stamp(item, c.CLASS_STATUSES)
 
-    return _put_once(build_item)
+    return _put_once(build_item, (seen.STATUS, f"{wamid_h}#{status}"))
 
 
 def mark_done(pk: str, sk: str) -> None:

@@ -347,8 +347,26 @@ class Advanced:
     already: bool
 
 
+def with_wamid(wamid_h: str) -> list[dict[str, Any]]:
+    """The live outbound messages with this wamid pseudonym (GSI `by_wamid`; one, or none)."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    return list(
+        tables.query_live(
+            c.TABLE_MESSAGES,
+            Key("wamid_h").eq(wamid_h),
+            index=c.GSI_BY_WAMID,
+            FilterExpression=Attr(c.SK).begins_with(OUT_PREFIX),
+        )
+    )
+
+
 def apply_status(
-    wamid_h: str, status: str, timestamp: int | float | str, error: dict | None = None
+    wamid_h: str,
+    status: str,
+    timestamp: int | float | str,
+    error: dict | None = None,
+    found: list[dict[str, Any]] | None = None,
 ) -> list[Advanced]:
     """Apply a status webhook to the outbound messages with this wamid pseudonym, forward only.
 
@@ -357,18 +375,11 @@ def apply_status(
     error `{code, title}`, but only before `delivered`: a message that reached the phone cannot fail, so a
     `failed` after `delivered` or `read` is ignored (statuses never move backwards). Empty when no
     outbound message has this wamid (an inbound message's wamid, an erased or expired message).
+    `found`: `with_wamid(wamid_h)` when the caller has just read it.
     """
-    from boto3.dynamodb.conditions import Attr, Key
-
     status = c.STATUS_ALIASES.get(status, status)
-    found = list(
-        tables.query_live(
-            c.TABLE_MESSAGES,
-            Key("wamid_h").eq(wamid_h),
-            index=c.GSI_BY_WAMID,
-            FilterExpression=Attr(c.SK).begins_with(OUT_PREFIX),
-        )
-    )
+    if found is None:
+        found = with_wamid(wamid_h)
     out: list[Advanced] = []
     movable = status in c.STATUS_RANK and status != "queued"
     try:

@@ -104,10 +104,12 @@ def test_every_variant_is_accepted_and_stored_per_contract(aws_stack) -> None:
     assert "contact_cards" not in typed["message.contacts"]["content"]
     assert "profile_name" not in by_phone["profile"]
 
-    # Marketing preferences: the last one of the corpus (signup) leaves marketing granted.
+    # Marketing preferences: the corpus's are years old, more than the 7 days Meta redelivers, so each is
+    # kept as evidence and none changes consent (an old signed body is a replay, never news).
     prefs = f.reply_json(f.call_contacts("GET", "16505551234", "/consent"))
-    assert prefs["purposes"]["marketing"]["status"] == "granted"
-    assert {h["source"] for h in prefs["history"]} == {"user_preferences"}
+    assert "marketing" not in prefs["purposes"]
+    assert prefs["history"] and {h["source"] for h in prefs["history"]} == {"user_preferences"}
+    assert {(h.get("effective"), h.get("ignored")) for h in prefs["history"]} == {(False, "stale")}
 
     # Nothing personal in clear anywhere; every item expires.
     dump = repr({t: aws_stack.items(t) for t in c.TABLES})

@@ -59,3 +59,35 @@ def test_filter_scrubs_message_and_args() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "to %s", ("4915112345678",), None)
     PersonalDataFilter().filter(record)
     assert "4915112345678" not in record.getMessage()
+
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_a_reference_has_exactly_one_spelling(raw: bytes) -> None:
+    """52 base32 characters carry 4 unused bits: the variants that set them name the same pseudonym, and
+    every one but the canonical spelling is refused (one person, one reference string)."""
+    ref = ids.reference_of(raw.hex())
+    assert ids.pseudonym_of(ref) == raw.hex()
+    assert ids.normalize_contact(ref) == ref
+    accepted = []
+    for ch in _B32:
+        variant = ref[:-1] + ch
+        if ids.is_reference(variant):
+            accepted.append(variant)
+            assert ids.reference_of(ids.pseudonym_of(variant)) == variant
+        else:
+            with pytest.raises(ids.InvalidContact):
+                ids.normalize_contact(variant)
+            with pytest.raises(ids.InvalidContact):
+                ids.pseudonym_of(variant)
+    # The last character holds one bit of the pseudonym: two spellings are valid, each another person.
+    assert len(accepted) == 2 and ref in accepted
+    assert len({ids.pseudonym_of(v) for v in accepted}) == 2
+
+
+def test_an_upper_case_reference_is_not_a_reference() -> None:
+    ref = ids.reference_of("ab" * 32)
+    with pytest.raises(ids.InvalidContact):
+        ids.normalize_contact(ref.upper())
