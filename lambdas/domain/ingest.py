@@ -77,6 +77,7 @@ class _Contacts:
         self.names: dict[str, str] = {}
         self.listed = listed
         self._seen: dict[tuple[str, str | None], Identity] = {}
+        self._replayed: set[str] = set()  # refs whose events here were all replays of erased ones
         self.business_number: str | None = None  # the change's metadata.phone_number_id
         for contact in listed:
             wa, uid = _norm(contact.wa_id), _norm(contact.user_id)
@@ -131,9 +132,20 @@ class _Contacts:
             sealed.run(lambda w: build(w, None))
         return got[0][0] if got and got[0] else None
 
+    def replayed(self, wa_id: str | None, user_id: str | None) -> None:
+        """An event of this contact was a replay of one whose records are gone (store.seen): file_rest()
+        does not file it again (a replay after an erasure must not bring back a PROFILE)."""
+        ref = pick_ref(wa_id, user_id)
+        if ref is not None:
+            self._replayed.add(ref)
+
     def file_rest(self) -> None:
-        """File the listed contacts no event of the change has filed yet."""
+        """File the listed contacts no event of the change has filed yet (but those only replayed)."""
+        filed = {ref for ref, _ in self._seen}
         for contact in self.listed:
+            ref = pick_ref(contact.wa_id, contact.user_id)
+            if ref in self._replayed and ref not in filed:
+                continue
             self.link(contact.wa_id, contact.user_id)
 
 
@@ -256,9 +268,9 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(msg.id)
     data = {"wamid": msg.id, "from": msg.from_, "from_user_id": msg.from_user_id, **content(msg, settings)}
-    if data.get("media") and _gone(pk, wamid_h):  # a replay after an erasure: fetch nothing again
-        counts.duplicates += 1
-        counts.gone.add(wamid_h)
+    if messages.gone(pk, messages.inbound_sk(wamid_h), (seen.MESSAGE, wamid_h)):
+        # A replay after an erasure (or after TTL): nothing is fetched, encrypted or keyed again.
+        _repeat(messages.GONE, wamid_h, msg, people, counts)
         return
     media.request(pk, msg.type, data.get("media"))  # before storing: a retry re-queues; the worker dedupes
     text = said(msg)
@@ -268,9 +280,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     if not (opt_out or opt_in):
         state = _store_ordinary(msg, people, pk, wamid_h, _clean(data), at)
         if state in messages.REPEATS:
-            counts.duplicates += 1
-            if state == messages.GONE:
-                counts.gone.add(wamid_h)
+            _repeat(state, wamid_h, msg, people, counts)
         else:
             counts.messages += 1
         return
@@ -280,9 +290,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data), number=people.business_number
     )
     if state in messages.REPEATS:
-        counts.duplicates += 1
-        if state == messages.GONE:
-            counts.gone.add(wamid_h)
+        _repeat(state, wamid_h, msg, people, counts)
         return
     counts.messages += 1
     people.link(msg.from_, msg.from_user_id, inbound_at=at)
@@ -303,11 +311,13 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     messages.mark_done(pk, messages.inbound_sk(wamid_h))
 
 
-def _gone(pk: str, wamid_h: str) -> bool:
-    """A message processed before whose record is gone (erased or expired): its marker only."""
-    return seen.held(seen.MESSAGE, wamid_h) and (
-        tables.get_live(c.TABLE_MESSAGES, pk, messages.inbound_sk(wamid_h)) is None
-    )
+def _repeat(state: str, wamid_h: str, msg: Message, people: _Contacts, counts: Counts) -> None:
+    """A message delivered before: counted; when its records are gone (GONE), told to nobody and its
+    sender not filed again."""
+    counts.duplicates += 1
+    if state == messages.GONE:
+        counts.gone.add(wamid_h)
+        people.replayed(msg.from_, msg.from_user_id)
 
 
 def window_start(msg: Message, settings: Settings) -> int | None:
@@ -443,6 +453,11 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
         counts.dropped["statuses:recipient_mismatch"] = (
             counts.dropped.get("statuses:recipient_mismatch", 0) + 1
         )
+        people.replayed(wa, uid)  # nor filed from this change's contacts
+        return
+    if messages.gone(pk, messages.status_sk(wamid_h, st.status), (seen.STATUS, f"{wamid_h}#{st.status}")):
+        counts.duplicates += 1
+        people.replayed(wa, uid)
         return
     errors = _errors(st.errors)
     error = errors[0] if errors else None
@@ -450,6 +465,8 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
     state = messages.put_status(pk, wamid_h, st.status, st.timestamp, error, data)
     if state in messages.REPEATS:
         counts.duplicates += 1
+        if state == messages.GONE:
+            people.replayed(wa, uid)
         return
     counts.statuses += 1
     status = c.STATUS_ALIASES.get(st.status, st.status)
@@ -471,15 +488,20 @@ def _preference(pref: UserPreference, people: _Contacts, counts: Counts) -> None
     if pref.category != "marketing_messages" or status is None:
         counts.invalid_changes += 1
         return
+    ref = pick_ref(pref.wa_id, pref.user_id)
+    if ref is None:
+        counts.invalid_changes += 1
+        return
+    digest = preference_digest(ref, pref)
+    if seen.claim(seen.PREFERENCE, digest) == seen.DUPLICATE:
+        counts.duplicates += 1  # Meta retried the same preference change, or it was replayed: the
+        people.replayed(pref.wa_id, pref.user_id)  # contact is not filed again (it may be erased)
+        return
     filed = people.link(pref.wa_id, pref.user_id)
     if filed is None:
         counts.invalid_changes += 1
         return
     ident = contacts.identity_of(filed.ref, filed.primary)
-    digest = preference_digest(filed.ref, pref)
-    if seen.claim(seen.PREFERENCE, digest) == seen.DUPLICATE:
-        counts.duplicates += 1  # Meta retried the same preference change, or it was replayed
-        return
     evidence = f"{pref.category}:{pref.value}" + (f" ({pref.detail})" if pref.detail else "")
     consent.record(ident, MARKETING, status, PREFERENCES_SOURCE, evidence, pref.timestamp)
     seen.done(seen.PREFERENCE, digest)

@@ -82,6 +82,13 @@ def _put_once(build_item: Callable[[Any], dict[str, Any]], marker: tuple[str, st
         return GONE
 
 
+def gone(pk: str, sk: str, marker: tuple[str, str]) -> bool:
+    """Whether the item was processed before and its record is gone (erased or expired): its delivery
+    marker is held and the item is not. Read before anything is built, so a replay creates no data key
+    and fetches nothing; the put's own guard still catches a replay racing this check."""
+    return seen.held(*marker) and tables.get_live(c.TABLE_MESSAGES, pk, sk) is None
+
+
 def id_for_wamid(wamid: str) -> str:
     """waguard's id of the message Meta calls `wamid`: an outbound message's own id when one is held
     (found through `by_wamid`), else the id an inbound message with that wamid has or would have."""

@@ -186,6 +186,27 @@ def test_status_webhooks_move_forward_only(aws_stack, fake):
     assert view(message_id)["status"] == "read"
 
 
+def test_a_status_naming_another_recipient_changes_nothing(aws_stack, fake, capsys):
+    """Contact B named as the recipient of A's wamid: A's message does not move, B's consent stays,
+    nothing is stored under B, and the drop is counted (issue 21)."""
+    other = "4915199990021"
+    inbound(aws_stack)
+    message_id = accept(TEXT)
+    run_sender(*receive(aws_stack))
+    wamid = view(message_id)["wamid"]
+    consent(other, "marketing")
+    stopped = [f.meta_error(131050, "User has stopped marketing messages")]
+    f.deliver(aws_stack, f.webhook_body(statuses=[f.status(wamid, "failed", other, errors=stopped)]))
+    assert view(message_id)["status"] == "sent"
+    marketing = f.reply_json(f.call_contacts("GET", other, "/consent"))["purposes"]["marketing"]
+    assert marketing["status"] == "granted"
+    exported = f.reply_json(f.call_contacts("GET", other, "/export"))
+    assert exported["messages"] == [] and exported["statuses"] == []
+    assert metric_sum(capsys.readouterr().out, "MismatchedRecipients") == 1
+    f.deliver(aws_stack, f.webhook_body(statuses=[f.status(wamid, "delivered", PHONE)]))
+    assert view(message_id)["status"] == "delivered"
+
+
 def test_template_body_is_metas(aws_stack, fake):
     consent(PHONE, "marketing")
     components = [{"type": "body", "parameters": [{"type": "text", "text": "20%"}]}]
