@@ -58,7 +58,7 @@ def received(
     business_number: str | None,
     window_closes_at: int | None,
 ) -> Event:
-    """`message.received` from a stored-to-be inbound message's minimized content (`ingest.content`)."""
+    """`message.received` from a stored-to-be inbound message's minimized content (`minimize.content`)."""
     from store import contacts, messages
 
     selection = data.get("selection") or {}

@@ -1,10 +1,7 @@
 """Inbound webhook processing: contacts, messages, statuses, errors and marketing preferences.
 
-Data minimization (contract): an inbound message keeps its ids, type, timestamps, the text the user typed
-or chose (text body, captions, button/list/quick-reply titles and ids, flow response JSON, reaction
-emoji, order product ids and quantities and the order's text), media id and mime type. The profile name,
-contact cards and locations are kept only when the settings' `keep_*` say so. Everything personal is
-encrypted under the contact's data key; clear attributes hold only non-personal facts.
+What is kept of a message is decided by `domain.minimize` (the contract's data minimization). Everything
+personal is encrypted under the contact's data key; clear attributes hold only non-personal facts.
 
 Idempotent: a message is stored once per wamid and a status once per (wamid, status); the side effects
 of an event (consent, service window, outbound status) run until the event is marked done.
@@ -17,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import consent, events, keywords, media
+from domain.minimize import clean, content, error_list, said
 from domain.webhook_items import INVALID_SENDER, MALFORMED, parse_value, pick_ref
 from domain.webhook_items import norm_ref as _norm
-from models.webhook import ChangeValue, Contact, Delivery, Error, Message, Status, UserPreference
+from models.webhook import ChangeValue, Contact, Delivery, Message, Status, UserPreference
 from shared import constants as c
 from shared.observability import logger
 from shared.settings import Settings, get_settings
@@ -35,8 +33,6 @@ ERROR_USER_STOPPED_MARKETING = 131050
 MARKETING = "marketing"
 # Types that are not something the user said: they neither open the service window nor carry keywords.
 _NOT_USER_MESSAGES = frozenset({"system", "revoke"})
-_KEYWORD_TYPES = frozenset({"text", "button"})
-_MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 
 @dataclass
@@ -149,113 +145,6 @@ class _Contacts:
             self.link(contact.wa_id, contact.user_id)
 
 
-# ---- minimization ------------------------------------------------------------------------------
-def _errors(errors: list[Error]) -> list[dict[str, Any]]:
-    return [{"code": e.code, "title": e.title} for e in errors if e.code is not None or e.title]
-
-
-def _clean(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in value.items() if v not in (None, "", [], {})}
-
-
-def _media_content(msg: Message) -> dict[str, Any]:
-    """Media id and mime type, the caption and a document's filename (at most one media object)."""
-    out: dict[str, Any] = {}
-    for media_type in _MEDIA_TYPES:
-        media = getattr(msg, media_type)
-        if media is not None:
-            out["media"] = _clean({"id": media.id, "mime_type": media.mime_type})
-            if media.caption:
-                out["caption"] = media.caption
-            if media.filename:
-                out["filename"] = media.filename
-    return out
-
-
-def content(msg: Message, settings: Settings) -> dict[str, Any]:
-    """What is kept of a message's content (see the module doc)."""
-    out: dict[str, Any] = {}
-    kind = msg.type or ""
-    if msg.text is not None:
-        out["text"] = msg.text.body
-    out.update(_media_content(msg))
-    if msg.interactive is not None:
-        inter = msg.interactive
-        reply = inter.button_reply or inter.list_reply
-        if reply is not None:
-            out["selection"] = _clean({"kind": inter.type, "id": reply.id, "title": reply.title})
-        elif inter.nfm_reply is not None:
-            out["selection"] = _clean(
-                {
-                    "kind": inter.type,
-                    "response_json": inter.nfm_reply.response_json,
-                    "name": inter.nfm_reply.name,
-                }
-            )
-        elif inter.type:
-            extra = getattr(inter, "model_extra", None) or {}
-            sub = extra.get(inter.type)
-            answer = sub.get("response") if isinstance(sub, dict) else None
-            out["selection"] = _clean({"kind": inter.type, "response": answer})
-    if msg.button is not None:
-        out["selection"] = _clean({"kind": "quick_reply", "id": msg.button.payload, "title": msg.button.text})
-    if msg.reaction is not None:
-        out["reaction"] = _clean({"message_id": msg.reaction.message_id, "emoji": msg.reaction.emoji or ""})
-    if msg.order is not None:
-        out["order"] = _clean(
-            {
-                "catalog_id": msg.order.catalog_id,
-                "text": msg.order.text,
-                "items": [
-                    {"product_retailer_id": p.product_retailer_id, "quantity": p.quantity}
-                    for p in msg.order.product_items
-                ],
-            }
-        )
-    if msg.location is not None and settings.keep_locations:
-        loc = msg.location
-        out["location"] = _clean(
-            {
-                "latitude": loc.latitude,
-                "longitude": loc.longitude,
-                "name": loc.name,
-                "address": loc.address,
-                "url": loc.url,
-            }
-        )
-    if msg.contacts and settings.keep_contact_cards:
-        out["contact_cards"] = msg.contacts
-    if msg.system is not None:
-        out["system_type"] = msg.system.type
-    if msg.revoke is not None:
-        out["original_id"] = msg.revoke.original_message_id
-    if msg.edit is not None:
-        out["original_id"] = msg.edit.original_message_id
-        if msg.edit.message is not None:
-            out["edited"] = {"type": msg.edit.message.type, **content(msg.edit.message, settings)}
-    if msg.context is not None and msg.context.id:
-        out["context_id"] = msg.context.id
-    if msg.errors:
-        out["errors"] = _errors(msg.errors)
-    if kind == "unsupported":
-        extra = getattr(msg, "model_extra", None) or {}
-        sub = extra.get("unsupported")
-        if isinstance(sub, dict) and sub.get("type"):
-            out["unsupported_type"] = str(sub["type"])
-    return _clean(out)
-
-
-def said(msg: Message) -> str | None:
-    """The text a keyword may be: a text body or a quick-reply button's text."""
-    if msg.type not in _KEYWORD_TYPES:
-        return None
-    if msg.text is not None:
-        return msg.text.body
-    if msg.button is not None:
-        return msg.button.text
-    return None
-
-
 # ---- events ------------------------------------------------------------------------------------
 def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts) -> None:
     if not msg.id or not msg.sender:
@@ -278,7 +167,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     opt_in = not opt_out and keywords.is_opt_in(text, settings.opt_in_keywords)
     at = window_start(msg, settings)
     if not (opt_out or opt_in):
-        state = _store_ordinary(msg, people, pk, wamid_h, _clean(data), at)
+        state = _store_ordinary(msg, people, pk, wamid_h, clean(data), at)
         if state in messages.REPEATS:
             _repeat(state, wamid_h, msg, people, counts)
         else:
@@ -287,7 +176,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     # A keyword changes consent: store the message first, apply the consent events once, then mark it
     # done, so a retry of Meta's after the events is a duplicate and never records them twice.
     state = messages.put_inbound(
-        pk, wamid_h, msg.type or "unknown", msg.timestamp, _clean(data), number=people.business_number
+        pk, wamid_h, msg.type or "unknown", msg.timestamp, clean(data), number=people.business_number
     )
     if state in messages.REPEATS:
         _repeat(state, wamid_h, msg, people, counts)
@@ -459,9 +348,9 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
         counts.duplicates += 1
         people.replayed(wa, uid)
         return
-    errors = _errors(st.errors)
+    errors = error_list(st.errors)
     error = errors[0] if errors else None
-    data = _clean({"wamid": st.id, "recipient": wa, "recipient_user_id": uid, "errors": errors})
+    data = clean({"wamid": st.id, "recipient": wa, "recipient_user_id": uid, "errors": errors})
     state = messages.put_status(pk, wamid_h, st.status, st.timestamp, error, data)
     if state in messages.REPEATS:
         counts.duplicates += 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from domain import ingest
+from domain import ingest, minimize
 from models.webhook import ChangeValue, Delivery, Message
 from shared.settings import Settings
 from tests import factory as f
@@ -60,7 +60,7 @@ def test_every_variant_parses(file: str, name: str, body: dict) -> None:
             value = ChangeValue.model_validate(change.value)
             for msg in value.messages:
                 assert msg.id and msg.type and msg.sender
-                kept = json.dumps(ingest.content(msg, SETTINGS), ensure_ascii=False)
+                kept = json.dumps(minimize.content(msg, SETTINGS), ensure_ascii=False)
                 for contact in value.contacts:
                     if contact.profile and contact.profile.name:
                         assert contact.profile.name not in kept
@@ -159,28 +159,28 @@ def test_corpus_is_present_or_skipped() -> None:
     ],
 )
 def test_minimized_content(file: str, name: str, expected: dict) -> None:
-    assert ingest.content(only_message(file, name), SETTINGS) == expected
+    assert minimize.content(only_message(file, name), SETTINGS) == expected
 
 
 def test_flow_reply_keeps_the_response_json() -> None:
-    kept = ingest.content(only_message("flow_completion", "completion"), SETTINGS)
+    kept = minimize.content(only_message("flow_completion", "completion"), SETTINGS)
     assert json.loads(kept["selection"]["response_json"])["comment_text"] == "Comment Text"
     assert kept["selection"]["kind"] == "nfm_reply"
 
 
 def test_edit_keeps_the_new_caption_and_original_id() -> None:
-    kept = ingest.content(only_message("edited_message", "image"), SETTINGS)
+    kept = minimize.content(only_message("edited_message", "image"), SETTINGS)
     assert kept["original_id"].startswith("wamid.")
     assert kept["edited"]["caption"] == "Updated image caption"
     assert kept["edited"]["media"] == {"id": "1234567890", "mime_type": "image/jpeg"}
 
 
 def test_locations_and_cards_are_kept_only_when_configured() -> None:
-    loc = ingest.content(only_message("message", "chosen_location"), KEEP_ALL)
+    loc = minimize.content(only_message("message", "chosen_location"), KEEP_ALL)
     assert loc["location"]["name"] == "Facebook HQ" and loc["location"]["latitude"] == pytest.approx(
         37.4611978
     )
-    cards = ingest.content(only_message("message", "contacts"), KEEP_ALL)
+    cards = minimize.content(only_message("message", "contacts"), KEEP_ALL)
     assert cards["contact_cards"][0]["name"]["formatted_name"] == "Chandler Bing"
 
 
@@ -227,11 +227,11 @@ def test_unknown_fields_and_nulls_are_tolerated() -> None:
         }
     )
     assert value.messages[0].timestamp == 1700000000 and value.statuses == []
-    assert ingest.content(value.messages[0], SETTINGS) == {}
+    assert minimize.content(value.messages[0], SETTINGS) == {}
 
 
 def test_keyword_text_comes_from_text_and_quick_reply_buttons_only() -> None:
-    assert ingest.said(only_message("message", "text")) == "Body Text"
-    assert ingest.said(only_message("callback_button", "quick_reply")) == "title"
-    assert ingest.said(only_message("callback_selection", "callback")) is None
-    assert ingest.said(only_message("message", "video")) is None
+    assert minimize.said(only_message("message", "text")) == "Body Text"
+    assert minimize.said(only_message("callback_button", "quick_reply")) == "title"
+    assert minimize.said(only_message("callback_selection", "callback")) is None
+    assert minimize.said(only_message("message", "video")) is None
