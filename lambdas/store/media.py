@@ -257,20 +257,40 @@ def read(record: Record) -> Iterator[bytes]:
     yield from media_crypto.open_records(key, record.s3_key, body.read)
 
 
+class ShortRead(media_crypto.Corrupt):
+    """S3 answered a ranged read with fewer bytes than it holds: no part is served from it."""
+
+
+RANGE_READ_ATTEMPTS = 2
+
+
 def read_range(record: Record, start: int, end: int) -> bytes:
     """Plaintext bytes `start`..`end` (inclusive) of a record's object: only the records that hold them
-    are read (a ranged GET) and decrypted (raises KeyShredded after an erasure)."""
+    are read (a ranged GET) and decrypted (raises KeyShredded after an erasure). A ranged GET that comes
+    back short (or cut inside a record) is read again once; ShortRead if it still is, never a short part
+    passed off as the span asked for."""
     from store.crypto import cipher
 
     chunk, size = media_crypto.CHUNK, media_crypto.RECORD
     first, last = start // chunk, end // chunk
     base = media_crypto.header_length(record.key_id)
     span = f"bytes={base + first * size}-{base + (last + 1) * size - 1}"
-    body = s3().get_object(Bucket=bucket(), Key=record.s3_key, Range=span)["Body"].read()
     key = cipher().read_key(record.chash, record.key_id)
     total = media_crypto.records_of(record.size)
-    plain = b"".join(media_crypto.open_span(key, record.s3_key, body, first, total))
-    return plain[start - first * chunk : end - first * chunk + 1]
+    want = end - start + 1
+    got = 0
+    for _ in range(RANGE_READ_ATTEMPTS):
+        body = s3().get_object(Bucket=bucket(), Key=record.s3_key, Range=span)["Body"].read()
+        try:
+            plain = b"".join(media_crypto.open_span(key, record.s3_key, body, first, total))
+        except media_crypto.Corrupt:
+            got = 0  # cut inside a record: its tag cannot match
+            continue
+        part = plain[start - first * chunk : end - first * chunk + 1]
+        if len(part) == want:
+            return part
+        got = len(part)
+    raise ShortRead(f"{got} of {want} bytes after {RANGE_READ_ATTEMPTS} ranged reads")
 
 
 # ---- the media queue ---------------------------------------------------------------------------------
