@@ -6,7 +6,10 @@ function may rewrite or delete), `write` (read + Put/Update), `delete` (write + 
 Only contacts-api (erasure) may delete from the keys, consent and contacts tables, so only it can
 crypto-shred a contact.
 
-- webhook: no table; sends to the inbound queue; reads the secret.
+- webhook: no table; sends to the inbound queue.
+- secrets (constants.SECRETS), each function only those it reads: webhook the webhook secret (app secret,
+  verify token); sender, media-worker and messages-api (read receipts) the Graph secret (access token);
+  every function that derives identities (all but webhook and media-worker) the pseudonymization key.
 - processor: contacts, messages, keys `write`; consent `append`; consumes inbound, sends to send.
 - messages-api: contacts, consent `read`; messages `delete` (rollback only); keys `write`;
   idempotency `delete`; audit `put`; sends to send; PutItem on the contacts table only for the partitions
@@ -87,12 +90,14 @@ class Needs:
     media: str | None = None  # BUCKET_ACCESS level on the media bucket's objects
     # PutItem on these partitions of the contacts table only (dynamodb:LeadingKeys), beyond `tables`
     puts_partitions: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = (c.SECRET_PSEUDONYM,)  # the secrets it reads (constants.SECRETS)
     description: str = ""
 
 
 NEEDS: dict[str, Needs] = {
     c.FN_WEBHOOK: Needs(
         send_to=("inbound",),
+        secrets=(c.SECRET_WEBHOOK,),
         description="Meta webhook: handshake, HMAC check, enqueue the verified body",
     ),
     c.FN_PROCESSOR: Needs(
@@ -119,6 +124,7 @@ NEEDS: dict[str, Needs] = {
         send_to=("send",),
         media="readwrite",
         puts_partitions=(c.MEDIA_UPLOADS_PK, "MEDIAREF#*"),  # POST /media records the upload
+        secrets=(c.SECRET_PSEUDONYM, c.SECRET_GRAPH),  # POST /messages/{id}/read calls Meta
         description="POST /messages, GET /messages/{id}, media: consent and window gates, enqueue sends",
     ),
     c.FN_CONTACTS_API: Needs(
@@ -141,12 +147,14 @@ NEEDS: dict[str, Needs] = {
         consume="send",
         publishes=True,
         media="copy",  # reads uploads, puts (and cleans up) the contact's copy
+        secrets=(c.SECRET_PSEUDONYM, c.SECRET_GRAPH),
         description="Send queue consumer: Graph API calls with backoff and rate budget",
     ),
     c.FN_MEDIA_WORKER: Needs(
         tables={c.TABLE_CONTACTS: "write", c.TABLE_KEYS: "write"},
         consume="media",
         media="put",
+        secrets=(c.SECRET_GRAPH,),  # jobs name the contact by pseudonym already
         description="Media queue consumer: fetch inbound media from Meta, encrypt it, keep it in S3",
     ),
 }
@@ -163,7 +171,7 @@ class Functions(Construct):
         data_key: kms.IKey,
         tables: dict[str, dynamodb.Table],
         queues: dict[str, sqs.Queue],
-        secret: secretsmanager.ISecret,
+        secrets: dict[str, secretsmanager.ISecret],
         bus: events.IEventBus,
         media_bucket: s3.IBucket,
     ) -> None:
@@ -171,7 +179,7 @@ class Functions(Construct):
         region = Stack.of(self).region
         self.functions: dict[str, WaguardFunction] = {}
         for name, needs in NEEDS.items():
-            env: dict[str, str] = {c.ENV_SECRET_ID: secret.secret_arn}
+            env: dict[str, str] = {c.ENV_SECRET_ID[s]: secrets[s].secret_arn for s in needs.secrets}
             for table in needs.tables:
                 env[c.ENV_TABLE[table]] = tables[table].table_name
             for queue in needs.send_to:
@@ -191,7 +199,11 @@ class Functions(Construct):
                 environment=env,
                 description=f"waguard {name}: {needs.description}",
             )
-            fn.allow("ReadSecret", ["secretsmanager:GetSecretValue"], [secret.secret_arn])
+            fn.allow(
+                "ReadSecrets",
+                ["secretsmanager:GetSecretValue"],
+                [secrets[s].secret_arn for s in needs.secrets],
+            )
             fn.allow(
                 "DecryptSecret",
                 KMS_FOR_SECRET,

@@ -18,7 +18,7 @@ from infra.keys import Keys
 from infra.media import Media
 from infra.monitoring import Monitoring
 from infra.queues import Queues
-from infra.secrets import AppSecret
+from infra.secrets import Secrets
 from lambdas.shared import constants as c
 
 
@@ -36,7 +36,7 @@ class WaguardStack(Stack):
         self.keys = Keys(self, "Keys", cfg=cfg)
         self.data = Data(self, "Data", cfg=cfg, key=self.keys.data_key)
         self.queues = Queues(self, "Queues", cfg=cfg, key=self.keys.data_key)
-        self.secret = AppSecret(self, "Secret", key=self.keys.data_key)
+        self.secrets = Secrets(self, "Secret", key=self.keys.data_key)
         self.events = Events(self, "Events", cfg=cfg, key=self.keys.data_key)
         self.trail = AuditTrail(
             self,
@@ -57,7 +57,7 @@ class WaguardStack(Stack):
             data_key=self.keys.data_key,
             tables=self.data.tables,
             queues={"inbound": self.queues.inbound, "send": self.queues.send, "media": self.media.queue},
-            secret=self.secret.secret,
+            secrets=dict(self.secrets.by_name),
             bus=self.events.bus,
             media_bucket=self.media.bucket,
         )

@@ -67,7 +67,7 @@ class AwsStack:
     tables: dict[str, str]
     queues: dict[str, str]
     dlqs: dict[str, str]
-    secret_arn: str
+    secret_arns: dict[str, str]  # constants.SECRETS name -> ARN
     key_arn: str
     env: dict[str, str] = field(default_factory=dict)
     events_queue: str = ""
@@ -189,9 +189,15 @@ def _create_stack() -> AwsStack:
             ]
         },
     )
-    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="waguard-secret", SecretString=json.dumps(SECRETS), KmsKeyId=key_arn
-    )["ARN"]
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    secret_arns = {  # one secret per need, as the stack splits them
+        name: sm.create_secret(
+            Name=f"waguard-{name}",
+            SecretString=json.dumps({k: SECRETS[k] for k in fields}),
+            KmsKeyId=key_arn,
+        )["ARN"]
+        for name, fields in c.SECRETS.items()
+    }
     env = {c.ENV_TABLE[logical]: name for logical, name in names.items()}
     env.update(
         {
@@ -199,14 +205,14 @@ def _create_stack() -> AwsStack:
             c.ENV_SEND_QUEUE_URL: queues["send"],
             c.ENV_MEDIA_QUEUE_URL: queues["media"],
             c.ENV_MEDIA_BUCKET: media_bucket,
-            c.ENV_SECRET_ID: secret_arn,
+            **{c.ENV_SECRET_ID[name]: arn for name, arn in secret_arns.items()},
             c.ENV_DATA_KEY_ARN: key_arn,
             c.ENV_SETTINGS: settings_json(),
             c.ENV_PHONE_NUMBER_ID: ",".join(f.SERVED_NUMBERS),
             c.ENV_EVENT_BUS_NAME: bus,
         }
     )
-    return AwsStack(REGION, names, queues, dlqs, secret_arn, key_arn, env, events_queue=captured)
+    return AwsStack(REGION, names, queues, dlqs, secret_arns, key_arn, env, events_queue=captured)
 
 
 def _create_bus(key_arn: str) -> tuple[str, str]:

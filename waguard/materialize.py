@@ -16,12 +16,13 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from waguard import aws
+from waguard import aws, model
 from waguard.cfn import Physical, Resolver, Template, TemplateError, physical_name
 
 LOGICAL_ID_TAG = "waguard:logical-id"
 
-# Contract variable -> field of the one secret (docs/design.md "The secret").
+# Contract variable -> secret field (docs/design.md "The secrets"); each secret of the template gets the
+# fields its `waguard:secret-fields` metadata declares, nothing else.
 SECRET_ENV = {
     "WA_APP_SECRET": "app_secret",
     "WA_VERIFY_TOKEN": "verify_token",
@@ -327,7 +328,7 @@ class Materializer:
     def _secret(self, lid: str) -> Physical:
         p = self.props(lid)
         name = secret_name(self.tpl, self.res, lid)
-        args: dict[str, Any] = {"Name": name, "SecretString": self._secret_string(p)}
+        args: dict[str, Any] = {"Name": name, "SecretString": self._secret_string(lid, p)}
         if p.get("KmsKeyId"):
             args["KmsKeyId"] = p["KmsKeyId"]
         if p.get("Description"):
@@ -337,17 +338,19 @@ class Materializer:
         arn = self.client("secretsmanager").create_secret(**args)["ARN"]
         return Physical(arn, {"Id": arn})
 
-    def _secret_string(self, p: dict[str, Any]) -> str:
-        if "SecretString" in p:
-            return str(p["SecretString"])
-        base: dict[str, Any] = {}
-        template = (p.get("GenerateSecretString") or {}).get("SecretStringTemplate")
-        if template:
-            try:
-                base = dict(json.loads(template))
-            except (ValueError, TypeError):
-                base = {}
-        base.update({field: self.secret_values[env] for env, field in SECRET_ENV.items()})
+    def _secret_string(self, lid: str, p: dict[str, Any]) -> str:
+        """The template's value (or its generator's JSON template), with the fields this secret declares
+        in `waguard:secret-fields` set from the local secrets; a secret that declares none is kept."""
+        declared = model.secret_fields(self.tpl.resources[lid].metadata)
+        if "SecretString" in p and not declared:
+            return str(self.res.resolve(p["SecretString"]))
+        text = p.get("SecretString") or (p.get("GenerateSecretString") or {}).get("SecretStringTemplate")
+        try:
+            base = dict(json.loads(str(self.res.resolve(text)))) if text else {}
+        except (ValueError, TypeError):
+            base = {}
+        values = {field: self.secret_values[env] for env, field in SECRET_ENV.items()}
+        base.update({field: values[field] for field in declared})
         return json.dumps(base)
 
 

@@ -310,3 +310,9 @@ def roles(tpl: Template, res: Resolver) -> dict[str, RoleSpec]:
 def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     items = doc.get("Statement") or []
     return [items] if isinstance(items, dict) else list(items)
+
+
+def secret_fields(metadata: dict[str, Any]) -> list[str]:
+    """The fields a secret serves (its `waguard:secret-fields` template metadata); [] when undeclared."""
+    declared = metadata.get(paths.constants().SECRET_FIELDS_METADATA) or {}
+    return [str(f) for f in declared.get("fields") or []] if isinstance(declared, dict) else []

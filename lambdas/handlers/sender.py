@@ -80,15 +80,15 @@ def _one(
 def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, sending.Outcome]:
     """Every record's outcome (by SQS messageId), the records sent concurrently; metrics recorded.
     `deadline`: `time.monotonic()` by which the invocation must have answered."""
-    from shared.secrets import clear_cache, get_secret_field, get_secrets
+    from shared.secrets import clear_cache, get_secret_field
     from shared.settings import get_settings
     from store import tables
 
     if not records:
         return {}
     settings = get_settings()
-    get_secrets()  # one fetch for all threads (token and contact key)
     token = get_secret_field(c.SECRET_ACCESS_TOKEN)
+    get_secret_field(c.SECRET_CONTACT_KEY)  # one fetch of each secret for all threads
     tables.table(c.TABLE_MESSAGES)
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(records)), thread_name_prefix="send") as pool:
         futures = {

@@ -90,9 +90,10 @@ def signature_valid(body: bytes, header: str | None, app_secret: str) -> bool:
 
 
 def _secret(name: str) -> str:
-    from shared.secrets import get_secrets
+    """A field of the webhook's own secret ("" when unset: nothing verifies against it)."""
+    from shared.secrets import get_secret_field
 
-    return str(get_secrets().get(name) or "")
+    return get_secret_field(name, required=False)
 
 
 # ---- queueing ----------------------------------------------------------------------------------

@@ -1,32 +1,41 @@
-"""The one Secrets Manager secret: app secret, verify token, access token, contact pseudonym key."""
+"""The secrets, split by need (constants.SECRETS): each function reads only those it is granted.
+
+A field is read from the secret that serves it (constants.SECRET_OF_FIELD), whose ARN is in that
+secret's environment key; a function without that key was not granted the secret, and asking for the
+field is a ConfigurationError, never a read of another secret.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from shared import constants as c
-from shared.settings import ConfigurationError, require_env
+from shared.settings import ConfigurationError
 
 _MAX_AGE_SECONDS = 300
 
 
-def get_secrets() -> dict[str, str]:
-    """The secret's fields, cached for five minutes (Powertools Parameters)."""
+def _secret(name: str) -> dict[str, Any]:
+    """One secret's fields, cached for five minutes (Powertools Parameters)."""
     from aws_lambda_powertools.utilities import parameters
 
-    value: Any = parameters.get_secret(
-        require_env(c.ENV_SECRET_ID), transform="json", max_age=_MAX_AGE_SECONDS
-    )
+    secret_id = os.environ.get(c.ENV_SECRET_ID[name], "")
+    if not secret_id:
+        raise ConfigurationError(f"this function is not granted the {name} secret")
+    value: Any = parameters.get_secret(secret_id, transform="json", max_age=_MAX_AGE_SECONDS)
     if not isinstance(value, dict):
-        raise ConfigurationError("the secret is not a JSON object")
+        raise ConfigurationError(f"the {name} secret is not a JSON object")
     return value
 
 
-def get_secret_field(name: str) -> str:
-    value = get_secrets().get(name, "")
-    if not value:
-        raise ConfigurationError(f"the secret has no {name!r} field")
-    return str(value)
+def get_secret_field(name: str, *, required: bool = True) -> str:
+    """A field of the secret that serves it; ConfigurationError when it is missing or empty (or "" when
+    not `required`). The secret itself must be granted either way."""
+    value = _secret(c.SECRET_OF_FIELD[name]).get(name, "")
+    if not value and required:
+        raise ConfigurationError(f"the {c.SECRET_OF_FIELD[name]} secret has no {name!r} field")
+    return str(value or "")
 
 
 def clear_cache() -> None:

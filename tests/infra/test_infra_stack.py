@@ -202,40 +202,104 @@ def test_event_source_mappings_and_visibility_timeouts(synth: Synth) -> None:
 # ---- secret ----------------------------------------------------------------------------------------
 
 
-def test_one_secret_with_generated_contact_key_and_the_data_key(synth: Synth) -> None:
-    secrets = synth.of_type("AWS::SecretsManager::Secret")
-    assert len(secrets) == 1
-    ((secret_id, secret),) = secrets.items()
-    props = secret["Properties"]
-    assert "SecretString" not in props
-    generate = props["GenerateSecretString"]
-    assert generate["GenerateStringKey"] == c.SECRET_CONTACT_KEY
-    assert generate["ExcludePunctuation"] is True
-    assert generate["PasswordLength"] == 64
-    assert json.loads(generate["SecretStringTemplate"]) == {
-        c.SECRET_APP_SECRET: "REPLACE_ME",
-        c.SECRET_VERIFY_TOKEN: "REPLACE_ME",
-        c.SECRET_ACCESS_TOKEN: "REPLACE_ME",
-    }
-    assert ref(props["KmsKeyId"]) == ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
+# The pseudonymization secret as first deployed: CloudFormation regenerates a secret whose
+# GenerateSecretString changes, and a new contact_key would orphan every stored item.
+PSEUDONYM_SECRET_ID = "SecretA29EB826"
+PSEUDONYM_GENERATOR = {
+    "ExcludePunctuation": True,
+    "GenerateStringKey": c.SECRET_CONTACT_KEY,
+    "PasswordLength": 64,
+    "SecretStringTemplate": json.dumps(
+        {
+            c.SECRET_APP_SECRET: "REPLACE_ME",
+            c.SECRET_VERIFY_TOKEN: "REPLACE_ME",
+            c.SECRET_ACCESS_TOKEN: "REPLACE_ME",
+        }
+    ),
+}
+# function -> the secrets it may read (issue 21: each only what it needs).
+SECRETS_OF = {
+    "webhook": {c.SECRET_WEBHOOK},
+    "processor": {c.SECRET_PSEUDONYM},
+    "messages-api": {c.SECRET_PSEUDONYM, c.SECRET_GRAPH},
+    "contacts-api": {c.SECRET_PSEUDONYM},
+    "sender": {c.SECRET_PSEUDONYM, c.SECRET_GRAPH},
+    "media-worker": {c.SECRET_GRAPH},
+}
+
+
+def _secret_ids(synth: Synth) -> dict[str, str]:
+    """constants.SECRETS name -> logical id, from the secrets' own metadata."""
+    out = {}
+    for logical_id, secret in synth.of_type("AWS::SecretsManager::Secret").items():
+        declared = secret.get("Metadata", {}).get(c.SECRET_FIELDS_METADATA)
+        if declared:
+            assert declared["fields"] == list(c.SECRETS[declared["secret"]])
+            out[declared["secret"]] = logical_id
+    return out
+
+
+def test_three_secrets_split_by_need_under_the_data_key(synth: Synth) -> None:
+    ids = _secret_ids(synth)
+    assert set(ids) == set(c.SECRETS)
+    assert ids[c.SECRET_PSEUDONYM] == PSEUDONYM_SECRET_ID  # never replaced on an upgrade
+    pseudonym = synth.resources[PSEUDONYM_SECRET_ID]["Properties"]
+    assert "SecretString" not in pseudonym
+    assert pseudonym["GenerateSecretString"] == PSEUDONYM_GENERATOR
+    for name in (c.SECRET_WEBHOOK, c.SECRET_GRAPH):
+        props = synth.resources[ids[name]]["Properties"]
+        assert json.loads(props["SecretString"]) == dict.fromkeys(c.SECRETS[name], "REPLACE_ME")
+    for secret_id in ids.values():
+        props = synth.resources[secret_id]["Properties"]
+        assert ref(props["KmsKeyId"]) == ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
+        assert synth.resources[secret_id]["DeletionPolicy"] == "Retain"
+
+
+def test_each_function_holds_and_may_read_only_its_own_secrets(synth: Synth) -> None:
+    ids = _secret_ids(synth)
+    assert set(SECRETS_OF) == set(synth.function_ids())
+    for name, wanted in SECRETS_OF.items():
+        env = synth.env(name)
+        held = {secret for secret, key in c.ENV_SECRET_ID.items() if key in env}
+        assert held == wanted, name
+        for secret in held:
+            assert env[c.ENV_SECRET_ID[secret]] == {"Ref": ids[secret]}, name
+        readable: set[str] = set()
+        for statement in _function_statements(synth, name).values():
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+                assert statement["Effect"] == "Allow"
+                readable |= refs_in(statement["Resource"])
+        assert readable == {ids[s] for s in wanted}, name
+
+
+def test_the_public_webhook_cannot_read_the_access_token_and_only_it_can_verify_deliveries(
+    synth: Synth,
+) -> None:
+    ids = _secret_ids(synth)
+    readers: dict[str, set[str]] = {secret: set() for secret in ids}
     for name in synth.function_ids():
-        assert synth.env(name)[c.ENV_SECRET_ID] == {"Ref": secret_id}
+        for statement in _function_statements(synth, name).values():
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+                for secret, logical_id in ids.items():
+                    if logical_id in refs_in(statement["Resource"]):
+                        readers[secret].add(name)
+    assert readers[c.SECRET_WEBHOOK] == {"webhook"}  # no other function can forge a signed delivery
+    assert "webhook" not in readers[c.SECRET_GRAPH]
+    assert "webhook" not in readers[c.SECRET_PSEUDONYM]
 
 
 def test_no_secret_value_anywhere_in_the_template(synth: Synth) -> None:
-    # The placeholders occur exactly once each, inside the secret's generation template.
-    (secret,) = synth.of_type("AWS::SecretsManager::Secret").values()
-    placeholders = secret["Properties"]["GenerateSecretString"]["SecretStringTemplate"].count("REPLACE_ME")
-    assert placeholders == 3
+    # The placeholders occur only inside the secrets: the Meta values' strings and the legacy generator.
+    placeholders = 0
+    for secret in synth.of_type("AWS::SecretsManager::Secret").values():
+        props = secret["Properties"]
+        text = props.get("SecretString") or props["GenerateSecretString"]["SecretStringTemplate"]
+        assert set(json.loads(text).values()) == {"REPLACE_ME"}  # nothing but placeholders
+        placeholders += text.count("REPLACE_ME")
+    assert placeholders == 6
     assert json.dumps(synth.data).count("REPLACE_ME") == placeholders
     lowered = synth.text.lower()
-    for forbidden in (
-        "wa_app_secret",
-        "wa_access_token",
-        "wa_verify_token",
-        "wg_contact_key",
-        '"secretstring":',
-    ):
+    for forbidden in ("wa_app_secret", "wa_access_token", "wa_verify_token", "wg_contact_key"):
         assert forbidden not in lowered, forbidden
 
 
@@ -247,7 +311,7 @@ def test_function_environments_hold_no_secrets(synth: Synth) -> None:
     for name in synth.function_ids():
         for key, value in synth.env(name).items():
             if SECRETISH_KEY.search(key):
-                assert key == c.ENV_SECRET_ID, f"{name}: {key}"
+                assert key in c.ENV_SECRET_ID.values(), f"{name}: {key}"
                 assert set(value) == {"Ref"}, f"{name}: {key} must be the secret's ARN (a Ref), not a value"
             if isinstance(value, str):
                 assert not SECRETISH_VALUE.search(value), f"{name}: {key}={value[:40]}"
@@ -258,9 +322,9 @@ def test_function_environments_hold_no_secrets(synth: Synth) -> None:
 # ---- functions -------------------------------------------------------------------------------------
 
 EXPECTED_ENV = {
-    "webhook": {c.ENV_SECRET_ID, c.ENV_INBOUND_QUEUE_URL},
+    "webhook": {c.ENV_SECRET_ID[c.SECRET_WEBHOOK], c.ENV_INBOUND_QUEUE_URL},
     "processor": {
-        c.ENV_SECRET_ID,
+        c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
         c.ENV_MEDIA_QUEUE_URL,
@@ -268,7 +332,8 @@ EXPECTED_ENV = {
         *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
     "messages-api": {
-        c.ENV_SECRET_ID,
+        c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
+        c.ENV_SECRET_ID[c.SECRET_GRAPH],
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
         c.ENV_MEDIA_BUCKET,
@@ -285,14 +350,15 @@ EXPECTED_ENV = {
         ),
     },
     "contacts-api": {
-        c.ENV_SECRET_ID,
+        c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
         c.ENV_DATA_KEY_ARN,
         c.ENV_EVENT_BUS_NAME,
         c.ENV_MEDIA_BUCKET,
         *c.ENV_TABLE.values(),
     },
     "sender": {
-        c.ENV_SECRET_ID,
+        c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
+        c.ENV_SECRET_ID[c.SECRET_GRAPH],
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
@@ -300,7 +366,7 @@ EXPECTED_ENV = {
         *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
     },
     "media-worker": {
-        c.ENV_SECRET_ID,
+        c.ENV_SECRET_ID[c.SECRET_GRAPH],
         c.ENV_DATA_KEY_ARN,
         c.ENV_MEDIA_BUCKET,
         *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_KEYS)),
@@ -380,7 +446,7 @@ def test_function_roles_have_only_their_own_customer_managed_policy(synth: Synth
         assert len(attached) == 1, name
         assert attached[0] in synth.resources[logical_id]["DependsOn"]
         sids = {s["Sid"] for s in statements(policies[attached[0]])}
-        assert {"WriteOwnLogGroup", "XRay", "ReadSecret"} <= sids
+        assert {"WriteOwnLogGroup", "XRay", "ReadSecrets"} <= sids
 
 
 def test_no_wildcard_actions_and_resource_star_only_for_xray(synth: Synth) -> None:

@@ -84,17 +84,19 @@ def test_moto_moves_a_message_to_the_dlq_after_max_receives(tpl, made) -> None:
     assert moved["Body"] == "poison"
 
 
-def test_the_secret_holds_the_local_values_under_the_template_key(tpl, made) -> None:
+def test_each_secret_holds_only_the_local_values_of_the_fields_it_declares(tpl, made) -> None:
     physical, endpoint = made
     sm = aws.client("secretsmanager", endpoint, tpl.region)
     secret = sm.get_secret_value(SecretId=physical["Secret3E4F5A6B"].ref)
-    assert json.loads(secret["SecretString"]) == {
-        "app_secret": "app",
-        "verify_token": "verify",
-        "access_token": "access",
+    assert json.loads(secret["SecretString"]) == {  # the generator's template, only contact_key filled
+        "app_secret": "REPLACE",
+        "verify_token": "REPLACE",
+        "access_token": "REPLACE",
         "contact_key": "ck",
         "extra": "kept",
     }
+    webhook = sm.get_secret_value(SecretId=physical["WebhookSecret4F5A6B7C"].ref)
+    assert json.loads(webhook["SecretString"]) == {"app_secret": "app", "verify_token": "verify"}
     assert (
         sm.describe_secret(SecretId=physical["Secret3E4F5A6B"].ref)["KmsKeyId"]
         == physical["DataKey1A2B3C4D"].attrs["Arn"]

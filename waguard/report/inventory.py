@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from waguard.cfn import Resource, Template, as_list
+from waguard.model import secret_fields
 from waguard.report.common import (
     DATA_CLASS_METADATA,
     QUEUE_ENV_HOLDS,
@@ -424,6 +425,10 @@ def _secrets(tpl: Template) -> list[StoreFact]:
                 fields = []
         if gen.get("GenerateStringKey"):
             fields.append(str(gen["GenerateStringKey"]))
+        declared = secret_fields(s.metadata)  # what the functions read of it (placeholders aside)
+        if declared:
+            unused = sorted(set(fields) - set(declared))
+            fields = declared + ([f"(unused placeholders: {', '.join(unused)})"] if unused else [])
         what = "secret fields: " + ", ".join(fields) if fields else "secret value"
         out.append(
             StoreFact(
