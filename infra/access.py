@@ -13,9 +13,25 @@ Each role can be assumed only by principals of this account that signed in with 
 policies on requests signed with a role's key). No role may both send and export (the agent converses
 but never exports, erases or changes consent); nothing grants
 `execute-api:*` or `Resource: *`.
+
+Exact routes (issue #21). An execute-api ARN names a path parameter with `*` (`.../GET/media/*`), and in
+IAM `*` matches any characters, `/` included: alone, `GET/media/*` would also grant a later
+`GET /media/{id}/thumbnail`, and `GET/contacts/*/export` would grant `GET /contacts/a/b/export`. So each
+policy pairs its Allow with a Deny (sid `DenyDeeperPaths`) of `execute-api:Invoke` on the same routes with
+one parameter spanning two or more segments (`GET/media/*/*`, `GET/contacts/*/*/export`;
+`Route.deeper_arn_paths`): an explicit Deny wins over any Allow, so a parameter is one segment and the
+policy grants exactly its routes, whatever routes are added later. IAM has no one-segment wildcard and
+execute-api no condition key on the path, so an Allow cannot say it alone; a role's grant per concrete
+resource is impossible (the ids are data), and a resource policy on the API would split the roles' rights
+over two documents. A Deny of one route must not hit another route of the same role (`GET/contacts/*/*`
+would deny `GET /contacts/{contact}/export`): `_invoke_statements` refuses such a pair at synth, and
+then that role needs the routes reorganized.
 """
 
 from __future__ import annotations
+
+import itertools
+import re
 
 from aws_cdk import CfnOutput, Duration
 from aws_cdk import aws_iam as iam
@@ -45,15 +61,59 @@ PRIVACY_OFFICER_ROUTES = [
     "DELETE /contacts/{contact}",
     "GET /media/{id}",
 ]
+DENY_DEEPER_PATHS = "DenyDeeperPaths"
+INVOKE = "execute-api:Invoke"
 PATH_PARAMETER_REASON = (
     "The wildcard stands for the path parameter of one route ({id} or {contact}) in this API's stage "
-    "ARN; the method and the rest of the path are fixed, so the statement grants exactly that route."
+    "ARN, with the method and the rest of the path fixed. The statement DenyDeeperPaths of the same "
+    "policy denies that parameter spanning more than one path segment, so the policy grants exactly "
+    "that route and no sub-route added later."
 )
 
 
-def _arns(api: Api, routes: list[str]) -> list[str]:
-    """The execute-api ARNs of the routes this API has (a route of a capability not deployed is skipped)."""
-    return [api.arn_for(k) for k in routes if api.has(k)]
+def _iam_like(pattern: str, text: str) -> bool:
+    """IAM resource matching: `*` matches any characters, `/` included."""
+    return re.fullmatch(".*".join(re.escape(p) for p in pattern.split("*")), text, re.DOTALL) is not None
+
+
+def _shadowed(api: Api, keys: list[str]) -> list[tuple[str, str]]:
+    """(route, deeper-path pattern) pairs where a Deny of one allowed route would also deny another allowed
+    route: tried with every one-segment value that could line up with a literal of the pattern."""
+    found = []
+    for denied in keys:
+        route = api.route(denied)
+        for deeper in route.deeper_arn_paths:
+            pattern = f"{route.method}{deeper}"
+            samples = ["x", *(p for p in deeper.split("/") if p and p != "*")]
+            for key in keys:
+                other = api.route(key)
+                parts = other.path.split("/")
+                slots = [i for i, p in enumerate(parts) if p.startswith("{")]
+                for values in itertools.product(samples, repeat=len(slots)):
+                    concrete = dict(zip(slots, values, strict=True))
+                    path = "/".join(concrete.get(i, p) for i, p in enumerate(parts))
+                    if _iam_like(pattern, f"{other.method}{path}"):
+                        found.append((key, pattern))
+                        break
+    return found
+
+
+def _invoke_statements(api: Api, sid: str, routes: list[str]) -> list[iam.PolicyStatement]:
+    """Allow `execute-api:Invoke` on the routes this API has (a route of a capability not deployed is
+    skipped), and Deny it on their deeper paths so each path parameter is one segment."""
+    keys = [k for k in routes if api.has(k)]
+    clash = _shadowed(api, keys)
+    if clash:
+        raise ValueError(f"a Deny of deeper paths would also deny an allowed route: {clash}")
+    statements = [iam.PolicyStatement(sid=sid, actions=[INVOKE], resources=[api.arn_for(k) for k in keys])]
+    deeper = [arn for k in keys for arn in api.deeper_arns_for(k)]
+    if deeper:
+        statements.append(
+            iam.PolicyStatement(
+                sid=DENY_DEEPER_PATHS, effect=iam.Effect.DENY, actions=[INVOKE], resources=deeper
+            )
+        )
+    return statements
 
 
 class PersonnelAccess(Construct):
@@ -76,24 +136,21 @@ class PersonnelAccess(Construct):
         self._role(
             c.ROLE_SENDER,
             "Send WhatsApp messages and read their status",
-            [iam.PolicyStatement(sid="InvokeSendRoutes", actions=["execute-api:Invoke"],
-                                 resources=_arns(api, SENDER_ROUTES))],
+            _invoke_statements(api, "InvokeSendRoutes", SENDER_ROUTES),
             {"InvokeSendRoutes": PATH_PARAMETER_REASON},
-        )  # fmt: skip
+        )
         self._role(
             c.ROLE_AGENT,
             "Converse with contacts by reference: send, read conversations and media; no export or erasure",
-            [iam.PolicyStatement(sid="InvokeConversationRoutes", actions=["execute-api:Invoke"],
-                                 resources=_arns(api, AGENT_ROUTES))],
+            _invoke_statements(api, "InvokeConversationRoutes", AGENT_ROUTES),
             {"InvokeConversationRoutes": PATH_PARAMETER_REASON},
-        )  # fmt: skip
+        )
         self._role(
             c.ROLE_PRIVACY_OFFICER,
             "Record consent, answer data-subject export and erasure requests",
-            [iam.PolicyStatement(sid="InvokePrivacyRoutes", actions=["execute-api:Invoke"],
-                                 resources=_arns(api, PRIVACY_OFFICER_ROUTES))],
+            _invoke_statements(api, "InvokePrivacyRoutes", PRIVACY_OFFICER_ROUTES),
             {"InvokePrivacyRoutes": PATH_PARAMETER_REASON},
-        )  # fmt: skip
+        )
         self._role(
             c.ROLE_AUDITOR,
             "Read the audit trail and the logs; no API route",

@@ -87,6 +87,19 @@ class Route:
         """The path as it appears in an execute-api ARN (path parameters become `*`)."""
         return "/".join("*" if p.startswith("{") else p for p in self.path.split("/"))
 
+    @property
+    def deeper_arn_paths(self) -> list[str]:
+        """What the `*` of `arn_path` matches beyond the route: one ARN path per path parameter, with that
+        parameter spanning two or more segments (`/media/{id}` -> `/media/*/*`, `/contacts/{contact}/export`
+        -> `/contacts/*/*/export`). IAM's `*` also matches `/`; a Deny of these keeps each parameter to one
+        segment. Empty for a route without parameters."""
+        parts = self.path.split("/")
+        return [
+            "/".join("*/*" if j == i else "*" if q.startswith("{") else q for j, q in enumerate(parts))
+            for i, p in enumerate(parts)
+            if p.startswith("{")
+        ]
+
 
 MEDIA_PATH = "/media"
 # Media bodies (GET /media/{id} answers, POST /media requests) pass as binary for every type Meta accepts
@@ -227,10 +240,22 @@ class Api(Construct):
     def has(route_key: str) -> bool:
         return any(r.key == route_key for r in ROUTES)
 
+    @staticmethod
+    def route(route_key: str) -> Route:
+        return next(r for r in ROUTES if r.key == route_key)
+
     def arn_for(self, route_key: str) -> str:
         """execute-api ARN of one route of this API's stage (for personnel policies)."""
-        route = next(r for r in ROUTES if r.key == route_key)
+        route = self.route(route_key)
         return self.api.arn_for_execute_api(route.method, route.arn_path, self._cfg.stage)
+
+    def deeper_arns_for(self, route_key: str) -> list[str]:
+        """execute-api ARNs of what `arn_for(route_key)` matches beyond the route (`Route.deeper_arn_paths`),
+        for the Deny that keeps a personnel grant to exactly that route."""
+        route = self.route(route_key)
+        return [
+            self.api.arn_for_execute_api(route.method, p, self._cfg.stage) for p in route.deeper_arn_paths
+        ]
 
     # ---- WAF ------------------------------------------------------------------------------------------
 

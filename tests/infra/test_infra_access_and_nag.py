@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 
-from infra import nag
+from infra import access, nag
+from infra import api as api_module
+from infra.api import ROUTES
 from lambdas.shared import constants as c
 from tests.infra.support import Synth
+from waguard import cfn, model, roles
+from waguard.cfn import iam
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -32,15 +38,18 @@ def role_policies(synth: Synth) -> dict[str, dict[str, Any]]:
     return out
 
 
-def invoked_routes(synth: Synth, policy: dict[str, Any]) -> set[str]:
-    """`METHOD /path` of every execute-api resource the policy grants (path params as `*`)."""
+def invoked_routes(synth: Synth, policy: dict[str, Any], effect: str = "Allow") -> set[str]:
+    """`METHOD /path` of every execute-api resource the policy grants (or denies; path params as `*`)."""
     routes = set()
     (api,) = synth.of_type("AWS::ApiGateway::RestApi")
     for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
         if not any(a.startswith("execute-api:") for a in as_list(statement["Action"])):
             continue
         assert as_list(statement["Action"]) == ["execute-api:Invoke"]
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] in ("Allow", "Deny")
+        assert statement["Effect"] == "Allow" or statement["Sid"] == access.DENY_DEEPER_PATHS
+        if statement["Effect"] != effect:
+            continue
         for resource in as_list(statement["Resource"]):
             parts = resource["Fn::Join"][1]
             tail = parts[-1]
@@ -73,7 +82,10 @@ def test_three_personnel_policies_with_role_metadata(synth: Synth) -> None:
 def test_sender_may_only_send_upload_and_read_status(synth: Synth) -> None:
     policy = role_policies(synth)[c.ROLE_SENDER]
     assert invoked_routes(synth, policy) == {"POST /messages", "GET /messages/*", "POST /media"}
-    assert {s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {"InvokeSendRoutes"}
+    assert {s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {
+        "InvokeSendRoutes",
+        access.DENY_DEEPER_PATHS,
+    }
 
 
 def test_privacy_officer_may_only_use_the_privacy_routes(synth: Synth) -> None:
@@ -85,7 +97,7 @@ def test_privacy_officer_may_only_use_the_privacy_routes(synth: Synth) -> None:
         "DELETE /contacts/*",
         "GET /media/*",  # contract: the privacy officer reads media (an access request, an erasure check)
     }
-    assert len(policy["Properties"]["PolicyDocument"]["Statement"]) == 1
+    assert len(policy["Properties"]["PolicyDocument"]["Statement"]) == 2  # the Allow and its DenyDeeperPaths
 
 
 def test_auditor_reads_trail_and_logs_only(synth: Synth) -> None:
@@ -125,6 +137,113 @@ def test_separation_of_duties_and_no_broad_grants(synth: Synth) -> None:
         assert "execute-api:*" not in text and '"Resource": "*"' not in text, name
         routes = invoked_routes(synth, policy)
         assert not ({"POST /messages"} <= routes and "GET /contacts/*/export" in routes), name
+
+
+def deeper(route: str) -> set[str]:
+    """`GET /contacts/*/export` -> {`GET /contacts/*/*/export`}: one pattern per path parameter (`*`)."""
+    method, _, path = route.partition(" ")
+    parts = path.split("/")
+    return {
+        f"{method} " + "/".join("*/*" if j == i else q for j, q in enumerate(parts))
+        for i, p in enumerate(parts)
+        if p == "*"
+    }
+
+
+def test_each_role_denies_the_deeper_paths_of_its_parameterized_routes(synth: Synth) -> None:
+    """Issue #21: IAM's `*` crosses `/`, so every parameterized route a role may invoke comes with a Deny of
+    the same route with the parameter spanning more segments, in the role's own policy; nothing else is
+    denied, and no execute-api Allow ends in (or holds) a `*` without its Deny."""
+    routed = {c.ROLE_SENDER: 1, c.ROLE_AGENT: 4, c.ROLE_PRIVACY_OFFICER: 5}  # parameterized routes per role
+    for name, policy in role_policies(synth).items():
+        found = synth.template.find_resources("AWS::IAM::ManagedPolicy", {"Metadata": {"waguard:role": name}})
+        assert list(found) == [policy["id"]]
+        allowed = invoked_routes(synth, policy)
+        denied = invoked_routes(synth, policy, effect="Deny")
+        parameterized = {r for r in allowed if "*" in r}
+        assert len(parameterized) == routed.get(name, 0), (name, parameterized)
+        assert denied == {d for r in parameterized for d in deeper(r)}, name
+        for route in allowed:
+            if route.endswith("*"):
+                assert route + "/*" in denied, (name, route)
+            assert deeper(route) <= denied, (name, route)
+        statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        if denied:
+            deny = statements[access.DENY_DEEPER_PATHS]
+            assert deny["Effect"] == "Deny" and deny["Action"] == "execute-api:Invoke"
+            assert "Condition" not in deny
+    agent = role_policies(synth)[c.ROLE_AGENT]
+    assert {"GET /media/*/*", "GET /contacts/*/*/messages"} <= invoked_routes(synth, agent, effect="Deny")
+    officer = role_policies(synth)[c.ROLE_PRIVACY_OFFICER]
+    assert "GET /contacts/*/*/export" in invoked_routes(synth, officer, effect="Deny")
+
+
+@pytest.fixture(scope="module")
+def decide(synth: Synth) -> Callable[[str, str, str], str]:
+    """The one IAM evaluator on a role's policies as synthesized (resolved as the local runtime resolves
+    them): `decide(role, method, path)` -> ALLOW / EXPLICIT_DENY / IMPLICIT_DENY."""
+    tpl = cfn.Template(synth.data, region=synth.stack.region)
+    res = cfn.Resolver(tpl)
+    specs = model.roles(tpl, res)
+    (api,) = synth.of_type("AWS::ApiGateway::RestApi")
+    api_id = str(res.ref(api))
+
+    def run(role: str, method: str, path: str) -> str:
+        arn = iam.execute_api_arn(tpl.region, cfn.ACCOUNT, api_id, synth.cfg.stage, method, path)
+        context = iam.api_context(cfn.ACCOUNT, roles.role_arn(role))
+        return iam.decide(specs[role].statements, iam.Request(iam.INVOKE, arn, context))
+
+    return run
+
+
+def test_a_path_parameter_is_one_segment_for_the_iam_evaluator(
+    decide: Callable[[str, str, str], str],
+) -> None:
+    agent, officer = c.ROLE_AGENT, c.ROLE_PRIVACY_OFFICER
+    assert decide(agent, "GET", "/contacts/ct_x/messages") == iam.ALLOW
+    assert decide(agent, "GET", "/media/med_x") == iam.ALLOW
+    assert decide(agent, "GET", "/contacts/ct_x/extra/messages") == iam.EXPLICIT_DENY
+    assert decide(agent, "GET", "/media/med_x/extra") == iam.EXPLICIT_DENY
+    assert decide(officer, "GET", "/contacts/a/export") == iam.ALLOW
+    assert decide(officer, "GET", "/contacts/a/b/export") == iam.EXPLICIT_DENY
+    assert decide(officer, "DELETE", "/contacts/a") == iam.ALLOW
+    assert decide(officer, "DELETE", "/contacts/a/b") == iam.EXPLICIT_DENY
+    assert decide(agent, "POST", "/messages/m1/read") == iam.ALLOW
+    assert decide(agent, "POST", "/messages/m1/m2/read") == iam.EXPLICIT_DENY
+    assert decide(c.ROLE_SENDER, "GET", "/messages/m1/extra") == iam.EXPLICIT_DENY
+
+
+@pytest.mark.parametrize("role", [c.ROLE_SENDER, c.ROLE_AGENT, c.ROLE_PRIVACY_OFFICER, c.ROLE_AUDITOR])
+def test_each_role_may_invoke_exactly_its_routes_and_no_deeper_path(
+    decide: Callable[[str, str, str], str], role: str
+) -> None:
+    """Every route of the API: allowed with one-segment parameters exactly when the role lists it (the Deny
+    never hits a route of the role), and explicitly denied with a parameter of two segments when it does."""
+    granted = {
+        c.ROLE_SENDER: access.SENDER_ROUTES,
+        c.ROLE_AGENT: access.AGENT_ROUTES,
+        c.ROLE_PRIVACY_OFFICER: access.PRIVACY_OFFICER_ROUTES,
+    }.get(role, [])
+    for route in ROUTES:
+        path = re.sub(r"\{[^}]+\}", "p1", route.path)
+        expected = iam.ALLOW if route.key in granted else iam.IMPLICIT_DENY
+        assert decide(role, route.method, path) == expected, (role, route.key)
+        if route.key in granted and "{" in route.path:
+            two = re.sub(r"\{[^}]+\}", "p1/p2", route.path)
+            assert decide(role, route.method, two) == iam.EXPLICIT_DENY, (role, route.key)
+
+
+def test_a_deny_of_deeper_paths_may_not_shadow_another_route_of_the_role(monkeypatch: Any) -> None:
+    """`GET /contacts/{contact}` would deny `GET/contacts/*/*`, which holds `GET /contacts/{contact}/export`:
+    such a pair is refused at synth (the role's routes need reorganizing), not silently denied."""
+    extra = api_module.Route("GET", "/contacts/{contact}", c.FN_CONTACTS_API)
+    monkeypatch.setattr(api_module, "ROUTES", (*ROUTES, extra))
+    both = ["GET /contacts/{contact}", "GET /contacts/{contact}/export"]
+    assert access._shadowed(api_module.Api, both) == [("GET /contacts/{contact}/export", "GET/contacts/*/*")]
+    assert access._shadowed(api_module.Api, access.AGENT_ROUTES) == []
+    assert access._shadowed(api_module.Api, access.PRIVACY_OFFICER_ROUTES) == []
+    with pytest.raises(ValueError, match="would also deny an allowed route"):
+        access._invoke_statements(api_module.Api, "Sid", both)  # type: ignore[arg-type]
 
 
 # ---- cdk-nag ---------------------------------------------------------------------------------------

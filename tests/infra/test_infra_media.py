@@ -73,7 +73,7 @@ def test_media_worker_has_least_privilege(synth: Synth) -> None:
     assert set(worker) == {
         "WriteOwnLogGroup",
         "XRay",
-        "ReadSecret",
+        "ReadSecrets",
         "DecryptSecret",
         "TablesWrite",
         "DataKeyForTables",

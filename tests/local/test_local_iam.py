@@ -132,3 +132,20 @@ def test_an_unknown_operator_errs_on_the_safe_side(effect: str, expected: str) -
     st = {"Effect": effect, "Action": "*", "Resource": "*", "Condition": {"GeoWithin": {"k": "v"}}}
     statements = [allow(), st] if effect == "Deny" else [st]
     assert decide(statements, "GET", "x") == expected
+
+
+def test_a_deny_of_deeper_paths_keeps_a_path_parameter_to_one_segment() -> None:
+    """The personnel policies' shape (issue #21): `*` crosses `/`, so the Allow alone grants deeper paths;
+    the Deny of the parameter spanning two or more segments takes them back."""
+    grant = allow([f"{API}/GET/media/*", f"{API}/GET/contacts/*/export"])
+    deny = {
+        "Effect": "Deny",
+        "Action": "execute-api:Invoke",
+        "Resource": [f"{API}/GET/media/*/*", f"{API}/GET/contacts/*/*/export"],
+    }
+    assert decide([grant], "GET", "media/med_x/extra") == iam.ALLOW  # what the Deny is for
+    assert decide([grant, deny], "GET", "media/med_x") == iam.ALLOW
+    assert decide([grant, deny], "GET", "contacts/ct_x/export") == iam.ALLOW
+    assert decide([grant, deny], "GET", "media/med_x/extra") == iam.EXPLICIT_DENY
+    assert decide([grant, deny], "GET", "media/a/b/c") == iam.EXPLICIT_DENY
+    assert decide([grant, deny], "GET", "contacts/a/b/export") == iam.EXPLICIT_DENY
