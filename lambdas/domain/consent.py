@@ -2,7 +2,7 @@
 
 Sources used by waguard itself: `keyword` (STOP/START), `user_preferences` (Meta's marketing
 stop/resume), `meta_error_131050` (a failed status or Graph answer with error 131050). A `granted`
-event recorded after an erasure lifts the contact's suppression (`store.contacts.is_suppressed`).
+event recorded after an erasure lifts the contact's suppression (`is_suppressed`).
 
 Order (contract: Consent). Grants and revocations through the API are ordered by the time waguard records
 them. What comes from the contact's side (the sources above) is ordered by Meta's timestamp: an event
@@ -34,6 +34,19 @@ CONTACT_SOURCES = frozenset({KEYWORD_SOURCE, PREFERENCES_SOURCE, ERROR_131050_SO
 STALE_SECONDS = 7 * 86400  # Meta redelivers for up to 7 days: anything older is a replay, not news
 IGNORED_STALE = "stale"  # Meta's timestamp more than STALE_SECONDS before it was recorded
 IGNORED_SUPERSEDED = "superseded"  # not later than the latest contact-side change of the purpose
+
+
+def is_suppressed(identity: Identity) -> bool:
+    """Erased (a suppression record on any pseudonym of the set) and no effective `granted` consent event
+    of the set recorded after the latest erasure (contract: "Life after erasure")."""
+    erased = [str(item["erased_at"]) for pk in identity.hashes if (item := contacts.suppression(pk))]
+    if not erased:
+        return False
+    latest = max(erased)
+    return not any(
+        e["status"] == GRANTED and e.get("effective", True) is not False and str(e["recorded_at"]) > latest
+        for e in ledger.history(identity.hashes)
+    )
 
 
 def identify(contact: str) -> Identity:

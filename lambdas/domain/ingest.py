@@ -9,11 +9,12 @@ of an event (consent, service window, outbound status) run until the event is ma
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain import consent, events, keywords, media
+from domain.errors import Refused
 from domain.minimize import clean, content, error_list, said
 from domain.webhook_items import INVALID_SENDER, MALFORMED, parse_value, pick_ref
 from domain.webhook_items import norm_ref as _norm
@@ -162,11 +163,9 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         _repeat(messages.GONE, wamid_h, msg, people, counts)
         return
     media.request(pk, msg.type, data.get("media"))  # before storing: a retry re-queues; the worker dedupes
-    text = said(msg)
-    opt_out = keywords.is_opt_out(text, settings.opt_out_keywords)
-    opt_in = not opt_out and keywords.is_opt_in(text, settings.opt_in_keywords)
+    wants = keywords.intent(said(msg), settings)
     at = window_start(msg, settings)
-    if not (opt_out or opt_in):
+    if wants is None:
         state = _store_ordinary(msg, people, pk, wamid_h, clean(data), at)
         if state in messages.REPEATS:
             _repeat(state, wamid_h, msg, people, counts)
@@ -185,7 +184,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     people.link(msg.from_, msg.from_user_id, inbound_at=at)
     ident = contacts.identity_of(ref, pk)  # every linked pseudonym, also those of earlier changes
     evidence = f"inbound message {msg.id}"
-    if opt_out:
+    if wants == keywords.OPT_OUT:
         counts.opt_outs += 1
         already = all(
             consent.current(ident).get(p, {}).get("status") == consent.REVOKED for p in c.CONSENT_PURPOSES
@@ -212,8 +211,7 @@ def _repeat(state: str, wamid_h: str, msg: Message, people: _Contacts, counts: C
 def window_start(msg: Message, settings: Settings) -> int | None:
     """When this message opens the service window (epoch s), or None (an opt-out keyword, a system
     message): Meta's timestamp, never later than now."""
-    opt_out = keywords.is_opt_out(said(msg), settings.opt_out_keywords)
-    if opt_out or (msg.type or "") in _NOT_USER_MESSAGES:
+    if keywords.intent(said(msg), settings) == keywords.OPT_OUT or (msg.type or "") in _NOT_USER_MESSAGES:
         return None
     return min(msg.timestamp or tables.now(), tables.now())
 
@@ -280,7 +278,7 @@ def _confirm_stop(identity: Identity, text: str, number: str | None) -> None:
 
     try:
         sending.enqueue_service_text(identity, text, number)
-    except sending.Refused as exc:
+    except Refused as exc:
         logger.info("stop confirmation not sent", extra={"code": exc.code})
     except Exception as exc:  # a failed confirmation must not hold up the opt-out itself
         logger.warning("stop confirmation failed", extra={"error_type": type(exc).__name__})
@@ -406,16 +404,7 @@ def preference_digest(ref: str, pref: UserPreference) -> str:
     return ids.pseudonym(contacts.contact_key(), "preference:" + value)
 
 
-def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Counts) -> None:
-    if not served(value, settings):  # not ours: never stored (the metric names no number)
-        counts.unknown_numbers += 1
-        return
-    people = _Contacts(settings, value.contacts)
-    people.business_number = _number(value)
-    if field_name == FIELD_USER_PREFERENCES:
-        for pref in value.user_preferences:
-            _preference(pref, people, counts)
-        return
+def _messages_change(value: ChangeValue, people: _Contacts, settings: Settings, counts: Counts) -> None:
     for msg in value.messages:
         _message(msg, people, settings, counts)
     for st in value.statuses:
@@ -424,6 +413,28 @@ def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Cou
     if value.errors:
         counts.errors += len(value.errors)
         logger.warning("webhook errors", extra={"codes": [e.code for e in value.errors][:10]})
+
+
+def _preferences_change(value: ChangeValue, people: _Contacts, settings: Settings, counts: Counts) -> None:
+    for pref in value.user_preferences:
+        _preference(pref, people, counts)
+
+
+# Webhook fields acted on, each by its own function (a capability that handles a new field adds a row);
+# every other field is answered 200 and counted, its value never parsed or kept.
+FIELDS: dict[str, Callable[[ChangeValue, _Contacts, Settings, Counts], None]] = {
+    FIELD_MESSAGES: _messages_change,
+    FIELD_USER_PREFERENCES: _preferences_change,
+}
+
+
+def _change(field_name: str, value: ChangeValue, settings: Settings, counts: Counts) -> None:
+    if not served(value, settings):  # not ours: never stored (the metric names no number)
+        counts.unknown_numbers += 1
+        return
+    people = _Contacts(settings, value.contacts)
+    people.business_number = _number(value)
+    FIELDS[field_name](value, people, settings, counts)
 
 
 def _log_dropped(counts: Counts) -> None:
@@ -443,7 +454,7 @@ def changes(delivery: Delivery, counts: Counts) -> Iterator[tuple[str, ChangeVal
                 counts.drop("changes", MALFORMED)
                 continue
             name = change.field or ""
-            if name not in (FIELD_MESSAGES, FIELD_USER_PREFERENCES):
+            if name not in FIELDS:
                 counts.ignored_changes += 1
                 counts.fields[name[:64]] = counts.fields.get(name[:64], 0) + 1
                 continue

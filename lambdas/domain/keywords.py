@@ -1,4 +1,8 @@
-"""Opt-out and opt-in keywords: a whole message that is only the keyword, case- and punctuation-blind.
+"""Keywords: a whole message that is only the keyword, case- and punctuation-blind, matched to an intent.
+
+`intent(text, settings)` answers what a message asks for (`OPT_OUT`, `OPT_IN`, or None): the first
+intent of `INTENTS` whose configured keywords it matches. A capability that adds keywords (the privacy
+requests to come) adds one row there; ingestion acts on the intent, never on the words.
 
 `"  Stop! "`, `"arrêt"`, `"Opt-Out."` match; `"please don't stop"` does not. Matching is Unicode-aware:
 the text is NFC-normalized, whitespace, punctuation and invisible characters are trimmed from both ends
@@ -9,8 +13,9 @@ configured keywords, themselves normalized the same way.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
+from typing import Any
 
 # Unicode general categories trimmed from both ends: punctuation, separators, control and format chars.
 _TRIM_CATEGORIES = ("P", "Z", "C")
@@ -58,3 +63,20 @@ def is_opt_in(text: str | None, keywords: Iterable[str] | None = None) -> bool:
 
         keywords = get_settings().opt_in_keywords
     return matches(text, keywords)
+
+
+OPT_OUT = "opt_out"
+OPT_IN = "opt_in"
+# (intent, its keywords in the settings), in priority order: a word configured twice is an opt-out.
+INTENTS: tuple[tuple[str, Callable[[Any], Iterable[str]]], ...] = (
+    (OPT_OUT, lambda settings: settings.opt_out_keywords),
+    (OPT_IN, lambda settings: settings.opt_in_keywords),
+)
+
+
+def intent(text: str | None, settings: Any) -> str | None:
+    """What the whole message asks for (an intent of INTENTS), or None when it is no keyword."""
+    for name, words in INTENTS:
+        if matches(text, words(settings)):
+            return name
+    return None

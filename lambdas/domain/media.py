@@ -38,7 +38,7 @@ class Retry(Exception):
     """Transient trouble (no answer, 5xx, 429): try the job again later."""
 
 
-class Refused(Exception):
+class Unfetchable(Exception):
     """The media can never be kept (Meta refused it, too large, another type): drop the job."""
 
 
@@ -106,7 +106,7 @@ def _open(url: str, token: str) -> Any:
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code == 429:
             raise Retry(f"HTTP {exc.code}") from exc
-        raise Refused(f"HTTP {exc.code}") from exc
+        raise Unfetchable(f"HTTP {exc.code}") from exc
     except (OSError, http.client.HTTPException) as exc:
         raise Retry(type(exc).__name__) from exc
 
@@ -142,17 +142,17 @@ def fetch(job: Job, token: str, settings: Settings) -> str:
         info = json.loads(answer.read(graph.MAX_RESPONSE_BYTES))
     served = base_type(info.get("mime_type"))
     if declared and served and served != declared:
-        raise Refused("the media is not of the declared type")
+        raise Unfetchable("the media is not of the declared type")
     if int(info.get("file_size") or 0) > limit:
-        raise Refused("larger than Meta allows for the type")
+        raise Unfetchable("larger than Meta allows for the type")
     mime_type = declared or served
     if not mime_type or not info.get("url"):
-        raise Refused("no mime type or no URL")
+        raise Unfetchable("no mime type or no URL")
     answer = _open(str(info["url"]), token)
     try:
         stored = media.put_object(job.contact, _stream(answer), limit)
     except media.TooLarge as exc:
-        raise Refused(str(exc)) from exc
+        raise Unfetchable(str(exc)) from exc
     try:
         kept = media.save(job.media_id, job.contact, "in", mime_type, stored)
     except media.StaleKey as exc:  # erased while downloading: the next attempt finds the key gone

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from domain import graph
+from domain.errors import Refused
 from domain.media import INLINE_MAX_BYTES, base_type
-from domain.sending import Refused
 from shared import constants as c
 from shared.settings import Settings
 from store import contacts, media

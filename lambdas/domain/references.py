@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain import graph
-from domain.sending import Refused
+from domain.errors import Refused
 from models.api_messages import SendMessageRequest
 from models.message_kinds import MEDIA_KINDS, dump
 from shared.settings import get_settings

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from domain import consent, conversation, dsr
-from handlers.http import ApiError, audit_request, caller, error_response, make_resolver
+from domain.errors import Refused
+from handlers.http import audit_request, caller, error_response, make_resolver
 from models.api_contacts import ConsentRequest
 from shared.ids import InvalidContact
 from shared.observability import logger
@@ -35,7 +36,7 @@ def _identity(contact: str) -> Identity:
     try:
         return consent.identify(contact)
     except InvalidContact as exc:
-        raise ApiError(400, "invalid_contact", str(exc)) from exc
+        raise Refused(400, "invalid_contact", str(exc)) from exc
 
 
 @app.put("/contacts/<contact>/consent")
@@ -56,7 +57,7 @@ def export(contact: str) -> dict[str, Any]:
     identity = _identity(contact)
     doc = dsr.export(identity, caller(app))
     if doc is None:
-        raise ApiError(404, "not_found", "no personal data is held on this contact")
+        raise Refused(404, "not_found", "no personal data is held on this contact")
     return doc
 
 
@@ -75,9 +76,9 @@ def messages(contact: str) -> dict[str, Any]:
         limit = conversation.parse_limit(query.get("limit"))
         found = conversation.page(_identity(contact), limit, query.get("before"))
     except conversation.InvalidPage as exc:
-        raise ApiError(400, "invalid_query", str(exc)) from exc
+        raise Refused(400, "invalid_query", str(exc)) from exc
     if found is None:
-        raise ApiError(404, "not_found", "no messages are held on this contact")
+        raise Refused(404, "not_found", "no messages are held on this contact")
     return found
 
 

@@ -27,17 +27,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from domain.errors import Refused
 from shared.observability import logger
-
-
-class ApiError(Exception):
-    """An expected refusal with a stable code."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -63,16 +54,6 @@ _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
-class BodyRefused(Exception):
-    """A request body that is no JSON request: `status`, `code` and `message` of the answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 def media_type(value: str | None) -> str:
     """`type/subtype` of a Content-Type value, in lower case, without parameters ("" when absent)."""
     return (value or "").split(";", 1)[0].strip().lower()
@@ -96,13 +77,13 @@ def _header_values(event: Mapping[str, Any], name: str) -> list[str]:
 
 
 def check_json_request(event: Mapping[str, Any]) -> None:
-    """Raise `BodyRefused` unless a body-carrying request is UTF-8 JSON of `application/json`, nested at
+    """Raise `Refused` unless a body-carrying request is UTF-8 JSON of `application/json`, nested at
     most MAX_JSON_DEPTH deep. A missing Content-Type is read as JSON (as API Gateway does)."""
     if str(event.get("httpMethod") or "").upper() not in _BODY_METHODS:
         return
     types = {media_type(v) for v in _header_values(event, "content-type")}
     if len(types) > 1 or (types and types != {JSON_MEDIA_TYPE}):
-        raise BodyRefused(415, "unsupported_media_type", "the body must be application/json")
+        raise Refused(415, "unsupported_media_type", "the body must be application/json")
     raw = event.get("body")
     if not raw:
         return
@@ -110,13 +91,13 @@ def check_json_request(event: Mapping[str, Any]) -> None:
         data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else str(raw).encode()
         text = data.decode("utf-8")
     except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError included
-        raise BodyRefused(400, "invalid_body", "the body is not UTF-8 JSON") from exc
+        raise Refused(400, "invalid_body", "the body is not UTF-8 JSON") from exc
     if json_depth(text) > MAX_JSON_DEPTH:
-        raise BodyRefused(400, "invalid_body", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        raise Refused(400, "invalid_body", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise BodyRefused(400, "invalid_body", "the body is not valid JSON") from exc
+        raise Refused(400, "invalid_body", "the body is not valid JSON") from exc
 
 
 def _lower_media_type(value: str) -> str:
@@ -155,7 +136,7 @@ class JsonApiResolver(APIGatewayRestResolver):
         try:
             if event.get("resource") not in self.raw_body_resources:
                 check_json_request(event)
-        except BodyRefused as exc:
+        except Refused as exc:
             # Populated as Powertools does, so the audit hook sees the request like any other.
             BaseRouter.current_event = self._to_proxy_event(dict(event))
             BaseRouter.lambda_context = context
@@ -180,8 +161,8 @@ def make_resolver(raw_body_resources: Iterable[str] = ()) -> APIGatewayRestResol
     def _unsupported(exc: RequestUnsupportedContentType) -> Response:
         return error_response(415, "unsupported_media_type", "the body must be application/json")
 
-    @app.exception_handler(ApiError)
-    def _refused(exc: ApiError) -> Response:
+    @app.exception_handler(Refused)
+    def _refused(exc: Refused) -> Response:
         return error_response(exc.status, exc.code, exc.message)
 
     @app.not_found

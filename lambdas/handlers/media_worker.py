@@ -32,7 +32,7 @@ def _one(record: Any, token: str) -> None:
         return
     try:
         outcome = domain_media.fetch(job, token, settings)
-    except domain_media.Refused as exc:
+    except domain_media.Unfetchable as exc:
         logger.warning("media refused", extra={"media_id": job.media_id, "reason": str(exc)})
         return
     except Exception as exc:

@@ -11,18 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from domain import sending
-from handlers.http import audit_request, caller, error_response, make_resolver
+from domain import idempotency, sending
+from domain.errors import Refused
+from handlers.http import audit_request, caller, make_resolver
 from models.api_messages import ReadRequest, SendMessageRequest
 from shared.observability import logger, metrics
 
 app = make_resolver(raw_body_resources=("/media",))
 _read = threading.local()  # whose media the request being handled read (a pseudonym), for the audit
-
-
-@app.exception_handler(sending.Refused)
-def _refused(exc: sending.Refused) -> Response:
-    return error_response(exc.status, exc.code, exc.message)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
@@ -41,7 +37,7 @@ def post_message(body: SendMessageRequest) -> Response[dict[str, Any]]:
 def get_message(message_id: str) -> Response[dict[str, Any]]:
     found = sending.view(message_id)
     if found is None:
-        raise sending.Refused(404, "not_found", "no such message")
+        raise Refused(404, "not_found", "no such message")
     return _json(200, found)
 
 
@@ -58,7 +54,7 @@ def _read_request() -> ReadRequest:
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors and errors[0].get("loc") else ""
         detail = f"{where}: {errors[0]['msg']}" if where else 'the body is {} or {"typing": true}'
-        raise sending.Refused(400, "invalid_body", detail) from exc
+        raise Refused(400, "invalid_body", detail) from exc
 
 
 @app.get("/media/<media_id>")
@@ -87,7 +83,7 @@ def get_media(media_id: str):  # type: ignore[no-untyped-def]  # bytes: no respo
             headers={**ranges, "Content-Range": f"bytes */{exc.size}"},
         )
     if found is None:
-        raise sending.Refused(404, "not_found", "no such media")
+        raise Refused(404, "not_found", "no such media")
     _read.subject = found.holder
     if found.span is None:
         return Response(status_code=200, content_type=found.mime_type, body=found.data, headers=ranges)
@@ -118,7 +114,7 @@ def mark_read(message_id: str) -> Response[dict[str, Any]]:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    sending.register_context(context)
+    idempotency.register_context(context)
     _read.subject = None
     response = app.resolve(event, context)
     audit_request(app, response, subject=_read.subject)

@@ -1,5 +1,5 @@
 """The sender: SQS batches of the send queue (partial batch response), the batch's messages sent
-concurrently, each through domain.sending.deliver.
+concurrently, each through domain.delivery.deliver.
 
 A record to retry is made visible again after its backoff (ChangeMessageVisibility) and reported as a
 batch item failure: the function never sleeps for a backoff. See docs/sending.md.
@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from domain import sending
+from domain import delivery
 from shared import constants as c
 from shared.observability import logger, metrics
 
@@ -26,7 +26,7 @@ class RetryLater(Exception):
 
 def _one(
     record: dict[str, Any], token: str, max_attempts: int, deadline: float | None = None
-) -> sending.Outcome:
+) -> delivery.Outcome:
     attributes = record.get("attributes") or {}
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
     source_arn = record.get("eventSourceARN")
@@ -36,10 +36,10 @@ def _one(
             raise TypeError("message_id")
     except (ValueError, KeyError, TypeError):
         logger.error("malformed send-queue record dropped", extra={"sqs_message_id": record.get("messageId")})
-        return sending.Outcome("dropped")
+        return delivery.Outcome("dropped")
     try:
         enqueued_at = int(attributes.get("SentTimestamp") or 0) / 1000
-        outcome = sending.deliver(
+        outcome = delivery.deliver(
             message_id, receive_count, enqueued_at, token, source_arn=source_arn, deadline=deadline
         )
     except Exception as exc:
@@ -48,16 +48,16 @@ def _one(
         )
         if receive_count >= max_attempts:
             try:
-                sending.give_up(message_id, {"code": "internal_error", "title": type(exc).__name__})
+                delivery.give_up(message_id, {"code": "internal_error", "title": type(exc).__name__})
             except Exception as again:
                 logger.error(
                     "could not mark failed",
                     extra={"message_id": message_id, "error_type": type(again).__name__},
                 )
-        return sending.Outcome("error", retry=True)
+        return delivery.Outcome("error", retry=True)
     if outcome.retry and outcome.delay is not None and record.get("receiptHandle"):
         try:
-            sending.defer(record["receiptHandle"], outcome.delay, source_arn)
+            delivery.defer(record["receiptHandle"], outcome.delay, source_arn)
         except Exception as exc:  # the record comes back after the queue's visibility timeout instead
             logger.warning(
                 "visibility change failed", extra={"message_id": message_id, "error_type": type(exc).__name__}
@@ -77,7 +77,7 @@ def _one(
     return outcome
 
 
-def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, sending.Outcome]:
+def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, delivery.Outcome]:
     """Every record's outcome (by SQS messageId), the records sent concurrently; metrics recorded.
     `deadline`: `time.monotonic()` by which the invocation must have answered."""
     from shared.secrets import clear_cache, get_secret_field

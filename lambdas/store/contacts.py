@@ -182,21 +182,6 @@ def last_number(identity: Identity) -> str | None:
     return newest[2] if newest else None
 
 
-def is_suppressed(identity: Identity) -> bool:
-    """Erased (a suppression record on any pseudonym of the set) and no `granted` consent event of the
-    set recorded after the latest erasure."""
-    erased = [str(item["erased_at"]) for pk in identity.hashes if (item := suppression(pk))]
-    if not erased:
-        return False
-    from store import consent as ledger
-
-    latest = max(erased)
-    return not any(
-        e["status"] == "granted" and e.get("effective", True) is not False and str(e["recorded_at"]) > latest
-        for e in ledger.history(identity.hashes)
-    )
-
-
 def suppression(pk: str) -> dict[str, Any] | None:
     return tables.get_live(c.TABLE_CONTACTS, pk, SUPPRESSED)
 

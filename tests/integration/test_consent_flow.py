@@ -286,17 +286,17 @@ def test_status_webhooks_move_the_outbound_message_forward(aws_stack) -> None:
 def test_erasure_suppresses_until_a_new_explicit_grant(aws_stack) -> None:
     grant_all()
     identity = contacts.identity(PHONE)
-    assert not contacts.is_suppressed(identity)
+    assert not consent.is_suppressed(identity)
     assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
     identity = contacts.identity(PHONE)
-    assert contacts.is_suppressed(identity)
+    assert consent.is_suppressed(identity)
     assert not consent.is_granted(identity, "marketing")
     assert view(PHONE)["purposes"] == {}
     put(PHONE, {"purpose": "marketing", "status": "revoked", "source": "crm"})
-    assert contacts.is_suppressed(contacts.identity(PHONE))
+    assert consent.is_suppressed(contacts.identity(PHONE))
     put(PHONE, {"purpose": "marketing", "status": "granted", "source": "new_web_form"})
     identity = contacts.identity(PHONE)
-    assert not contacts.is_suppressed(identity)
+    assert not consent.is_suppressed(identity)
     assert consent.is_granted(identity, "marketing")
 
 
@@ -305,7 +305,7 @@ def test_erasing_an_unknown_contact_still_suppresses(aws_stack) -> None:
     assert reply["statusCode"] == 200
     body = f.reply_json(reply)
     assert body["erased"] is True and body["items_deleted"] == 0 and body["receipt_id"]
-    assert contacts.is_suppressed(contacts.identity("4915100000000"))
+    assert consent.is_suppressed(contacts.identity("4915100000000"))
 
 
 def test_direct_api_for_the_outbound_side(aws_stack) -> None:
@@ -352,10 +352,10 @@ def test_a_new_grant_lifts_suppression_for_the_whole_linked_identity(aws_stack) 
     f.deliver(aws_stack, f.webhook_body(messages=[f.text_message(PHONE, "hi")], contacts=both))
     assert f.call_contacts("DELETE", USER_ID)["statusCode"] == 200
     for ref in (PHONE, USER_ID):
-        assert contacts.is_suppressed(contacts.identity(ref))
+        assert consent.is_suppressed(contacts.identity(ref))
     put(PHONE, {"purpose": "utility", "status": "granted", "source": "new_web_form"})
-    assert not contacts.is_suppressed(contacts.identity(PHONE))
+    assert not consent.is_suppressed(contacts.identity(PHONE))
     f.deliver(aws_stack, f.webhook_body(messages=[f.text_message(PHONE, "back again")], contacts=both))
     for ref in (PHONE, USER_ID):  # linked again: one person, one suppression state
         identity = contacts.identity(ref)
-        assert len(identity.hashes) == 2 and not contacts.is_suppressed(identity)
+        assert len(identity.hashes) == 2 and not consent.is_suppressed(identity)

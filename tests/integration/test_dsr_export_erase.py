@@ -203,7 +203,7 @@ def test_restoring_backed_up_tables_after_erasure_brings_nothing_readable_back(a
         assert status == 404, doc
         assert f.reply_json(f.call_contacts("GET", contact, "/consent"))["history"] == []
     identity = contacts.identity(PHONE)
-    assert contacts.is_suppressed(identity)
+    assert consent.is_suppressed(identity)
     assert not consent.is_granted(identity, "marketing")
     assert contacts.last_inbound_at(identity) is None
     # The contact writes again: a new key, and only the new message is readable.
@@ -217,7 +217,7 @@ def test_erasure_by_user_id_covers_the_linked_phone(aws_stack) -> None:
     conversation(aws_stack)
     assert f.call_contacts("DELETE", USER_ID)["statusCode"] == 200
     assert export(PHONE)[0] == 404
-    assert contacts.is_suppressed(contacts.identity(PHONE))
+    assert consent.is_suppressed(contacts.identity(PHONE))
     assert PHONE not in repr(every_item(aws_stack))
 
 

@@ -220,13 +220,13 @@ def test_a_second_delivery_during_the_upload_to_meta_neither_sends_nor_fails_it(
 
 
 def test_media_sends_wait_for_an_invocation_with_time_left(aws_stack, fake) -> None:  # noqa: F811
-    from domain import sending
+    from domain import delivery
     from shared.secrets import get_secret_field
 
     inbound(aws_stack)
     msg_id = send_image(json.loads(upload(JPEG, "image/jpeg")["body"])["id"])
     (record,) = receive(aws_stack)
-    outcome = sending.deliver(
+    outcome = delivery.deliver(
         msg_id, 1, time.time(), get_secret_field(c.SECRET_ACCESS_TOKEN), deadline=time.monotonic() + 5
     )
     assert outcome.result == "deferred" and outcome.retry

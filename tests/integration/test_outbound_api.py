@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from domain import eligibility
+from domain.errors import Refused
 from shared import constants as c
 from tests import factory as f
 
@@ -21,13 +23,13 @@ PROMO = {
 
 @pytest.fixture(autouse=True)
 def _fresh(aws_stack):
-    from domain import sending
+    from domain import idempotency
     from store import outbound
 
-    sending.reset()
+    idempotency.reset()
     outbound.reset()
     yield
-    sending.reset()
+    idempotency.reset()
     outbound.reset()
 
 
@@ -110,14 +112,19 @@ def test_text_outside_window_is_422(aws_stack):
 
 
 def test_window_closes_after_service_window_hours(aws_stack):
-    from domain import sending
     from store import contacts
 
     inbound(aws_stack)
     identity = contacts.identity(PHONE)
-    sending.gate(identity, "service", "text", now=time.time() + 23 * 3600)
-    with pytest.raises(sending.Refused) as exc:
-        sending.gate(identity, "service", "text", now=time.time() + 25 * 3600)
+    eligibility.require(
+        eligibility.Candidate(identity, "service", "text", eligibility.ACCEPT, now=time.time() + 23 * 3600)
+    )
+    with pytest.raises(Refused) as exc:
+        eligibility.require(
+            eligibility.Candidate(
+                identity, "service", "text", eligibility.ACCEPT, now=time.time() + 25 * 3600
+            )
+        )
     assert exc.value.code == "outside_service_window"
 
 
@@ -229,7 +236,7 @@ def test_refusals_are_not_remembered(aws_stack):
 
 
 def test_idempotency_record_key_matches_powertools(aws_stack):
-    from domain import sending
+    from domain import idempotency
 
     inbound(aws_stack)
     status, body = send(TEXT, {"Idempotency-Key": "match-me"})
@@ -237,7 +244,7 @@ def test_idempotency_record_key_matches_powertools(aws_stack):
     (record,) = aws_stack.items(c.TABLE_IDEMPOTENCY)
     (item,) = outbound_items(aws_stack)
     assert (item["idem_pk"], item["idem_sk"]) == (record["pk"], record["sk"])
-    assert sending.idempotency_record_key(f.CALLER_ARN, "match-me") == {
+    assert idempotency.record_key(f.CALLER_ARN, "match-me") == {
         "pk": record["pk"],
         "sk": record["sk"],
     }

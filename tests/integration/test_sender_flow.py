@@ -23,7 +23,7 @@ PROMO = {
 
 @pytest.fixture
 def fake(aws_stack, graph_api, monkeypatch):
-    from domain import sending
+    from domain import idempotency
     from shared import settings
     from store import outbound
 
@@ -32,7 +32,7 @@ def fake(aws_stack, graph_api, monkeypatch):
     monkeypatch.setenv(c.ENV_PHONE_NUMBER_ID, PHONE_NUMBER_ID)
     monkeypatch.setenv(c.ENV_RETRY_BASE_SECONDS, "1")
     settings.reset()
-    sending.reset()
+    idempotency.reset()
     outbound.reset()
     yield graph_api
     graph_api.reset()

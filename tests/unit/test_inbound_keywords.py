@@ -145,3 +145,30 @@ def test_matching_never_raises_and_is_idempotent(text: str) -> None:
     once = keywords.normalize(text)
     assert keywords.normalize(once) == once
     keywords.is_opt_out(text, OPT_OUT)
+
+
+class _Words:
+    def __init__(self, opt_out: tuple[str, ...], opt_in: tuple[str, ...]) -> None:
+        self.opt_out_keywords, self.opt_in_keywords = opt_out, opt_in
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        (" Stop! ", keywords.OPT_OUT),
+        ("ARRÊT", keywords.OPT_OUT),
+        ("start", keywords.OPT_IN),
+        ("unstop.", keywords.OPT_IN),
+        ("please stop", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_a_message_matches_one_intent(text: str | None, wanted: str | None) -> None:
+    assert keywords.intent(text, _Words(OPT_OUT, OPT_IN)) == wanted
+
+
+def test_a_word_configured_for_two_intents_is_an_opt_out() -> None:
+    both = _Words(("STOP", "PAUSE"), ("PAUSE", "START"))
+    assert keywords.intent("pause", both) == keywords.OPT_OUT
+    assert [name for name, _ in keywords.INTENTS][:2] == [keywords.OPT_OUT, keywords.OPT_IN]

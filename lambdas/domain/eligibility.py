@@ -1,0 +1,143 @@
+"""The one send gate: may this message go to this contact now? (contract: "Sending"; docs/sending.md)
+
+Evaluated at three moments: when `POST /messages` accepts a message (`ACCEPT`: before anything is stored
+or queued), when the sender's turn comes (`SEND`: what can change after acceptance, an erasure or a
+STOP), and for a service text waguard itself answers with (`SERVICE_TEXT`: the STOP confirmation).
+
+The rules are a table (`RULES`): each names the moments it applies at and answers None (eligible) or an
+`Ineligible` with the HTTP refusal of the accept moment and the `{"code", "title"}` a failed message shows.
+A capability that adds a condition (templates, campaigns, restriction) adds one row. The first rule that
+refuses decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from domain.errors import Refused
+from shared import constants as c
+from shared.settings import get_settings
+from store.contacts import Identity
+
+ACCEPT = "accept"
+SEND = "send"
+SERVICE_TEXT = "service_text"
+MOMENTS = frozenset({ACCEPT, SEND, SERVICE_TEXT})
+TEMPLATE = "template"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One message to one contact at one moment."""
+
+    identity: Identity
+    purpose: str  # as declared: service, marketing, utility, authentication
+    kind: str  # template or a free-form kind (text, image, interactive, ...)
+    moment: str
+    number: str | None = None  # the business number it goes out from (the window is per number)
+    now: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Ineligible:
+    status: int  # the HTTP answer at acceptance
+    code: str
+    message: str  # at acceptance (no personal data)
+    title: str  # the failed message's error title at send time
+
+    def refusal(self) -> Refused:
+        return Refused(self.status, self.code, self.message)
+
+    def error(self) -> dict[str, str]:
+        return {"code": self.code, "title": self.title}
+
+
+def consent_purpose(purpose: str, kind: str) -> str | None:
+    """The consent purpose a send needs; None for a free-form service message (the window is enough)."""
+    if kind != TEMPLATE:
+        return None if purpose == c.PURPOSE_SERVICE else purpose
+    return "utility" if purpose == c.PURPOSE_SERVICE else purpose
+
+
+def _suppression(m: Candidate) -> Ineligible | None:
+    """An erased contact gets no template until a new explicit grant. A free-form reply needs only the
+    window, which the contact's first message after the erasure opens (a message queued before the
+    erasure was erased with it); waguard's own service text waits for that message too."""
+    from domain import consent
+
+    if (m.kind == TEMPLATE or m.moment == SERVICE_TEXT) and consent.is_suppressed(m.identity):
+        return Ineligible(
+            403,
+            "consent_required",
+            "the contact was erased; sending needs a new explicit consent",
+            "the contact was erased before the message was sent",
+        )
+    return None
+
+
+def _window(m: Candidate) -> Ineligible | None:
+    """Free-form kinds need the contact's 24-hour window on the business number it goes out from."""
+    from store import contacts
+
+    if m.kind == TEMPLATE:
+        return None
+    last = contacts.last_inbound_at(m.identity, m.number)
+    if last is None or m.now - last > get_settings().service_window_hours * 3600:
+        return Ineligible(
+            422,
+            "outside_service_window",
+            "free-form messages need the 24-hour customer-service window; send a template instead",
+            "the 24-hour customer-service window closed before the message was sent",
+        )
+    return None
+
+
+def _consent(m: Candidate) -> Ineligible | None:
+    """A template, or a free-form message declared for a purpose other than service, needs that purpose's
+    `granted` consent and no later revocation."""
+    from domain import consent
+
+    needed = consent_purpose(m.purpose, m.kind)
+    if needed and not consent.is_granted(m.identity, needed):
+        return Ineligible(
+            403,
+            "consent_required",
+            f"the contact has not granted {needed} consent",
+            f"{needed} consent was revoked before the message was sent",
+        )
+    return None
+
+
+Rule = Callable[[Candidate], Ineligible | None]
+# (name, the moments it applies at, rule), in the order they decide. The window is checked at acceptance
+# only: Meta itself refuses a free-form message sent after the window closed (131047).
+RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
+    ("suppression", MOMENTS, _suppression),
+    ("service_window", frozenset({ACCEPT}), _window),
+    ("consent", frozenset({ACCEPT, SEND}), _consent),
+)
+
+
+def check(candidate: Candidate) -> Ineligible | None:
+    """The first rule that refuses `candidate` at its moment, or None when it may go out."""
+    from store import contacts
+
+    if candidate.moment not in MOMENTS:
+        raise ValueError(f"unknown moment {candidate.moment!r}")
+    if candidate.moment == ACCEPT:
+        # Decide on what the API would show now: keys cached by this container may predate an erasure
+        # served elsewhere (the consent and export routes read them fresh too).
+        contacts.fresh_keys(candidate.identity.hashes)
+    for _name, moments, rule in RULES:
+        if candidate.moment in moments and (found := rule(candidate)) is not None:
+            return found
+    return None
+
+
+def require(candidate: Candidate) -> None:
+    """Raise the domain's Refused unless `candidate` may go out."""
+    found = check(candidate)
+    if found is not None:
+        raise found.refusal()
