@@ -1,7 +1,8 @@
-"""The six DynamoDB tables of docs/design.md and the backup plan of the data tables.
+"""The DynamoDB tables declared in `constants.TABLE_SPECS` and the backup plan of the restorable ones.
 
 Every table: `pk`/`sk` strings, on-demand, CMK encryption, TTL on `expires_at`, deletion protection,
-retained on stack deletion. PITR and AWS Backup on every table except `keys`: the keys table holds the
+retained on stack deletion, with the indexes its declaration names. PITR and AWS Backup on every table
+declared restorable, i.e. all but `keys`: the keys table holds the
 per-contact data keys, and erasure deletes a contact's key (crypto-shredding); a restore of that table
 would bring shredded keys back, so it has neither (docs/decisions.md).
 """
@@ -20,8 +21,6 @@ from infra import nag
 from infra.config import WaguardConfig
 from lambdas.shared import constants as c
 
-GSIS = ((c.GSI_BY_MSG_ID, "msg_id"), (c.GSI_BY_WAMID, "wamid_h"))
-
 
 class Data(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cfg: WaguardConfig, key: kms.IKey) -> None:
@@ -30,13 +29,13 @@ class Data(Construct):
         self._build_backup(cfg, key)
 
     def _build_tables(self, key: kms.IKey) -> None:
-        """The six tables; the keys table without PITR (see the acknowledgement)."""
+        """The tables of `constants.TABLE_SPECS`; the non-restorable (keys) without PITR (see the
+        acknowledgement)."""
         self.tables: dict[str, dynamodb.Table] = {}
-        for logical in c.TABLES:
-            restorable = logical != c.TABLE_KEYS
+        for spec in c.TABLE_SPECS:
             table = dynamodb.Table(
                 self,
-                logical.title(),
+                spec.name.title(),
                 partition_key=dynamodb.Attribute(name=c.PK, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=c.SK, type=dynamodb.AttributeType.STRING),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -44,19 +43,18 @@ class Data(Construct):
                 encryption_key=key,
                 time_to_live_attribute=c.TTL_ATTRIBUTE,
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                    point_in_time_recovery_enabled=restorable,
+                    point_in_time_recovery_enabled=spec.restorable,
                 ),
                 deletion_protection=True,
                 removal_policy=RemovalPolicy.RETAIN,
             )
-            if logical == c.TABLE_MESSAGES:
-                for index, attribute in GSIS:
-                    table.add_global_secondary_index(
-                        index_name=index,
-                        partition_key=dynamodb.Attribute(name=attribute, type=dynamodb.AttributeType.STRING),
-                        projection_type=dynamodb.ProjectionType.ALL,
-                    )
-            self.tables[logical] = table
+            for index, attribute in spec.indexes:
+                table.add_global_secondary_index(
+                    index_name=index,
+                    partition_key=dynamodb.Attribute(name=attribute, type=dynamodb.AttributeType.STRING),
+                    projection_type=dynamodb.ProjectionType.ALL,
+                )
+            self.tables[spec.name] = table
 
         keys_reason = (
             "The keys table holds the per-contact data keys that erasure deletes (crypto-shredding); "
@@ -93,7 +91,7 @@ class Data(Construct):
                 )
             ],
         )
-        backed_up = [t for name, t in self.tables.items() if name != c.TABLE_KEYS]
+        backed_up = [t for name, t in self.tables.items() if c.TABLE_SPEC[name].restorable]
         self.backup_role = iam.Role(
             self,
             "BackupRole",

@@ -91,6 +91,9 @@ class Needs:
     # PutItem on these partitions of the contacts table only (dynamodb:LeadingKeys), beyond `tables`
     puts_partitions: tuple[str, ...] = ()
     secrets: tuple[str, ...] = (c.SECRET_PSEUDONYM,)  # the secrets it reads (constants.SECRETS)
+    # Invoked every this many minutes by an EventBridge schedule (a rule on the default bus); `waguard
+    # serve` reads the rule back from the template and runs it on the same rate.
+    schedule_minutes: int | None = None
     description: str = ""
 
 
@@ -179,17 +182,7 @@ class Functions(Construct):
         region = Stack.of(self).region
         self.functions: dict[str, WaguardFunction] = {}
         for name, needs in NEEDS.items():
-            env: dict[str, str] = {c.ENV_SECRET_ID[s]: secrets[s].secret_arn for s in needs.secrets}
-            for table in needs.tables:
-                env[c.ENV_TABLE[table]] = tables[table].table_name
-            for queue in needs.send_to:
-                env[_queue_env(queue)] = queues[queue].queue_url
-            if c.TABLE_KEYS in needs.tables:
-                env[c.ENV_DATA_KEY_ARN] = data_key.key_arn
-            if needs.publishes:
-                env[c.ENV_EVENT_BUS_NAME] = bus.event_bus_name
-            if needs.media:
-                env[c.ENV_MEDIA_BUCKET] = media_bucket.bucket_name
+            env = _environment(needs, data_key, tables, queues, secrets, bus, media_bucket)
             fn = WaguardFunction(
                 self,
                 "".join(p.title() for p in name.split("-")),
@@ -259,6 +252,8 @@ class Functions(Construct):
                 fn.allow("PublishEvents", ["events:PutEvents"], [bus.event_bus_arn])
             if needs.media:
                 _allow_media(fn, needs.media, media_bucket, data_key, region)
+            if needs.schedule_minutes:
+                _build_schedule(fn, needs.schedule_minutes)
             self.functions[name] = fn
 
     @property
@@ -273,12 +268,51 @@ class Functions(Construct):
             fn.finish()
 
 
+def _environment(
+    needs: Needs,
+    data_key: kms.IKey,
+    tables: dict[str, dynamodb.Table],
+    queues: dict[str, sqs.Queue],
+    secrets: dict[str, secretsmanager.ISecret],
+    bus: events.IEventBus,
+    media_bucket: s3.IBucket,
+) -> dict[str, str]:
+    """The function's environment: the names and ARNs of exactly what its needs name (no value of a
+    secret: only the ARNs of the secrets it is granted)."""
+    env: dict[str, str] = {c.ENV_SECRET_ID[s]: secrets[s].secret_arn for s in needs.secrets}
+    for table in needs.tables:
+        env[c.ENV_TABLE[table]] = tables[table].table_name
+    for queue in needs.send_to:
+        env[_queue_env(queue)] = queues[queue].queue_url
+    if c.TABLE_KEYS in needs.tables:
+        env[c.ENV_DATA_KEY_ARN] = data_key.key_arn
+    if needs.publishes:
+        env[c.ENV_EVENT_BUS_NAME] = bus.event_bus_name
+    if needs.media:
+        env[c.ENV_MEDIA_BUCKET] = media_bucket.bucket_name
+    return env
+
+
 def _queue_env(queue: str) -> str:
     return {
         "inbound": c.ENV_INBOUND_QUEUE_URL,
         "send": c.ENV_SEND_QUEUE_URL,
         "media": c.ENV_MEDIA_QUEUE_URL,
     }[queue]
+
+
+def _build_schedule(fn: WaguardFunction, minutes: int) -> events.Rule:
+    """The function's EventBridge schedule: a rule on the default bus invoking it every `minutes`."""
+    from aws_cdk import Duration
+    from aws_cdk import aws_events_targets as targets
+
+    return events.Rule(
+        fn,
+        "Schedule",
+        description=f"waguard {fn.node.id}: every {minutes} minutes",
+        schedule=events.Schedule.rate(Duration.minutes(minutes)),
+        targets=[targets.LambdaFunction(fn.function, retry_attempts=2)],
+    )
 
 
 def _allow_media(

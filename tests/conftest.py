@@ -119,7 +119,8 @@ def _create_stack() -> AwsStack:
     key_arn = kms.create_key(Description="waguard data key")["KeyMetadata"]["Arn"]
     ddb = boto3.client("dynamodb", region_name=REGION)
     names: dict[str, str] = {}
-    for logical in c.TABLES:
+    for spec in c.TABLE_SPECS:
+        logical = spec.name
         name = f"waguard-{logical}"
         args: dict[str, Any] = {
             "TableName": name,
@@ -130,22 +131,19 @@ def _create_stack() -> AwsStack:
             "AttributeDefinitions": [
                 {"AttributeName": c.PK, "AttributeType": "S"},
                 {"AttributeName": c.SK, "AttributeType": "S"},
+                *({"AttributeName": attr, "AttributeType": "S"} for _, attr in spec.indexes),
             ],
             "BillingMode": "PAY_PER_REQUEST",
             "SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
         }
-        if logical == c.TABLE_MESSAGES:
-            args["AttributeDefinitions"] += [
-                {"AttributeName": "msg_id", "AttributeType": "S"},
-                {"AttributeName": "wamid_h", "AttributeType": "S"},
-            ]
+        if spec.indexes:
             args["GlobalSecondaryIndexes"] = [
                 {
                     "IndexName": index,
                     "KeySchema": [{"AttributeName": attr, "KeyType": "HASH"}],
                     "Projection": {"ProjectionType": "ALL"},
                 }
-                for index, attr in ((c.GSI_BY_MSG_ID, "msg_id"), (c.GSI_BY_WAMID, "wamid_h"))
+                for index, attr in spec.indexes
             ]
         ddb.create_table(**args)
         ddb.update_time_to_live(

@@ -310,6 +310,8 @@ class Materializer:
             args["EventBusName"] = str(p["EventBusName"])
         if p.get("EventPattern"):
             args["EventPattern"] = json.dumps(p["EventPattern"])
+        if p.get("ScheduleExpression"):  # run by `waguard serve`'s scheduler (waguard/schedules.py)
+            args["ScheduleExpression"] = str(p["ScheduleExpression"])
         arn = events.put_rule(**args)["RuleArn"]
         # Only queue targets exist locally (moto delivers to SQS, not to API destinations or Lambda);
         # `waguard serve --forward-events` adds the local stand-in of the API destination.

@@ -7,6 +7,7 @@ the ones the materialized resources really have.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,16 @@ class MappingSpec:
     batch_size: int
     batching_window: int
     report_batch_item_failures: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """An EventBridge schedule (`rate(...)`) invoking a function of the stack."""
+
+    logical_id: str
+    function: str
+    every_seconds: int
     enabled: bool
 
 
@@ -147,6 +158,31 @@ def mappings(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list
                 enabled=bool(props.get("Enabled", True)),
             )
         )
+    return out
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_RATE_UNIT = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedules(tpl: Template, res: Resolver, fns: dict[str, FunctionSpec]) -> list[ScheduleSpec]:
+    """Every `AWS::Events::Rule` with a `rate(...)` ScheduleExpression and its function targets."""
+    out: list[ScheduleSpec] = []
+    for lid, resource in tpl.by_id("AWS::Events::Rule").items():
+        props = resource.properties
+        expression = res.resolve(props.get("ScheduleExpression"))
+        if not expression:
+            continue
+        found = _RATE.match(str(expression))
+        if found is None:
+            raise TemplateError(f"rule {lid}: only rate(...) schedules run locally, not {expression!r}")
+        every = int(found.group(1)) * _RATE_UNIT[found.group(2).rstrip("s")]
+        enabled = str(res.resolve(props.get("State", "ENABLED"))) == "ENABLED"
+        for target in props.get("Targets") or []:
+            function = function_by_target(fns, str(res.resolve(target.get("Arn", ""))))
+            if function is None:
+                raise TemplateError(f"schedule {lid} targets no known function")
+            out.append(ScheduleSpec(lid, function, every, enabled))
     return out
 
 

@@ -22,6 +22,7 @@ from waguard import aws, materialize, model, paths, roles, runtime
 from waguard.api import ApiServer, LocalApi
 from waguard.cfn import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.pollers import Poller
+from waguard.schedules import Scheduler
 from waguard.workers import FunctionPool, InvocationError
 
 # Execution environments per function: behind the API (concurrent requests), or fed only by queues
@@ -86,6 +87,7 @@ class LocalStack:
         self.graph_url = ""
         self.pools: dict[str, FunctionPool] = {}
         self.pollers: list[Poller] = []
+        self.schedulers: list[Scheduler] = []
         self.api_server: ApiServer | None = None
         self.tail: LogTail | None = None
         self.secret_values: dict[str, str] = {}
@@ -138,6 +140,14 @@ class LocalStack:
                 poller = Poller(mapping, self._invoker(mapping.function), endpoint, tpl.region, warn)
                 poller.start()
                 self.pollers.append(poller)
+        for schedule in model.schedules(tpl, res, fns):
+            if schedule.enabled and schedule.function in self.pools:
+                rule_arn = str(physical[schedule.logical_id].attrs["Arn"])
+                scheduler = Scheduler(
+                    schedule, self._invoker(schedule.function), rule_arn, tpl.region, tpl.account, warn
+                )
+                scheduler.start()
+                self.schedulers.append(scheduler)
 
         if self.forward_events:
             self._start_forwarding(tpl, physical, endpoint)
@@ -226,6 +236,8 @@ class LocalStack:
             self.api_server.stop()
         for poller in self.pollers:
             poller.stop()
+        for scheduler in self.schedulers:
+            scheduler.stop()
         if self.forwarder is not None:
             self.forwarder.stop()
         for fn_pool in self.pools.values():

@@ -22,9 +22,11 @@ from store.contacts import Identity
 
 ROUTE_EXPORT = "GET /contacts/{contact}/export"
 ROUTE_ERASE = "DELETE /contacts/{contact}"
-# The keys table is not swept: `shred` deleted the contact's key, and a key created after it (the person
-# wrote again while the erasure ran) protects data that outlives the erasure; deleting it would lose that.
-_ERASED_TABLES = (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT)
+# How an erasure reaches each table is declared with the table (constants.TABLE_SPECS): these are swept
+# by partition. The keys table is not swept: `shred` deleted the contact's key, and a key created after it
+# (the person wrote again while the erasure ran) protects data that outlives the erasure; deleting it
+# would lose that.
+_ERASED_TABLES = c.ERASED_BY_PARTITION
 
 
 def plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ it must stay free of imports beyond the standard library.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 STACK_NAME: Final = "Waguard"
@@ -46,7 +47,6 @@ TABLE_CONSENT: Final = "consent"
 TABLE_AUDIT: Final = "audit"
 TABLE_IDEMPOTENCY: Final = "idempotency"
 TABLE_KEYS: Final = "keys"
-TABLES: Final = (TABLE_CONTACTS, TABLE_MESSAGES, TABLE_CONSENT, TABLE_AUDIT, TABLE_IDEMPOTENCY, TABLE_KEYS)
 
 PK: Final = "pk"
 SK: Final = "sk"
@@ -56,14 +56,6 @@ GSI_BY_MSG_ID: Final = "by_msg_id"
 GSI_BY_WAMID: Final = "by_wamid"
 
 # Environment keys.
-ENV_TABLE: Final[dict[str, str]] = {
-    TABLE_CONTACTS: "WG_CONTACTS_TABLE",
-    TABLE_MESSAGES: "WG_MESSAGES_TABLE",
-    TABLE_CONSENT: "WG_CONSENT_TABLE",
-    TABLE_AUDIT: "WG_AUDIT_TABLE",
-    TABLE_IDEMPOTENCY: "WG_IDEMPOTENCY_TABLE",
-    TABLE_KEYS: "WG_KEYS_TABLE",
-}
 ENV_INBOUND_QUEUE_URL: Final = "WG_INBOUND_QUEUE_URL"
 ENV_SEND_QUEUE_URL: Final = "WG_SEND_QUEUE_URL"
 ENV_MEDIA_QUEUE_URL: Final = "WG_MEDIA_QUEUE_URL"
@@ -124,15 +116,6 @@ DATA_CLASSES: Final = (
     CLASS_MEDIA,
     CLASS_KEYS,
 )
-# Which classes each table holds (the report and the retention checks read this).
-TABLE_CLASSES: Final[dict[str, tuple[str, ...]]] = {
-    TABLE_CONTACTS: (CLASS_CONTACTS, CLASS_SUPPRESSION, CLASS_MEDIA),
-    TABLE_MESSAGES: (CLASS_MESSAGES, CLASS_STATUSES, CLASS_OPERATIONAL),
-    TABLE_CONSENT: (CLASS_CONSENT,),
-    TABLE_AUDIT: (CLASS_AUDIT,),
-    TABLE_IDEMPOTENCY: (CLASS_IDEMPOTENCY,),
-    TABLE_KEYS: (CLASS_KEYS,),
-}
 
 # Consent purposes.
 PURPOSE_SERVICE: Final = "service"
@@ -201,3 +184,54 @@ EVENTS_HEADER: Final = "X-Waguard-Events-Key"
 # Outbound message statuses: a status only ever moves to a higher rank (never backwards; failed is final).
 STATUS_RANK: Final[dict[str, int]] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
 STATUS_ALIASES: Final[dict[str, str]] = {"played": "read"}
+
+# ---- the tables: one declaration each -----------------------------------------------------------------
+# Everything about a table is declared here once: infra builds it from this (data.py, functions.py), the
+# runtime finds it through its env key, erasure and export reach it as declared (domain/dsr.py), the
+# report reads its data classes, and the tests' moto account is built from the same declarations.
+ERASE_PARTITION: Final = "partition"  # every item under the contact's pseudonyms is deleted
+ERASE_SHRED: Final = "shred"  # the contact's data key is deleted (crypto-shredding); no sweep
+ERASE_REFERENCED: Final = "referenced"  # the items the contact's messages name are deleted
+ERASE_KEPT: Final = "kept"  # holds no personal data (pseudonymous audit records, receipts)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # logical name
+    env: str  # the environment key holding its physical name
+    classes: tuple[str, ...]  # the data classes of its items (each item's TTL comes from its class)
+    erasure: str  # how an erasure reaches it (ERASE_*)
+    exported: bool  # the export reads the contact's items from it
+    restorable: bool = True  # point-in-time recovery and AWS Backup (never for key material)
+    indexes: tuple[tuple[str, str], ...] = ()  # global secondary indexes: (name, hash key attribute)
+
+
+TABLE_SPECS: Final[tuple[TableSpec, ...]] = (
+    TableSpec(
+        TABLE_CONTACTS,
+        "WG_CONTACTS_TABLE",
+        (CLASS_CONTACTS, CLASS_SUPPRESSION, CLASS_MEDIA),
+        ERASE_PARTITION,
+        exported=True,
+    ),
+    TableSpec(
+        TABLE_MESSAGES,
+        "WG_MESSAGES_TABLE",
+        (CLASS_MESSAGES, CLASS_STATUSES, CLASS_OPERATIONAL),
+        ERASE_PARTITION,
+        exported=True,
+        indexes=((GSI_BY_MSG_ID, "msg_id"), (GSI_BY_WAMID, "wamid_h")),
+    ),
+    TableSpec(TABLE_CONSENT, "WG_CONSENT_TABLE", (CLASS_CONSENT,), ERASE_PARTITION, exported=True),
+    TableSpec(TABLE_AUDIT, "WG_AUDIT_TABLE", (CLASS_AUDIT,), ERASE_KEPT, exported=False),
+    TableSpec(
+        TABLE_IDEMPOTENCY, "WG_IDEMPOTENCY_TABLE", (CLASS_IDEMPOTENCY,), ERASE_REFERENCED, exported=False
+    ),
+    # Not restorable: a restore would bring a shredded key back and make erased data readable again.
+    TableSpec(TABLE_KEYS, "WG_KEYS_TABLE", (CLASS_KEYS,), ERASE_SHRED, exported=False, restorable=False),
+)
+TABLE_SPEC: Final[dict[str, TableSpec]] = {t.name: t for t in TABLE_SPECS}
+TABLES: Final = tuple(t.name for t in TABLE_SPECS)
+ENV_TABLE: Final[dict[str, str]] = {t.name: t.env for t in TABLE_SPECS}
+TABLE_CLASSES: Final[dict[str, tuple[str, ...]]] = {t.name: t.classes for t in TABLE_SPECS}
+ERASED_BY_PARTITION: Final = tuple(t.name for t in TABLE_SPECS if t.erasure == ERASE_PARTITION)

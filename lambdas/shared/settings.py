@@ -2,16 +2,18 @@
 
 Non-secret settings come from the `WG_SETTINGS` JSON that the stack builds from cdk.json (the one
 contract, `shared.settings_contract.SettingsDocument`, parsed on first use: pydantic stays off the cold
-start); resource names
-from one environment key each. A few contract variables (`WA_GRAPH_API_URL`, ...) override for local use.
+start); resource names from one environment key each. The contract's local variables (`WA_GRAPH_API_URL`,
+...) override settings through one table, `OVERRIDES`.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from shared import constants as c
 
@@ -76,24 +78,27 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in e["loc"]) or "(document)" for e in exc.errors()})
         raise ConfigurationError(f"{c.ENV_SETTINGS} is invalid: {', '.join(fields)}") from None
-    env = os.environ
-    return Settings(
-        retention_days=dict(doc.retention_days),
-        keep_profile_name=doc.keep.profile_name,
-        keep_contact_cards=doc.keep.contact_cards,
-        keep_locations=doc.keep.locations,
-        opt_out_keywords=doc.opt_out_keywords,
-        opt_in_keywords=doc.opt_in_keywords,
-        stop_confirmation=doc.stop_confirmation,
-        service_window_hours=doc.service_window_hours,
-        send_rate_per_second=doc.send_rate_per_second,
-        max_send_attempts=doc.max_send_attempts,
-        retry_base_seconds=float(env.get(c.ENV_RETRY_BASE_SECONDS) or doc.retry_base_seconds),
-        graph_api_url=(env.get(c.ENV_GRAPH_API_URL) or doc.graph_api_url).rstrip("/"),
-        graph_api_version=env.get(c.ENV_GRAPH_API_VERSION) or doc.graph_api_version,
-        phone_number_ids=parse_numbers(env.get(c.ENV_PHONE_NUMBER_ID, ""))
-        or tuple(n.id for n in doc.phone_numbers),
-    )
+    values: dict[str, Any] = {
+        "retention_days": dict(doc.retention_days),
+        "keep_profile_name": doc.keep.profile_name,
+        "keep_contact_cards": doc.keep.contact_cards,
+        "keep_locations": doc.keep.locations,
+        "opt_out_keywords": doc.opt_out_keywords,
+        "opt_in_keywords": doc.opt_in_keywords,
+        "stop_confirmation": doc.stop_confirmation,
+        "service_window_hours": doc.service_window_hours,
+        "send_rate_per_second": doc.send_rate_per_second,
+        "max_send_attempts": doc.max_send_attempts,
+        "retry_base_seconds": float(doc.retry_base_seconds),
+        "graph_api_url": doc.graph_api_url.rstrip("/"),
+        "graph_api_version": doc.graph_api_version,
+        "phone_number_ids": tuple(n.id for n in doc.phone_numbers),
+    }
+    for name, (key, parse) in OVERRIDES.items():
+        raw = os.environ.get(key, "")
+        if raw and (value := parse(raw)) != ():  # a list of no numbers keeps the configured ones
+            values[name] = value
+    return Settings(**values)
 
 
 def parse_numbers(raw: str) -> tuple[str, ...]:
@@ -104,3 +109,13 @@ def parse_numbers(raw: str) -> tuple[str, ...]:
 def reset() -> None:
     """Forget parsed settings (tests change the environment between cases)."""
     get_settings.cache_clear()
+
+
+# The contract's local overrides (README, "Using it locally"), in one table: Settings field -> (environment
+# key, parser). A set, non-empty value wins over WG_SETTINGS; a capability with an override adds a row.
+OVERRIDES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "retry_base_seconds": (c.ENV_RETRY_BASE_SECONDS, float),
+    "graph_api_url": (c.ENV_GRAPH_API_URL, lambda raw: raw.rstrip("/")),
+    "graph_api_version": (c.ENV_GRAPH_API_VERSION, str),
+    "phone_number_ids": (c.ENV_PHONE_NUMBER_ID, parse_numbers),
+}
