@@ -180,9 +180,10 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
+        given = _Given(data_key, tables, queues, secrets, bus, media_bucket)
         self.functions: dict[str, WaguardFunction] = {}
         for name, needs in NEEDS.items():
-            env = _environment(needs, data_key, tables, queues, secrets, bus, media_bucket)
+            env = _environment(needs, given)
             fn = WaguardFunction(
                 self,
                 "".join(p.title() for p in name.split("-")),
@@ -268,28 +269,32 @@ class Functions(Construct):
             fn.finish()
 
 
-def _environment(
-    needs: Needs,
-    data_key: kms.IKey,
-    tables: dict[str, dynamodb.Table],
-    queues: dict[str, sqs.Queue],
-    secrets: dict[str, secretsmanager.ISecret],
-    bus: events.IEventBus,
-    media_bucket: s3.IBucket,
-) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Given:
+    """The stack's resources a function's environment may name."""
+
+    data_key: kms.IKey
+    tables: dict[str, dynamodb.Table]
+    queues: dict[str, sqs.Queue]
+    secrets: dict[str, secretsmanager.ISecret]
+    bus: events.IEventBus
+    media_bucket: s3.IBucket
+
+
+def _environment(needs: Needs, of: _Given) -> dict[str, str]:
     """The function's environment: the names and ARNs of exactly what its needs name (no value of a
     secret: only the ARNs of the secrets it is granted)."""
-    env: dict[str, str] = {c.ENV_SECRET_ID[s]: secrets[s].secret_arn for s in needs.secrets}
+    env: dict[str, str] = {c.ENV_SECRET_ID[s]: of.secrets[s].secret_arn for s in needs.secrets}
     for table in needs.tables:
-        env[c.ENV_TABLE[table]] = tables[table].table_name
+        env[c.ENV_TABLE[table]] = of.tables[table].table_name
     for queue in needs.send_to:
-        env[_queue_env(queue)] = queues[queue].queue_url
+        env[_queue_env(queue)] = of.queues[queue].queue_url
     if c.TABLE_KEYS in needs.tables:
-        env[c.ENV_DATA_KEY_ARN] = data_key.key_arn
+        env[c.ENV_DATA_KEY_ARN] = of.data_key.key_arn
     if needs.publishes:
-        env[c.ENV_EVENT_BUS_NAME] = bus.event_bus_name
+        env[c.ENV_EVENT_BUS_NAME] = of.bus.event_bus_name
     if needs.media:
-        env[c.ENV_MEDIA_BUCKET] = media_bucket.bucket_name
+        env[c.ENV_MEDIA_BUCKET] = of.media_bucket.bucket_name
     return env
 
 

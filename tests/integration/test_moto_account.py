@@ -1,0 +1,41 @@
+"""The tests' moto account is built once per worker and emptied before each test (tests/conftest.py):
+nothing a test wrote may reach the next one, and an account wiped by a local moto server is rebuilt."""
+
+from __future__ import annotations
+
+import json
+
+from shared import constants as c
+from tests import conftest
+
+
+def test_the_reset_empties_every_table_queue_and_the_media_bucket(aws_stack) -> None:
+    sqs, s3 = aws_stack.client("sqs"), aws_stack.client("s3")
+    ddb = aws_stack.client("dynamodb")
+    for logical, name in aws_stack.tables.items():
+        for i in range(30):  # more than one batch of deletes
+            ddb.put_item(TableName=name, Item={c.PK: {"S": f"p{i}"}, c.SK: {"S": logical}})
+    for url in (*aws_stack.queues.values(), *aws_stack.dlqs.values(), aws_stack.events_queue):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"left": "behind"}))
+    in_flight = sqs.receive_message(QueueUrl=aws_stack.queues["send"], VisibilityTimeout=600)["Messages"]
+    assert in_flight  # a message a test left invisible is emptied too
+    bucket = aws_stack.env[c.ENV_MEDIA_BUCKET]
+    s3.put_object(Bucket=bucket, Key="media/left-behind", Body=b"x")
+
+    assert conftest._reset_account(aws_stack)
+
+    assert all(aws_stack.items(logical) == [] for logical in aws_stack.tables)
+    for url in (*aws_stack.queues.values(), *aws_stack.dlqs.values(), aws_stack.events_queue):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_an_account_wiped_under_the_tests_is_noticed(aws_stack) -> None:
+    from moto.core.models import BackendDict
+
+    BackendDict.reset()  # what a local test's moto server reset does to the shared backends
+    assert not conftest._reset_account(aws_stack)
