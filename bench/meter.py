@@ -74,7 +74,7 @@ def reset_clients() -> None:
         base.DEFAULT_PROVIDERS.clear()
     except ImportError:  # pragma: no cover
         pass
-    for module in ("handlers.webhook", "domain.sending"):
+    for module in ("handlers.webhook", "domain.idempotency"):
         try:
             mod = __import__(module, fromlist=["reset"])
         except ImportError:

@@ -158,7 +158,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(msg.id)
     data = {"wamid": msg.id, "from": msg.from_, "from_user_id": msg.from_user_id, **content(msg, settings)}
-    if messages.gone(pk, messages.inbound_sk(wamid_h), (seen.MESSAGE, wamid_h)):
+    if _may_be_gone(pk, data) and messages.gone(pk, messages.inbound_sk(wamid_h), (seen.MESSAGE, wamid_h)):
         # A replay after an erasure (or after TTL): nothing is fetched, encrypted or keyed again.
         _repeat(messages.GONE, wamid_h, msg, people, counts)
         return
@@ -197,6 +197,16 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         counts.opt_ins += 1
         consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
     messages.mark_done(pk, messages.inbound_sk(wamid_h))
+
+
+def _may_be_gone(pk: str, data: dict[str, Any]) -> bool:
+    """Whether the delivery marker must be read before anything is built: for media (a fetch is queued
+    before the message is stored) and for a contact whose data key this container does not hold (the
+    write would read or make one). Otherwise the marker is declared in the message's own guarded write,
+    which refuses a replay and classifies it GONE there, at no extra call (docs/decisions.md)."""
+    from store.crypto import cipher
+
+    return bool(data.get("media")) or not cipher().holds(pk)
 
 
 def _repeat(state: str, wamid_h: str, msg: Message, people: _Contacts, counts: Counts) -> None:

@@ -186,6 +186,10 @@ class FieldCipher:
             self._keys.popitem(last=False)
         return key
 
+    def holds(self, chash: str) -> bool:
+        """Whether this container holds a fresh data key of `chash` (a write needs no key read or made)."""
+        return self._cached(chash) is not None
+
     def _cached(self, chash: str) -> _DataKey | None:
         hit = self._keys.get(chash)
         if hit and time.monotonic() - hit.loaded_at < DATA_KEY_CACHE_SECONDS:

@@ -76,6 +76,31 @@ def test_a_replay_after_erasure_stores_nothing_and_tells_nobody(aws_stack) -> No
     assert [e["detail-type"] for e in aws_stack.events()] == []
 
 
+def test_a_replay_to_a_container_still_holding_the_erased_key_restores_nothing(aws_stack) -> None:
+    """A warm processor reads no marker for a contact whose key it holds: the message's guarded write
+    refuses the replay instead. After an erasure served by another container, its cached key is stale for
+    up to a minute; a replay then must still restore nothing and tell nobody."""
+    from store import contacts
+    from store.crypto import cipher
+
+    said = f.webhook_body(messages=[f.text_message(PHONE, "call me at home")])
+    _deliver(aws_stack, said)
+    pk = contacts.chash(PHONE)
+    assert cipher().holds(pk)
+    warm = dict(cipher()._keys)  # the processor container's cache, as another container erases
+    assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
+    aws_stack.events()
+    cipher()._keys.update(warm)
+    assert cipher().holds(pk)
+
+    _deliver(aws_stack, said)
+    # At most an empty data key, made while the stale key was replaced: nothing is encrypted under it, it
+    # expires with the keys class, and the person's next message would use it (docs/decisions.md).
+    assert {(t, i[c.SK]) for t, i in _about(aws_stack, PHONE)} <= {(c.TABLE_KEYS, "DK")}
+    assert f.call_contacts("GET", PHONE, "/export")["statusCode"] == 404
+    assert [e["detail-type"] for e in aws_stack.events()] == []
+
+
 def test_markers_hold_keyed_hashes_only_and_the_suppression_retention(aws_stack) -> None:
     wamid = f.wamid()
     at = tables.now()
