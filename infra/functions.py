@@ -68,6 +68,12 @@ KMS_FOR_DYNAMODB = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:De
 KMS_FOR_SQS_SEND = ["kms:GenerateDataKey", "kms:Decrypt"]
 KMS_FOR_SQS_CONSUME = ["kms:Decrypt"]
 KMS_FOR_SECRET = ["kms:Decrypt"]
+# The current version of a secret only: a value replaced (the Meta fields moved out of the pseudonymization
+# secret on the split, a rotated token) stays in AWSPREVIOUS, which no function may read, by stage or id.
+CURRENT_VERSION_ONLY: dict[str, dict[str, object]] = {
+    "StringEqualsIfExists": {"secretsmanager:VersionStage": "AWSCURRENT"},
+    "Null": {"secretsmanager:VersionId": "true"},
+}
 # store/crypto.py: branch keys come from GenerateDataKey/Decrypt with EncryptionContext waguard=branch.
 KMS_FOR_FIELD_ENCRYPTION = ["kms:GenerateDataKey", "kms:Decrypt"]
 # Media objects under `media/` (SSE-KMS with a bucket key: S3 calls KMS on the caller's behalf).
@@ -197,6 +203,7 @@ class Functions(Construct):
                 "ReadSecrets",
                 ["secretsmanager:GetSecretValue"],
                 [secrets[s].secret_arn for s in needs.secrets],
+                conditions=CURRENT_VERSION_ONLY,
             )
             fn.allow(
                 "DecryptSecret",

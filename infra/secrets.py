@@ -29,7 +29,7 @@ from constructs import Construct
 from infra import nag
 from lambdas.shared import constants as c
 
-PLACEHOLDER = "REPLACE_ME"
+PLACEHOLDER = c.SECRET_PLACEHOLDER
 # The pseudonymization secret's generator as first deployed: never change it (see the module doc).
 LEGACY_TEMPLATE_FIELDS = (c.SECRET_APP_SECRET, c.SECRET_VERIFY_TOKEN, c.SECRET_ACCESS_TOKEN)
 NO_ROTATION_RULES = (
@@ -70,6 +70,12 @@ class Secrets(Construct):
             "WebhookSecretArn",
             value=self.by_name[c.SECRET_WEBHOOK].secret_arn,
             description="Fill app_secret (Meta's app secret) and verify_token (yours)",
+        )
+        CfnOutput(
+            self,
+            "PseudonymSecretArn",
+            value=self.by_name[c.SECRET_PSEUDONYM].secret_arn,
+            description="The generated contact_key: never change it (upgrades: see the README)",
         )
         CfnOutput(
             self,

@@ -242,12 +242,17 @@ def _client(service: str) -> Any:
 
 
 def _reset_account(stack: AwsStack) -> bool:
-    """Empty the account's tables, queues and media bucket (what tests write); False when the account is
+    """Empty the account's tables, queues and media bucket and restore the secrets (what tests write);
+    False when the account is
     gone (a local test's moto server shares moto's backends and resets them all): build it again then."""
     from botocore.exceptions import ClientError
 
-    ddb, sqs, s3 = (_client(name) for name in ("dynamodb", "sqs", "s3"))
+    ddb, sqs, s3, sm = (_client(name) for name in ("dynamodb", "sqs", "s3", "secretsmanager"))
     try:
+        for name, arn in stack.secret_arns.items():  # a test may have changed a value
+            sm.put_secret_value(
+                SecretId=arn, SecretString=json.dumps({k: SECRETS[k] for k in c.SECRETS[name]})
+            )
         for name in stack.tables.values():
             keys: list[dict[str, Any]] = []
             kwargs: dict[str, Any] = {"TableName": name, "ProjectionExpression": "pk, sk"}

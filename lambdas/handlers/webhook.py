@@ -89,11 +89,12 @@ def signature_valid(body: bytes, header: str | None, app_secret: str) -> bool:
     return hmac.compare_digest(expected, given)
 
 
-def _secret(name: str) -> str:
-    """A field of the webhook's own secret ("" when unset: nothing verifies against it)."""
+def _secret(name: str, required: bool = False) -> str:
+    """A field of the webhook's own secret ("" when unset or still the placeholder: nothing verifies
+    against it; ConfigurationError instead when `required`)."""
     from shared.secrets import get_secret_field
 
-    return get_secret_field(name, required=False)
+    return get_secret_field(name, required=required)
 
 
 # ---- queueing ----------------------------------------------------------------------------------
@@ -210,8 +211,8 @@ def deliver(event: dict[str, Any]) -> dict[str, Any]:
         logger.info("webhook refused", extra={"outcome": "too_large", "bytes": len(body)})
         return _error(413, "payload_too_large", "the body exceeds 3 MB")
     try:
-        app_secret = _secret(c.SECRET_APP_SECRET)
-    except Exception as exc:  # the secret store is unreachable: Meta retries later
+        app_secret = _secret(c.SECRET_APP_SECRET, required=True)
+    except Exception as exc:  # unreachable or not filled in yet: Meta retries later, nothing is forged
         logger.error("webhook secret unavailable", extra={"error_type": type(exc).__name__})
         return _error(503, "unavailable", "the delivery cannot be verified now; retry later")
     if not signature_valid(body, _header(event, SIGNATURE_HEADER), app_secret):

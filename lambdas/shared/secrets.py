@@ -30,9 +30,11 @@ def _secret(name: str) -> dict[str, Any]:
 
 
 def get_secret_field(name: str, *, required: bool = True) -> str:
-    """A field of the secret that serves it; ConfigurationError when it is missing or empty (or "" when
-    not `required`). The secret itself must be granted either way."""
+    """A field of the secret that serves it; ConfigurationError when it is missing, empty or still the
+    stack's placeholder (or "" when not `required`). The secret itself must be granted either way."""
     value = _secret(c.SECRET_OF_FIELD[name]).get(name, "")
+    if value == c.SECRET_PLACEHOLDER:  # not filled in yet: nothing may be verified or sent with it
+        value = ""
     if not value and required:
         raise ConfigurationError(f"the {c.SECRET_OF_FIELD[name]} secret has no {name!r} field")
     return str(value or "")

@@ -268,6 +268,10 @@ def test_each_function_holds_and_may_read_only_its_own_secrets(synth: Synth) -> 
         for statement in _function_statements(synth, name).values():
             if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
                 assert statement["Effect"] == "Allow"
+                assert statement["Condition"] == {  # the current value only, never AWSPREVIOUS
+                    "StringEqualsIfExists": {"secretsmanager:VersionStage": "AWSCURRENT"},
+                    "Null": {"secretsmanager:VersionId": "true"},
+                }
                 readable |= refs_in(statement["Resource"])
         assert readable == {ids[s] for s in wanted}, name
 

@@ -187,7 +187,8 @@ class FakeSQS:
 @pytest.fixture
 def sqs(monkeypatch: pytest.MonkeyPatch) -> FakeSQS:
     fake = FakeSQS()
-    monkeypatch.setattr(webhook, "_secret", {c.SECRET_APP_SECRET: SECRET, c.SECRET_VERIFY_TOKEN: VERIFY}.get)
+    values = {c.SECRET_APP_SECRET: SECRET, c.SECRET_VERIFY_TOKEN: VERIFY}
+    monkeypatch.setattr(webhook, "_secret", lambda name, required=False: values[name])
     monkeypatch.setattr(webhook, "_sqs", lambda: fake)
     monkeypatch.setenv(c.ENV_INBOUND_QUEUE_URL, "https://sqs.local/inbound")
     return fake
@@ -305,7 +306,7 @@ def test_queue_failure_is_503_so_meta_retries(sqs) -> None:
 
 
 def test_secret_store_failure_is_503(sqs, monkeypatch) -> None:
-    def broken(name: str) -> str:
+    def broken(name: str, required: bool = False) -> str:
         raise RuntimeError("secrets manager unreachable")
 
     monkeypatch.setattr(webhook, "_secret", broken)
