@@ -49,22 +49,6 @@ def matches(text: str | None, keywords: Iterable[str]) -> bool:
     return normalize(text) in _compiled(tuple(keywords))
 
 
-def is_opt_out(text: str | None, keywords: Iterable[str] | None = None) -> bool:
-    if keywords is None:
-        from shared.settings import get_settings
-
-        keywords = get_settings().opt_out_keywords
-    return matches(text, keywords)
-
-
-def is_opt_in(text: str | None, keywords: Iterable[str] | None = None) -> bool:
-    if keywords is None:
-        from shared.settings import get_settings
-
-        keywords = get_settings().opt_in_keywords
-    return matches(text, keywords)
-
-
 OPT_OUT = "opt_out"
 OPT_IN = "opt_in"
 # (intent, its keywords in the settings), in priority order: a word configured twice is an opt-out.

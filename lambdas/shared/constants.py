@@ -91,10 +91,10 @@ ENV_SECRET_ID: Final[dict[str, str]] = {  # secret -> the environment key holdin
     SECRET_GRAPH: "WG_GRAPH_SECRET_ID",
     SECRET_PSEUDONYM: "WG_PSEUDONYM_SECRET_ID",
 }
-SECRET_FIELDS_METADATA: Final = "waguard:secret-fields"
+SECRET_FIELDS_METADATA: Final = "waguard:secret-fields"  # template metadata: the fields a secret serves
 # What the stack writes into a Meta field until the operator fills it: never a value to use (a webhook
 # signed with it would be forged with a key anyone can read in this repository).
-SECRET_PLACEHOLDER: Final = "REPLACE_ME"  # template metadata: the fields a secret serves
+SECRET_PLACEHOLDER: Final = "REPLACE_ME"
 
 # Data classes: every item belongs to one; its TTL comes from the class's retention in cdk.json.
 CLASS_MESSAGES: Final = "messages"

@@ -46,7 +46,7 @@ OPT_IN = tuple(CDK["optInKeywords"])
     ],
 )
 def test_opt_out_keywords_match(text: str) -> None:
-    assert keywords.is_opt_out(text, OPT_OUT)
+    assert keywords.matches(text, OPT_OUT)
 
 
 @pytest.mark.parametrize(
@@ -70,18 +70,18 @@ def test_opt_out_keywords_match(text: str) -> None:
     ],
 )
 def test_other_messages_do_not_opt_out(text: str) -> None:
-    assert not keywords.is_opt_out(text, OPT_OUT)
+    assert not keywords.matches(text, OPT_OUT)
 
 
 def test_none_is_not_a_keyword() -> None:
-    assert not keywords.is_opt_out(None, OPT_OUT)
-    assert not keywords.is_opt_in(None, OPT_IN)
+    assert not keywords.matches(None, OPT_OUT)
+    assert not keywords.matches(None, OPT_IN)
 
 
 @pytest.mark.parametrize("text", ["START", "start", " Start. ", "UNSTOP", "unstop!"])
 def test_opt_in_keywords(text: str) -> None:
-    assert keywords.is_opt_in(text, OPT_IN)
-    assert not keywords.is_opt_out(text, OPT_OUT)
+    assert keywords.matches(text, OPT_IN)
+    assert not keywords.matches(text, OPT_OUT)
 
 
 def test_hyphen_inside_a_keyword_is_kept() -> None:
@@ -112,8 +112,11 @@ def test_defaults_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     settings.reset()
     try:
-        assert keywords.is_opt_out("halt!") and not keywords.is_opt_out("STOP")
-        assert keywords.is_opt_in("go") and not keywords.is_opt_in("START")
+        configured = settings.get_settings()
+        assert keywords.intent("halt!", configured) == keywords.OPT_OUT
+        assert keywords.intent("STOP", configured) is None
+        assert keywords.intent("go", configured) == keywords.OPT_IN
+        assert keywords.intent("START", configured) is None
     finally:
         settings.reset()
 
@@ -125,7 +128,7 @@ _TRIM = st.text(alphabet=st.sampled_from(list(_PUNCTUATION)), max_size=6)
 @given(word=st.sampled_from(OPT_OUT), before=_TRIM, after=_TRIM, case=st.lists(st.booleans(), min_size=12))
 def test_any_case_and_surrounding_punctuation_still_opts_out(word, before, after, case) -> None:
     cased = "".join(ch.upper() if up else ch.lower() for ch, up in zip(word, case + [False] * len(word)))
-    assert keywords.is_opt_out(before + cased + after, OPT_OUT)
+    assert keywords.matches(before + cased + after, OPT_OUT)
 
 
 @given(
@@ -137,14 +140,14 @@ def test_a_keyword_with_other_words_or_letters_is_not_an_opt_out(word, extra, wh
     text = {"prefix": extra + word, "suffix": word + extra, "sentence": f"{extra} {word}"}[where]
     if keywords.normalize(text) in {keywords.normalize(k) for k in OPT_OUT}:
         return  # the extra letters happened to spell another keyword (e.g. STOP + "ALL")
-    assert not keywords.is_opt_out(text, OPT_OUT)
+    assert not keywords.matches(text, OPT_OUT)
 
 
 @given(st.text(max_size=40))
 def test_matching_never_raises_and_is_idempotent(text: str) -> None:
     once = keywords.normalize(text)
     assert keywords.normalize(once) == once
-    keywords.is_opt_out(text, OPT_OUT)
+    keywords.matches(text, OPT_OUT)
 
 
 class _Words:
