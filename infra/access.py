@@ -1,8 +1,9 @@
 """Personnel access (issue #8): four roles with separation of duties, one customer-managed policy each.
 
-- sender: `POST /messages`, `GET /messages/{id}`, `POST /media`.
+- sender: `POST /messages`, `GET /messages/{id}`, `POST /media`, `GET /templates`, `POST /templates/sync`.
 - agent: converse by contact reference: `POST /messages`, `GET /messages/{id}`,
-  `POST /messages/{id}/read`, `GET /contacts/{contact}/messages`, `GET /media/{id}`, `POST /media`.
+  `POST /messages/{id}/read`, `GET /contacts/{contact}/messages`, `GET /media/{id}`, `POST /media`,
+  `GET /templates`.
 - privacy-officer: `PUT`/`GET /contacts/{contact}/consent`, `GET /contacts/{contact}/export`,
   `DELETE /contacts/{contact}`, `GET /media/{id}`.
 - auditor: no API route; read the trail bucket and the trail/API/function log groups; decrypt with
@@ -45,7 +46,13 @@ from infra.api import Api
 from lambdas.shared import constants as c
 
 ROLE_METADATA = "waguard:role"
-SENDER_ROUTES = ["POST /messages", "GET /messages/{id}", "POST /media"]
+SENDER_ROUTES = [
+    "POST /messages",
+    "GET /messages/{id}",
+    "POST /media",
+    "GET /templates",
+    "POST /templates/sync",
+]
 AGENT_ROUTES = [
     "POST /messages",
     "GET /messages/{id}",
@@ -53,6 +60,7 @@ AGENT_ROUTES = [
     "GET /contacts/{contact}/messages",
     "GET /media/{id}",
     "POST /media",
+    "GET /templates",
 ]
 PRIVACY_OFFICER_ROUTES = [
     "PUT /contacts/{contact}/consent",

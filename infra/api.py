@@ -121,9 +121,12 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/contacts/{contact}", c.FN_CONTACTS_API),
     Route("GET", "/contacts/{contact}/messages", c.FN_CONTACTS_API),
     Route("GET", "/media/{id}", c.FN_MESSAGES_API),
+    Route("GET", "/templates", c.FN_TEMPLATES),
+    Route("POST", "/templates/sync", c.FN_TEMPLATES),
+    Route("POST", "/templates", c.FN_TEMPLATES),
     Route("POST", MEDIA_PATH, c.FN_MESSAGES_API),
 )
-BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent"}
+BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent", "POST /templates"}
 
 
 class Api(Construct):

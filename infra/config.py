@@ -27,6 +27,7 @@ RETENTION_MIN, RETENTION_MAX = 1, 3650
 SHORT_RETENTION_MAX = 7  # idempotency records and rate counters are only useful for hours
 SUPPRESSION_MIN = 365
 KEYS_MARGIN_DAYS = 7  # key material outlives every item it protects
+TEMPLATES_RETENTION_DEFAULT = 30  # days an entry Meta no longer lists stays (every sync refreshes the rest)
 STORED_CLASSES = tuple(x for x in c.DATA_CLASSES if x != c.CLASS_KEYS)
 
 
@@ -104,10 +105,14 @@ class WaguardConfig(_Model):
     events_rate_per_second: int = Field(default=10, ge=1, le=300)
     events_retry_attempts: int = Field(default=8, ge=0, le=185)
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
+    # The WhatsApp Business Account whose message templates the registry reads (domain/templates.py).
+    business_account_id: str = Field(default="REPLACE_WITH_WABA_ID", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    template_sync_minutes: int = Field(default=15, ge=1, le=1440)
 
     @field_validator("retention_days")
     @classmethod
     def _retention(cls, value: dict[str, int]) -> dict[str, int]:
+        value = {c.CLASS_TEMPLATES: TEMPLATES_RETENTION_DEFAULT, **value}  # optional: a registry's refresh
         if c.CLASS_KEYS in value:
             raise ValueError(f"'{c.CLASS_KEYS}' is computed (max of others + {KEYS_MARGIN_DAYS}); remove it")
         missing = sorted(set(STORED_CLASSES) - set(value))
@@ -211,6 +216,7 @@ class WaguardConfig(_Model):
             graph_api_url=self.graph_api_url,
             graph_api_version=self.graph_api_version,
             phone_numbers=tuple(BusinessNumber(id=n.id, label=n.label) for n in self.phone_numbers),
+            business_account_id=self.business_account_id,
         )
 
     def settings_json(self) -> str:

@@ -1,4 +1,4 @@
-"""The five functions of docs/design.md, each with only the environment keys and permissions it needs.
+"""The seven functions of docs/design.md, each with only the environment keys and permissions it needs.
 
 Table access is granted per table at the level the function's code uses (see `NEEDS`):
 `read` (Get/Query), `append` (read + PutItem: ledgers), `put` (PutItem only: the audit log, which no
@@ -26,6 +26,7 @@ crypto-shred a contact.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aws_cdk import Stack
@@ -99,7 +100,7 @@ class Needs:
     secrets: tuple[str, ...] = (c.SECRET_PSEUDONYM,)  # the secrets it reads (constants.SECRETS)
     # Invoked every this many minutes by an EventBridge schedule (a rule on the default bus); `waguard
     # serve` reads the rule back from the template and runs it on the same rate.
-    schedule_minutes: int | None = None
+    schedule_minutes: int | Callable[[WaguardConfig], int] | None = None
     description: str = ""
 
 
@@ -115,6 +116,7 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_MESSAGES: "write",
             c.TABLE_CONSENT: "append",
             c.TABLE_KEYS: "write",
+            c.TABLE_TEMPLATES: "write",  # template webhooks update the registry at once
         },
         send_to=("send", "media"),
         consume="inbound",
@@ -129,8 +131,10 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_KEYS: "write",
             c.TABLE_IDEMPOTENCY: "delete",  # Powertools deletes the record of a failed request
             c.TABLE_AUDIT: "put",
+            c.TABLE_TEMPLATES: "write",  # the gate reads entries; a miss syncs the registry (once a minute)
         },
         send_to=("send",),
+        publishes=True,  # template.changed when a miss syncs the registry
         media="readwrite",
         puts_partitions=(c.MEDIA_UPLOADS_PK, "MEDIAREF#*"),  # POST /media records the upload
         secrets=(c.SECRET_PSEUDONYM, c.SECRET_GRAPH),  # POST /messages/{id}/read calls Meta
@@ -138,7 +142,7 @@ NEEDS: dict[str, Needs] = {
     ),
     c.FN_CONTACTS_API: Needs(
         tables={
-            **{t: "delete" for t in c.TABLES if t != c.TABLE_AUDIT},
+            **{t: "delete" for t in c.TABLES if t not in (c.TABLE_AUDIT, c.TABLE_TEMPLATES)},
             c.TABLE_AUDIT: "put",  # erasure receipts and audit records, never rewritten
         },
         publishes=True,
@@ -151,6 +155,7 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_CONTACTS: "append",  # the contact's own copy of an upload sent to them
             c.TABLE_CONSENT: "append",  # error 131050 records a marketing opt-out
             c.TABLE_KEYS: "write",
+            c.TABLE_TEMPLATES: "read",  # the template still APPROVED, its category's consent
         },
         send_to=("send",),  # re-queues a record deferred by the rate budget on its last receive
         consume="send",
@@ -165,6 +170,13 @@ NEEDS: dict[str, Needs] = {
         media="put",
         secrets=(c.SECRET_GRAPH,),  # jobs name the contact by pseudonym already
         description="Media queue consumer: fetch inbound media from Meta, encrypt it, keep it in S3",
+    ),
+    c.FN_TEMPLATES: Needs(
+        tables={c.TABLE_TEMPLATES: "write", c.TABLE_AUDIT: "put"},
+        publishes=True,
+        secrets=(c.SECRET_GRAPH,),  # reads Meta's template list; never a contact
+        schedule_minutes=lambda cfg: cfg.template_sync_minutes,
+        description="Template registry: GET/POST /templates, sync from Meta on a schedule",
     ),
 }
 
@@ -261,7 +273,8 @@ class Functions(Construct):
             if needs.media:
                 _allow_media(fn, needs.media, media_bucket, data_key, region)
             if needs.schedule_minutes:
-                _build_schedule(fn, needs.schedule_minutes)
+                every = needs.schedule_minutes
+                _build_schedule(fn, every if isinstance(every, int) else every(cfg))
             self.functions[name] = fn
 
     @property

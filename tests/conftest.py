@@ -207,6 +207,7 @@ def _create_stack() -> AwsStack:
             c.ENV_DATA_KEY_ARN: key_arn,
             c.ENV_SETTINGS: settings_json(),
             c.ENV_PHONE_NUMBER_ID: ",".join(f.SERVED_NUMBERS),
+            c.ENV_BUSINESS_ACCOUNT_ID: f.WABA_ID,
             c.ENV_EVENT_BUS_NAME: bus,
         }
     )
@@ -278,6 +279,22 @@ def _reset_account(stack: AwsStack) -> bool:
     return True
 
 
+def seed_templates() -> None:
+    """The registry holds the Graph fake's WABA (waguard.graph_fake_templates.DEFAULT_TEMPLATES), all
+    APPROVED, as after the first sync of `waguard serve`."""
+    import time
+
+    from domain import templates
+    from store import templates as registry
+    from waguard.graph_fake_templates import DEFAULT_TEMPLATES
+
+    now = int(time.time())
+    for index, doc in enumerate(DEFAULT_TEMPLATES):
+        entry = templates.of_meta({"id": str(10**15 + index), "status": "APPROVED", **doc}, now)
+        assert entry is not None
+        registry.put(entry.record(), now)
+
+
 @pytest.fixture
 def aws_stack(monkeypatch: pytest.MonkeyPatch):
     """A moto account holding the stack's data resources, with the functions' environment set: built once
@@ -312,6 +329,7 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
         for key, value in stack.env.items():
             monkeypatch.setenv(key, value)
         reset_runtime_caches()
+        seed_templates()
         yield stack
     finally:
         mock.stop(remove_data=False)

@@ -28,6 +28,7 @@ SERVED_NUMBERS = (
     "<BUSINESS_PHONE_NUMBER_ID>",  # as recorded (a placeholder of the peer project)
 )
 DISPLAY_NUMBER = "15550783881"
+WABA_ID = "102290129340398"  # the WhatsApp Business Account of the test deployment (its templates)
 WABA_ID = "102290129340398"
 CALLER_ARN = "arn:aws:iam::123456789012:user/test-officer"
 
@@ -439,3 +440,43 @@ def pywa_variants() -> list[tuple[str, str, dict[str, Any]]]:
         for path in sorted(PYWA.glob("*.json"))
         for name, body in json.loads(path.read_text()).items()
     ]
+
+
+# ---- templates ---------------------------------------------------------------------------------------
+# A template of the Graph fake's WABA (waguard.graph_fake_templates.DEFAULT_TEMPLATES, which the tests'
+# registry holds) for each consent purpose, with the parameters it needs.
+OTP_COMPONENTS = [
+    {"type": "body", "parameters": [{"type": "text", "text": "482913"}]},
+    {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "482913"}]},
+]
+TEMPLATES_BY_PURPOSE: dict[str, dict[str, Any]] = {
+    "marketing": {"name": "spring_sale", "language": {"code": "en_US"}},
+    "utility": {"name": "account_notice", "language": {"code": "en_US"}},
+    "authentication": {"name": "login_code", "language": {"code": "en_US"}, "components": OTP_COMPONENTS},
+}
+
+
+def template_for(purpose: str) -> dict[str, Any]:
+    """A registered template whose category needs `purpose` (`service` counts as utility)."""
+    return json.loads(json.dumps(TEMPLATES_BY_PURPOSE["utility" if purpose == "service" else purpose]))
+
+
+def template_webhook(field: str, value: dict[str, Any], waba: str = WABA_ID) -> dict[str, Any]:
+    """A template webhook delivery (`message_template_status_update`, `template_category_update`,
+    `message_template_quality_update`) as Meta sends it: the entry's id is the WABA's."""
+    change = {"field": field, "value": value}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba, "time": int(time.time()), "changes": [change]}],
+    }
+
+
+def template_status(name: str, event: str, language: str = "en_US", template_id: int | None = None) -> dict:
+    value: dict[str, Any] = {
+        "event": event,
+        "message_template_name": name,
+        "message_template_language": language,
+    }
+    if template_id is not None:
+        value["message_template_id"] = template_id
+    return template_webhook("message_template_status_update", {**value, "reason": "NONE"})

@@ -18,6 +18,7 @@ shape), answers what Meta answers, and can be scripted:
   Both need `Authorization: Bearer <token>` (the expected token when one is set): 401 otherwise.
   `POST /_fake/media-failures` `{"count": n}` (or `server.fail_media(n)`): the next n media lookups
   answer 500 (Meta's error 2), for retry tests.
+- Templates: the WABA `server.waba` lists, takes and enforces templates (`waguard.graph_fake_templates`).
 - Uploads: `POST /{version}/{phone_number_id}/media` (multipart form, checked by `waguard.graph_fake_media`)
   answers `{"id"}` and serves the media like any other; a send by `{"id": ...}` must name such an id, of
   a type Meta accepts for the message type. `server.calls("/media")` lists the uploads (never the bytes).
@@ -47,6 +48,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from waguard import graph_fake_media as media_upload
+from waguard import graph_fake_templates as waba_templates
 
 MAX_BODY_BYTES = 1024 * 1024
 TEXT_MAX_CHARS = 4096
@@ -237,11 +239,14 @@ class FakeGraph(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], expected_token: str | None = None) -> None:
+    def __init__(
+        self, address: tuple[str, int], expected_token: str | None = None, waba_id: str | None = None
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.expected_token = expected_token
+        self.waba = waba_templates.Waba(waba_id)
         self.base_url = ""
         self._lock = threading.Lock()
         self._script: deque[dict[str, Any]] = deque()
@@ -272,6 +277,7 @@ class FakeGraph(ThreadingHTTPServer):
             self._media.clear()
             self._media_urls.clear()
             self._media_failures = 0
+        self.waba.reset()
 
     def add_media(
         self,
@@ -355,6 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/_fake/health":
             self._send(200, {"ok": True})
             return
+        if waba_templates.LIST_PATH.match(waba_templates.path_of(self.path)[0]):
+            waba_templates.serve(self, None)
+            return
         if _MEDIA_URL.match(self.path) or _MEDIA_PATH.match(self.path):
             self._media_get()
             return
@@ -379,7 +388,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.script(entries)
             self._send(200, {"ok": True, "scripted": len(entries)})
             return
-        if self._control_media(raw):
+        if self._control_media(raw) or waba_templates.control(self, raw):
+            return
+        if waba_templates.LIST_PATH.match(self.path):
+            waba_templates.serve(self, raw)
             return
         if _UPLOAD_PATH.match(self.path):
             self._upload(raw)
@@ -536,18 +548,22 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server._lock:
             known = {media_id: entry["mime"] for media_id, entry in self.server._media.items()}
         refused = validate(payload) or _refused_media(payload, known)
+        if not refused and isinstance(payload, dict) and payload.get("type") == "template":
+            refused = self.server.waba.refuse_send(payload)
         if refused:
             self._send(*refused)
             return
         self._send(200, accepted(payload))
 
 
-def start(host: str = "127.0.0.1", port: int = 0, expected_token: str | None = None) -> tuple[FakeGraph, str]:
+def start(
+    host: str = "127.0.0.1", port: int = 0, expected_token: str | None = None, waba_id: str | None = None
+) -> tuple[FakeGraph, str]:
     """Run the fake in a daemon thread; returns the server (call `.shutdown()` to stop) and its base URL."""
     from waguard import meta_schema
 
     meta_schema.load()  # parse Meta's schema (when present) once, before the first request waits on it
-    server = FakeGraph((host, port), expected_token=expected_token)
+    server = FakeGraph((host, port), expected_token=expected_token, waba_id=waba_id)
     bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     server.base_url = f"http://{shown}:{bound_port}"

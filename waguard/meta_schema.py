@@ -10,7 +10,9 @@ present; without it `load()` answers None and the Graph fake keeps its own check
   are relaxed: `recipient_type` and template `language.policy` are optional; coordinates may be numbers
   or strings; a business-scoped user id goes in `recipient` instead of `to`; interactive type `cta_url`
   (Meta's "interactive call-to-action URL button messages") is added with its action
-  `{"name": "cta_url", "parameters": {"display_text" (at most 20), "url"}}`.
+  `{"name": "cta_url", "parameters": {"display_text" (at most 20), "url"}}`; a template button's `index`
+  is a digit 0 to 9 as its own description says (its pattern `^[2-6, 11-14]$` refuses "0", the index of
+  every first button in Meta's examples).
 
 A read receipt (`{"messaging_product", "status": "read", "message_id"}`) is checked against
 `MarkMessageRequestPayload`, with Meta's documented `typing_indicator: {"type": "text"}`.
@@ -68,6 +70,8 @@ def _relax(schemas: dict[str, Any]) -> None:
     for axis in ("latitude", "longitude"):
         location[axis]["type"] = ["string", "number"]
     schemas["InteractiveObject"]["properties"]["type"]["enum"].append("cta_url")
+    schemas["TemplateComponent"]["properties"]["index"]["pattern"] = "^[0-9]$"
+    schemas["ButtonComponent"]["allOf"][1]["properties"]["index"]["pattern"] = "^[0-9]$"
     schemas["ActionObject"]["oneOf"].append(
         {
             "required": ["name", "parameters"],

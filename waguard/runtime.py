@@ -67,9 +67,9 @@ def default_phone_number_id() -> str:
     return "1" + "".join(secrets.choice("0123456789") for _ in range(14))
 
 
-def start_graph_fake(host: str, access_token: str | None) -> tuple[Any, str]:
+def start_graph_fake(host: str, access_token: str | None, waba_id: str | None = None) -> tuple[Any, str]:
     """The built-in fake Graph API (`waguard.graph_fake`) on a free port, and its base URL."""
-    server, base_url = graph_fake.start(host, 0, expected_token=access_token)
+    server, base_url = graph_fake.start(host, 0, expected_token=access_token, waba_id=waba_id)
     return server, str(base_url)
 
 

@@ -29,6 +29,7 @@ from waguard.workers import FunctionPool, InvocationError
 # (one poller each). WAGUARD_API_WORKERS overrides the first.
 API_WORKERS = 2
 QUEUE_WORKERS = 1
+TEMPLATES_FUNCTION = "templates"  # its schedule also runs once before the API is served (the first sync)
 
 
 def say(line: str) -> None:
@@ -123,11 +124,14 @@ class LocalStack:
 
         env = os.environ
         self.overrides = {
-            "WA_PHONE_NUMBER_ID": env.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id()
+            "WA_PHONE_NUMBER_ID": env.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id(),
+            "WA_BUSINESS_ACCOUNT_ID": env.get("WA_BUSINESS_ACCOUNT_ID") or runtime.default_phone_number_id(),
         }
         if not env.get("WA_GRAPH_API_URL"):
             self.graph, self.graph_url = runtime.start_graph_fake(
-                aws.connect_host(self.host), self.secret_values["WA_ACCESS_TOKEN"]
+                aws.connect_host(self.host),
+                self.secret_values["WA_ACCESS_TOKEN"],
+                self.overrides["WA_BUSINESS_ACCOUNT_ID"],
             )
             self.overrides["WA_GRAPH_API_URL"] = self.graph_url
         self._start_functions(tpl, physical, endpoint)
@@ -141,6 +145,8 @@ class LocalStack:
                 poller.start()
                 self.pollers.append(poller)
         for schedule in model.schedules(tpl, res, fns):
+            if schedule.function == TEMPLATES_FUNCTION and schedule.function in self.pools:
+                self._first_sync(schedule, physical, tpl)  # the registry is read when the stack starts
             if schedule.enabled and schedule.function in self.pools:
                 rule_arn = str(physical[schedule.logical_id].attrs["Arn"])
                 scheduler = Scheduler(
@@ -189,6 +195,17 @@ class LocalStack:
                     f"warning: function {name} fails to start: {error['errorType']}: {error['errorMessage']}"
                 )
 
+    def _first_sync(self, schedule: Any, physical: dict[str, Any], tpl: Template) -> None:
+        """Read the template registry once before the API is served, as the deployed stack does after a
+        deploy; a failure is reported and left to the schedule and the next send's miss."""
+        from waguard.schedules import scheduled_event
+
+        event = scheduled_event(str(physical[schedule.logical_id].attrs["Arn"]), tpl.region, tpl.account)
+        try:
+            self._invoke(schedule.function, event)
+        except Exception as exc:
+            warn(f"templates: first sync failed ({type(exc).__name__})")
+
     def _start_forwarding(self, tpl: Template, physical: dict[str, Any], endpoint: str) -> None:
         import secrets
 
@@ -217,6 +234,7 @@ class LocalStack:
             for name in ("WA_APP_SECRET", "WA_VERIFY_TOKEN", "WA_ACCESS_TOKEN")
         ]
         lines.append(f"env WA_PHONE_NUMBER_ID={self.overrides['WA_PHONE_NUMBER_ID']}")
+        lines.append(f"env WA_BUSINESS_ACCOUNT_ID={self.overrides['WA_BUSINESS_ACCOUNT_ID']}")
         numbers = [n.strip() for n in self.overrides["WA_PHONE_NUMBER_ID"].split(",") if n.strip()]
         lines.append("business-numbers " + " ".join(numbers) + f" default={numbers[0]}")
         if self.graph_url:

@@ -18,6 +18,7 @@ import binascii
 import json
 from typing import Any
 
+from domain import template_fit
 from domain.events import iso
 from shared import constants as c
 from shared.settings import get_settings
@@ -124,8 +125,8 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "type": kind,
         "at": int(item.get("created_at") or 0),
         "business_number": item.get("business_number") or get_settings().phone_number_id,
-        "text": text if isinstance(text, str) else None,
-        "template": (template or {}).get("name"),
+        "text": text if isinstance(text, str) else data.get("template_text"),
+        "template": template_fit.view(template),
         "status": item.get("status"),
         "reply_to": data.get("reply_to"),
     }

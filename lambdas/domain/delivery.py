@@ -67,7 +67,10 @@ def deliver(
     identity = contacts.identity_of(str(content["to"]), out.pk)
     number = str(content.get("from") or out.business_number or settings.phone_number_id)
     kind, purpose = str(out.item.get("kind", "")), str(out.item.get("purpose", ""))
-    found = eligibility.check(eligibility.Candidate(identity, purpose, kind, eligibility.SEND, number, at))
+    template = content.get("template") if kind == eligibility.TEMPLATE else None
+    found = eligibility.check(
+        eligibility.Candidate(identity, purpose, kind, eligibility.SEND, number, at, template=template)
+    )
     if found is not None:  # what changed after acceptance (an erasure, a STOP)
         refusal = found.error()
         if outbound.mark_failed(out, refusal, unsent_only=True):  # no lease held: never over a send

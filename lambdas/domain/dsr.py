@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain import events
+from domain import events, template_fit
 from shared import constants as c
 from store import audit, contacts, media, messages, tables
 from store import consent as ledger
@@ -102,9 +102,10 @@ def _outbound(item: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "id": item.get("msg_id"),
         "type": item.get("kind"),
         "purpose": item.get("purpose"),
-        "text": text,
+        "text": text if isinstance(text, str) else data.get("template_text"),
         "template_name": item.get("template_name") or (template or {}).get("name"),
-        "template": template,
+        "template": template_fit.view(template),
+        "template_components": (template or {}).get("components"),
         "content": _outbound_content(kind, data),
         "reply_to": data.get("reply_to"),
         "business_number": data.get("from") or item.get("business_number"),

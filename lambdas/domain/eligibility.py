@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from domain.errors import Refused
 from shared import constants as c
@@ -33,11 +34,13 @@ class Candidate:
     """One message to one contact at one moment."""
 
     identity: Identity
-    purpose: str  # as declared: service, marketing, utility, authentication
+    purpose: str | None  # as declared: service, marketing, utility, authentication (a template: optional)
     kind: str  # template or a free-form kind (text, image, interactive, ...)
     moment: str
     number: str | None = None  # the business number it goes out from (the window is per number)
     now: float = field(default_factory=time.time)
+    template: dict[str, Any] | None = None  # a template send's {"name", "language": {"code"}, "components"?}
+    entry: Any = None  # its registry entry (domain.templates.Entry), looked up by `check` when not given
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,57 @@ class Ineligible:
         return {"code": self.code, "title": self.title}
 
 
-def consent_purpose(purpose: str, kind: str) -> str | None:
-    """The consent purpose a send needs; None for a free-form service message (the window is enough)."""
+def consent_purpose(purpose: str | None, kind: str, entry: Any = None) -> str | None:
+    """The consent purpose a send needs: a template's comes from its category in the registry (`entry`);
+    None for a free-form service message (the window is enough)."""
+    if kind == TEMPLATE and entry is not None:
+        return str(entry.purpose)
     if kind != TEMPLATE:
-        return None if purpose == c.PURPOSE_SERVICE else purpose
-    return "utility" if purpose == c.PURPOSE_SERVICE else purpose
+        return None if purpose in (None, c.PURPOSE_SERVICE) else purpose
+    return "utility" if purpose in (None, c.PURPOSE_SERVICE) else purpose
+
+
+def _template(m: Candidate) -> Ineligible | None:
+    """A template must be in the registry and APPROVED; at acceptance its components must fill exactly its
+    parameters and a declared purpose must be its category's (`service` counts as utility)."""
+    from domain import template_fit
+
+    if m.kind != TEMPLATE:
+        return None
+    entry = m.entry
+    if entry is None:
+        if m.moment == ACCEPT:
+            return Ineligible(
+                400,
+                "unknown_template",
+                "the registry has no such template in that language (see GET /templates)",
+                "",
+            )
+        return Ineligible(
+            422, "template_not_approved", "", "the template left the registry before the message was sent"
+        )
+    if not entry.approved or entry.purpose is None:
+        return Ineligible(
+            422,
+            "template_not_approved",
+            f"the template's status is {entry.status}, not APPROVED",
+            f"the template was {entry.status} when the message was due",
+        )
+    if m.moment != ACCEPT:
+        return None
+    try:
+        template_fit.check(entry.components, entry.parameter_format, (m.template or {}).get("components"))
+    except template_fit.Misfit as exc:
+        return Ineligible(400, "template_parameters", str(exc), "")
+    declared = "utility" if m.purpose == c.PURPOSE_SERVICE else m.purpose
+    if declared is not None and declared != entry.purpose:
+        return Ineligible(
+            400,
+            "purpose_mismatch",
+            f"the template's category is {entry.category}: its purpose is {entry.purpose}, not {m.purpose}",
+            "",
+        )
+    return None
 
 
 def _suppression(m: Candidate) -> Ineligible | None:
@@ -99,13 +148,16 @@ def _consent(m: Candidate) -> Ineligible | None:
     `granted` consent and no later revocation."""
     from domain import consent
 
-    needed = consent_purpose(m.purpose, m.kind)
+    needed = consent_purpose(m.purpose, m.kind, m.entry)
     if needed and not consent.is_granted(m.identity, needed):
+        recategorized = m.moment == SEND and m.entry is not None and needed != m.purpose
         return Ineligible(
             403,
             "consent_required",
             f"the contact has not granted {needed} consent",
-            f"{needed} consent was revoked before the message was sent",
+            f"the template now needs {needed} consent, which the contact has not granted"
+            if recategorized
+            else f"{needed} consent was revoked before the message was sent",
         )
     return None
 
@@ -114,6 +166,7 @@ Rule = Callable[[Candidate], Ineligible | None]
 # (name, the moments it applies at, rule), in the order they decide. The window is checked at acceptance
 # only: Meta itself refuses a free-form message sent after the window closed (131047).
 RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
+    ("template", frozenset({ACCEPT, SEND}), _template),
     ("suppression", MOMENTS, _suppression),
     ("service_window", frozenset({ACCEPT}), _window),
     ("consent", frozenset({ACCEPT, SEND}), _consent),
@@ -130,10 +183,22 @@ def check(candidate: Candidate) -> Ineligible | None:
         # Decide on what the API would show now: keys cached by this container may predate an erasure
         # served elsewhere (the consent and export routes read them fresh too).
         contacts.fresh_keys(candidate.identity.hashes)
+    if candidate.kind == TEMPLATE and candidate.entry is None:
+        candidate = replace(candidate, entry=template_entry(candidate.template, candidate.moment))
     for _name, moments, rule in RULES:
         if candidate.moment in moments and (found := rule(candidate)) is not None:
             return found
     return None
+
+
+def template_entry(template: dict[str, Any] | None, moment: str) -> Any:
+    """The registry entry a template send names (at acceptance, a miss syncs the registry once a minute)."""
+    from domain import templates
+
+    if not isinstance(template, dict) or not isinstance(template.get("language"), dict):
+        return None
+    name, code = str(template.get("name") or ""), str(template["language"].get("code") or "")
+    return templates.find(name, code) if moment == ACCEPT else templates.lookup(name, code)
 
 
 def require(candidate: Candidate) -> None:

@@ -290,6 +290,31 @@ def post(
         return RawAnswer(None, title="timeout" if isinstance(reason, TimeoutError) else "connection error")
 
 
+def get(url: str, token: str, timeout: float | None = None) -> RawAnswer:
+    """GET `url` with the Bearer token (Meta's JSON answer); never raises for HTTP trouble. No redirects; no
+    proxy to a loopback host."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    check_url(url)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - scheme checked
+    loopback = (urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
+    try:
+        with _opener(loopback).open(request, timeout=timeout or TIMEOUT_SECONDS) as answer:
+            return RawAnswer(answer.status, answer.read(MAX_RESPONSE_BYTES))
+    except urllib.error.HTTPError as exc:
+        try:
+            raw = exc.read(MAX_RESPONSE_BYTES)
+        except OSError:
+            raw = b""
+        return RawAnswer(exc.code, raw)
+    except (OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        return RawAnswer(None, title="timeout" if isinstance(reason, TimeoutError) else "connection error")
+
+
 def send(url: str, token: str, body: dict[str, Any], timeout: float | None = None) -> GraphResult:
     """POST one message to `url` (see messages_url) with the Bearer token; never raises for HTTP trouble."""
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

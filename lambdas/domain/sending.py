@@ -43,10 +43,28 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
         raise Refused(404, "not_found", "no contact is known by this reference")
     number = references.business_number(request.from_, identity)
     content = content_of(identity.ref, identity, request, number)  # 400 for ids it cannot resolve
+    template = request.template.model_dump(mode="json", exclude_none=True) if request.template else None
+    entry = eligibility.template_entry(template, eligibility.ACCEPT) if template else None
     eligibility.require(
-        eligibility.Candidate(identity, request.purpose, request.kind, eligibility.ACCEPT, number)
+        eligibility.Candidate(
+            identity,
+            request.purpose,
+            request.kind,
+            eligibility.ACCEPT,
+            number,
+            template=template,
+            entry=entry,
+        )
     )
-    msg_id = _queue(identity.primary, request.purpose, content, idem_key)
+    purpose = str(entry.purpose) if entry is not None else str(request.purpose)
+    if entry is not None:  # what the recipient will read (the conversation and the export show it)
+        from domain import template_fit
+
+        content = {
+            **content,
+            "template_text": template_fit.render(entry.components, template.get("components")),
+        }
+    msg_id = _queue(identity.primary, purpose, content, idem_key)
     return {"id": msg_id, "status": "queued"}
 
 

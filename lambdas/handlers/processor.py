@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from domain import events, ingest
+from domain import events, ingest, templates
 from models.webhook import Delivery
 from shared import constants as c
 from shared.observability import logger, metrics
@@ -48,6 +48,7 @@ def record_handler(record: SQSRecord) -> None:
         return
     counts = ingest.ingest(delivery)
     told = ingest.received_events(delivery, counts=counts)
+    told += templates.from_delivery(delivery)  # the registry's entries change at once
     events.publish(told)
     _metric("EventsPublished", len(told))
     _metric("InboundMessages", counts.messages)

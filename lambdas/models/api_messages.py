@@ -57,7 +57,7 @@ class SendMessageRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     to: str = Field(min_length=1, max_length=128)
-    purpose: Purpose
+    purpose: Purpose | None = None  # a template's comes from its category in the registry
     text: TextContent | None = None
     template: TemplateContent | None = None
     image: CaptionedMedia | None = None
@@ -76,6 +76,8 @@ class SendMessageRequest(BaseModel):
         given = [kind for kind in KINDS if getattr(self, kind) is not None]
         if len(given) != 1:
             raise ValueError("exactly one of " + ", ".join(KINDS) + " is required")
+        if self.purpose is None and given[0] != "template":
+            raise ValueError("purpose: required for every kind but template")
         if self.reply_to is not None and given[0] == "reaction":
             raise ValueError("reply_to: a reaction cannot be a reply")
         return self

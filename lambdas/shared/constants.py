@@ -31,6 +31,7 @@ FN_MESSAGES_API: Final = "messages-api"
 FN_CONTACTS_API: Final = "contacts-api"
 FN_SENDER: Final = "sender"
 FN_MEDIA_WORKER: Final = "media-worker"
+FN_TEMPLATES: Final = "templates"
 HANDLERS: Final[dict[str, str]] = {
     FN_WEBHOOK: "handlers.webhook.handler",
     FN_PROCESSOR: "handlers.processor.handler",
@@ -38,6 +39,7 @@ HANDLERS: Final[dict[str, str]] = {
     FN_CONTACTS_API: "handlers.contacts_api.handler",
     FN_SENDER: "handlers.sender.handler",
     FN_MEDIA_WORKER: "handlers.media_worker.handler",
+    FN_TEMPLATES: "handlers.templates_api.handler",
 }
 
 # Tables (logical names; the physical names are CloudFormation's and reach code through env keys).
@@ -47,6 +49,7 @@ TABLE_CONSENT: Final = "consent"
 TABLE_AUDIT: Final = "audit"
 TABLE_IDEMPOTENCY: Final = "idempotency"
 TABLE_KEYS: Final = "keys"
+TABLE_TEMPLATES: Final = "templates"
 
 PK: Final = "pk"
 SK: Final = "sk"
@@ -68,6 +71,7 @@ ENV_GRAPH_API_URL: Final = "WA_GRAPH_API_URL"
 ENV_GRAPH_API_VERSION: Final = "WA_GRAPH_API_VERSION"
 ENV_PHONE_NUMBER_ID: Final = "WA_PHONE_NUMBER_ID"
 ENV_RETRY_BASE_SECONDS: Final = "WA_RETRY_BASE_SECONDS"
+ENV_BUSINESS_ACCOUNT_ID: Final = "WA_BUSINESS_ACCOUNT_ID"
 
 # Secret fields, in three Secrets Manager secrets (JSON) split by need, each granted only to the
 # functions that need it (issue 21): the webhook's (Meta's app secret and the handshake's verify token),
@@ -107,6 +111,7 @@ CLASS_SUPPRESSION: Final = "suppression"
 CLASS_OPERATIONAL: Final = "operational"
 CLASS_KEYS: Final = "keys"
 CLASS_MEDIA: Final = "media"  # media objects (bucket lifecycle) and their records (contacts table)
+CLASS_TEMPLATES: Final = "templates"  # the template registry (no personal data; refreshed by every sync)
 DATA_CLASSES: Final = (
     CLASS_MESSAGES,
     CLASS_STATUSES,
@@ -117,6 +122,7 @@ DATA_CLASSES: Final = (
     CLASS_SUPPRESSION,
     CLASS_OPERATIONAL,
     CLASS_MEDIA,
+    CLASS_TEMPLATES,
     CLASS_KEYS,
 )
 
@@ -176,11 +182,13 @@ EVENT_MESSAGE_RECEIVED: Final = "message.received"
 EVENT_MESSAGE_STATUS: Final = "message.status"
 EVENT_CONSENT_CHANGED: Final = "consent.changed"
 EVENT_CONTACT_ERASED: Final = "contact.erased"
+EVENT_TEMPLATE_CHANGED: Final = "template.changed"
 EVENT_TYPES: Final = (
     EVENT_MESSAGE_RECEIVED,
     EVENT_MESSAGE_STATUS,
     EVENT_CONSENT_CHANGED,
     EVENT_CONTACT_ERASED,
+    EVENT_TEMPLATE_CHANGED,
 )
 EVENTS_HEADER: Final = "X-Waguard-Events-Key"
 
@@ -232,6 +240,8 @@ TABLE_SPECS: Final[tuple[TableSpec, ...]] = (
     ),
     # Not restorable: a restore would bring a shredded key back and make erased data readable again.
     TableSpec(TABLE_KEYS, "WG_KEYS_TABLE", (CLASS_KEYS,), ERASE_SHRED, exported=False, restorable=False),
+    # The business's message templates as Meta holds them (domain/templates.py): no personal data.
+    TableSpec(TABLE_TEMPLATES, "WG_TEMPLATES_TABLE", (CLASS_TEMPLATES,), ERASE_KEPT, exported=False),
 )
 TABLE_SPEC: Final[dict[str, TableSpec]] = {t.name: t for t in TABLE_SPECS}
 TABLES: Final = tuple(t.name for t in TABLE_SPECS)

@@ -38,6 +38,7 @@ class Settings:
     graph_api_url: str
     graph_api_version: str
     phone_number_ids: tuple[str, ...]  # the business numbers served (Meta's phone_number_id), default first
+    business_account_id: str = ""  # the WABA whose message templates the registry reads
 
     @property
     def phone_number_id(self) -> str:
@@ -93,6 +94,7 @@ def get_settings() -> Settings:
         "graph_api_url": doc.graph_api_url.rstrip("/"),
         "graph_api_version": doc.graph_api_version,
         "phone_number_ids": tuple(n.id for n in doc.phone_numbers),
+        "business_account_id": doc.business_account_id,
     }
     for name, (key, parse) in OVERRIDES.items():
         raw = os.environ.get(key, "")
@@ -118,4 +120,5 @@ OVERRIDES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "graph_api_url": (c.ENV_GRAPH_API_URL, lambda raw: raw.rstrip("/")),
     "graph_api_version": (c.ENV_GRAPH_API_VERSION, str),
     "phone_number_ids": (c.ENV_PHONE_NUMBER_ID, parse_numbers),
+    "business_account_id": (c.ENV_BUSINESS_ACCOUNT_ID, str.strip),
 }

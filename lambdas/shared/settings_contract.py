@@ -48,6 +48,7 @@ class SettingsDocument(_Document):
     graph_api_url: str
     graph_api_version: str
     phone_numbers: tuple[BusinessNumber, ...] = Field(min_length=1)  # the first is the default
+    business_account_id: str = ""  # the WABA whose templates the registry reads (domain/templates.py)
 
     @model_validator(mode="before")
     @classmethod

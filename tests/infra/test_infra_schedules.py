@@ -3,14 +3,19 @@ as an EventBridge rule invoking it, and read back from the template by the local
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import App, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 from constructs import Construct
 
 from infra import functions
+from infra.config import WaguardConfig
 from lambdas.shared import constants as c
 from waguard import cfn, model
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REGION = "eu-central-1"
 
@@ -61,5 +66,10 @@ def test_the_local_runtime_reads_the_schedule_from_the_template() -> None:
     assert (schedule.function, schedule.every_seconds, schedule.enabled) == ("auditor", 900, True)
 
 
-def test_no_function_of_the_stack_is_scheduled_yet() -> None:
-    assert all(needs.schedule_minutes is None for needs in functions.NEEDS.values())
+def test_only_the_template_registry_is_scheduled_and_from_cdk_json() -> None:
+    scheduled = {name for name, needs in functions.NEEDS.items() if needs.schedule_minutes is not None}
+    assert scheduled == {c.FN_TEMPLATES}
+    every = functions.NEEDS[c.FN_TEMPLATES].schedule_minutes
+    assert callable(every)
+    cfg = WaguardConfig.from_cdk_json(ROOT / "cdk.json")
+    assert every(cfg) == cfg.template_sync_minutes == 15

@@ -319,6 +319,7 @@ def test_every_emitted_event_conforms_to_its_schema(aws_stack, graph, contact_ke
     assert f.deliver(aws_stack, f.webhook_body(statuses=statuses))["statusCode"] == 200
     f.call_contacts("PUT", ref, "/consent", {"purpose": "utility", "status": "granted", "source": "crm"})
     f.call_contacts("DELETE", ref)
+    assert f.deliver(aws_stack, f.template_status("spring_sale", "PAUSED"))["statusCode"] == 200
     envelopes = aws_stack.events()
     seen = {e["detail-type"] for e in envelopes}
     assert seen == set(c.EVENT_TYPES)

@@ -25,7 +25,6 @@ from store import crypto
 from tests import factory as f
 
 PURPOSES = ("marketing", "utility", "authentication")
-TEMPLATE = {"name": "spring_sale", "language": {"code": "en_US"}}
 _numbers = itertools.count(1)
 
 
@@ -107,7 +106,9 @@ def warm(stack, boxes: Containers, phone: str) -> None:
     """Every instance caches the contact's key: a message, a grant, a send, an export, all before erasure."""
     write(stack, boxes, phone, "before", box="processor-1")
     set_consent(boxes, phone, "marketing", "granted", box="contacts-1")
-    assert send(boxes, {"to": phone, "purpose": "marketing", "template": TEMPLATE})[0] == 202
+    assert (
+        send(boxes, {"to": phone, "purpose": "marketing", "template": f.template_for("marketing")})[0] == 202
+    )
     assert texts_in(export(boxes, phone)) == ["before"]
     f.drain(stack.queues["send"])
 
@@ -121,8 +122,12 @@ def test_a_grant_after_erasure_is_kept_readable_and_allows_only_its_purpose(aws_
     view = consent_view(containers, phone, box="contacts-2")
     assert view["purposes"] == {"utility": view["purposes"]["utility"]}
     assert [(h["purpose"], h["status"]) for h in view["history"]] == [("utility", "granted")]
-    assert send(containers, {"to": phone, "purpose": "utility", "template": TEMPLATE})[0] == 202
-    status, body = send(containers, {"to": phone, "purpose": "marketing", "template": TEMPLATE})
+    assert (
+        send(containers, {"to": phone, "purpose": "utility", "template": f.template_for("utility")})[0] == 202
+    )
+    status, body = send(
+        containers, {"to": phone, "purpose": "marketing", "template": f.template_for("marketing")}
+    )
     assert (status, body["error"]) == (403, "consent_required")
 
 
@@ -137,7 +142,9 @@ def test_a_message_after_erasure_through_a_warm_processor_is_stored_and_opens_th
     write(aws_stack, containers, phone, "I am back", box="processor-1")  # holds the shredded key
     assert texts_in(export(containers, phone, box="contacts-2")) == ["I am back"]
     assert send(containers, {"to": phone, "purpose": "service", "text": {"body": "welcome"}})[0] == 202
-    status, body = send(containers, {"to": phone, "purpose": "marketing", "template": TEMPLATE})
+    status, body = send(
+        containers, {"to": phone, "purpose": "marketing", "template": f.template_for("marketing")}
+    )
     assert (status, body["error"]) == (403, "consent_required")
 
 
@@ -162,7 +169,10 @@ def test_start_after_erasure_is_in_the_ledger_that_the_gate_reads(aws_stack, con
     assert [(h["purpose"], h["status"], h["source"]) for h in view["history"]] == [
         ("marketing", "granted", "keyword")
     ]
-    assert send(containers, {"to": phone, "purpose": "marketing", "template": TEMPLATE})[0] == 202
+    assert (
+        send(containers, {"to": phone, "purpose": "marketing", "template": f.template_for("marketing")})[0]
+        == 202
+    )
     assert texts_in(export(containers, phone, box="contacts-2")) == ["START"]
 
 
@@ -211,7 +221,9 @@ def check_sends(boxes: Containers, phone: str, model: Model, box: str) -> None:
     agrees with the model."""
     view = consent_view(boxes, phone, box="contacts-0")
     for purpose in PURPOSES:
-        status, _ = send(boxes, {"to": phone, "purpose": purpose, "template": TEMPLATE}, box=box)
+        status, _ = send(
+            boxes, {"to": phone, "purpose": purpose, "template": f.template_for(purpose)}, box=box
+        )
         readable = view["purposes"].get(purpose, {}).get("status") == "granted"
         assert (status == 202) == readable, (purpose, status, view)
         assert (status == 202) == (model.current(purpose) == "granted" and not model.suppressed())

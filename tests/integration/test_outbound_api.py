@@ -91,7 +91,7 @@ def test_template_with_consent_is_queued(aws_stack):
 
 
 def test_service_template_needs_utility_consent(aws_stack):
-    body = {**PROMO, "purpose": "service"}
+    body = {**PROMO, "purpose": "service", "template": f.template_for("utility")}
     refused(aws_stack, *send(body), 403, "consent_required")
     consent(PHONE, "utility")
     assert send(body)[0] == 202

@@ -208,17 +208,17 @@ def test_a_status_naming_another_recipient_changes_nothing(aws_stack, fake, caps
 
 
 def test_template_body_is_metas(aws_stack, fake):
-    consent(PHONE, "marketing")
-    components = [{"type": "body", "parameters": [{"type": "text", "text": "20%"}]}]
-    message_id = accept({**PROMO, "template": {**PROMO["template"], "components": components}})
+    consent(PHONE, "utility")
+    components = [
+        {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "A-7"}]},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "A-7"}]},
+    ]
+    template = {"name": "order_update", "language": {"code": "en_US"}, "components": components}
+    message_id = accept({"to": PHONE, "template": template})  # the purpose comes from the category
     assert run_sender(*receive(aws_stack)) == []
     (call,) = fake.calls()
     assert call["body"]["type"] == "template"
-    assert call["body"]["template"] == {
-        "name": "spring_sale",
-        "language": {"code": "en_US"},
-        "components": components,
-    }
+    assert call["body"]["template"] == template
     assert view(message_id)["status"] == "sent"
 
 
