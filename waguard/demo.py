@@ -133,6 +133,17 @@ class Client:
     def erase(self, contact: str, **kw: Any) -> Reply:
         return self.request("DELETE", f"/contacts/{urllib.parse.quote(contact, safe='')}", **kw)
 
+    def templates(self, status: str | None = None, **kw: Any) -> Reply:
+        return self.request(
+            "GET", "/templates" + (f"?status={urllib.parse.quote(status)}" if status else ""), **kw
+        )
+
+    def sync_templates(self, **kw: Any) -> Reply:
+        return self.request("POST", "/templates/sync", b"", **kw)
+
+    def create_template(self, body: dict[str, Any], **kw: Any) -> Reply:
+        return self.request("POST", "/templates", json.dumps(body).encode(), **kw)
+
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
     """Poll until `check()` returns something truthy; the queues are asynchronous, as in AWS."""

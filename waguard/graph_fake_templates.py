@@ -210,8 +210,8 @@ class Waba:
 
     def refuse_send(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
         """Meta's refusal of a template send, or None when the template fits."""
-        template = payload.get("template") if isinstance(payload.get("template"), dict) else {}
-        language = template.get("language") if isinstance(template.get("language"), dict) else {}
+        template: dict[str, Any] = payload["template"] if isinstance(payload.get("template"), dict) else {}
+        language: dict[str, Any] = template["language"] if isinstance(template.get("language"), dict) else {}
         held = self.find(str(template.get("name")), str(language.get("code")))
         if held is None:
             return 404, _error(132001, "Template name does not exist in the translation")
@@ -221,9 +221,9 @@ class Waba:
             return 400, _error(132016, "Template is disabled")
         if held["status"] != "APPROVED":
             return 404, _error(132001, "Template name does not exist in the translation")
-        body = next((x for x in held["components"] if x.get("type") == "BODY"), {})
+        body: dict[str, Any] = next((x for x in held["components"] if x.get("type") == "BODY"), {})
         wanted = len(dict.fromkeys(_VAR.findall(str(body.get("text") or ""))))
-        sent = next(
+        sent: dict[str, Any] = next(
             (x for x in template.get("components") or [] if isinstance(x, dict) and x.get("type") == "body"),
             {},
         )

@@ -30,6 +30,7 @@ ENV_PATH = "WAGUARD_META_OPENAPI"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "meta"
 FILE_NAME = "business-messaging-api_v23.0.yaml"
 _REF = "#/components/schemas/"
+TEMPLATE_LIST_PATH = "/{Version}/{WABA-ID}/message_templates"
 
 
 def schema_path() -> Path:
@@ -108,6 +109,7 @@ class MetaSchema:
             if isinstance(schema, dict) and "allOf" in schema:
                 schemas[name] = _merge_all_of(schema, originals)
         self.schemas = schemas
+        self.paths = document.get("paths", {})
         self.mapping: dict[str, str] = {
             kind: ref[len(_REF) :] for kind, ref in schemas["Message"]["discriminator"]["mapping"].items()
         }
@@ -128,6 +130,14 @@ class MetaSchema:
 
     def read_errors(self, payload: Any) -> list[str]:
         return self._errors("MarkMessageRequestPayload", payload)
+
+    def template_list_errors(self, payload: Any) -> list[str]:
+        """Why Meta's answer schema of `GET /{Version}/{WABA-ID}/message_templates` refuses this page."""
+        from jsonschema import Draft202012Validator
+
+        answer = self.paths[TEMPLATE_LIST_PATH]["get"]["responses"]["200"]["content"]["application/json"]
+        found = Draft202012Validator(answer["schema"]).iter_errors(payload)
+        return [f"{'.'.join(str(p) for p in e.path) or '(body)'}: {e.message}"[:300] for e in found]
 
 
 @cache

@@ -57,7 +57,9 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
         )
     )
     purpose = str(entry.purpose) if entry is not None else str(request.purpose)
-    if entry is not None:  # what the recipient will read (the conversation and the export show it)
+    if (
+        entry is not None and template is not None
+    ):  # what the recipient will read (the conversation and the export show it)
         from domain import template_fit
 
         content = {

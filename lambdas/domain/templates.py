@@ -188,11 +188,12 @@ def templates_url(after: str | None = None) -> str:
 def _next_page(doc: dict[str, Any]) -> str | None:
     """The next page's URL: by `paging.cursors.after` when there is a `paging.next` (Meta leaves `next`
     out on the last page); a `next` on another host than the configured Graph API is never followed."""
-    paging = doc.get("paging") if isinstance(doc.get("paging"), dict) else {}
+    paging: dict[str, Any] = doc["paging"] if isinstance(doc.get("paging"), dict) else {}
     nxt = paging.get("next")
     if not nxt:
         return None
-    after = (paging.get("cursors") or {}).get("after") if isinstance(paging.get("cursors"), dict) else None
+    cursors: dict[str, Any] = paging["cursors"] if isinstance(paging.get("cursors"), dict) else {}
+    after = cursors.get("after")
     if after:
         return templates_url(str(after))
     base = urlsplit(get_settings().graph_api_url)

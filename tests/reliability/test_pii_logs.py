@@ -136,19 +136,22 @@ def run_consent_send_status(stack: Any, graph: Any) -> None:
         "+" + phone,
         purpose="marketing",
         template={
-            "name": "parcel_update",
+            "name": "new_arrivals",
             "language": {"code": "en_US"},
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": corpus.NAME}]}],
+            "components": [
+                {
+                    "type": "header",
+                    "parameters": [{"type": "image", "image": {"link": "https://example.com/a.jpg"}}],
+                },
+                {"type": "body", "parameters": [{"type": "text", "text": corpus.NAME}]},
+            ],
         },
         idempotency_key="idem-1",
     )
     assert text["statusCode"] == 202 and template["statusCode"] == 202, (text, template)
     assert flows.send("4930111122223", text=corpus.OUT_TEXT)["statusCode"] == 422  # no window
     assert flows.send(corpus.CONTACT_CARD_PHONE, text=corpus.OUT_TEXT)["statusCode"] == 400  # not a wa_id
-    assert (
-        flows.send(phone, purpose="utility", template={"name": "t", "language": {"code": "en"}})["statusCode"]
-        == 403
-    )
+    assert flows.send(phone, purpose="utility", template=f.template_for("utility"))["statusCode"] == 403
     graph.script([{"code": 131000}])  # one retry on the way
     flows.sender_mapping(stack).drain()
     text_id, template_id = flows.body_of(text)["id"], flows.body_of(template)["id"]
@@ -173,7 +176,7 @@ def run_consent_send_status(stack: Any, graph: Any) -> None:
         )["statusCode"]
         == 200
     )
-    again = flows.send(phone, purpose="marketing", template={"name": "promo", "language": {"code": "en"}})
+    again = flows.send(phone, purpose="marketing", template=f.template_for("marketing"))
     graph.script([{"code": 131050}])
     flows.sender_mapping(stack).drain()
     assert flows.view(flows.body_of(again)["id"])["status"] == "failed"

@@ -32,7 +32,8 @@ def graph() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def stack(graph: Any) -> Iterator[LocalStack]:
-    local = LocalStack(env_extra={"WA_GRAPH_API_URL": graph.base_url}).start()
+    env = {"WA_GRAPH_API_URL": graph.base_url, "WA_BUSINESS_ACCOUNT_ID": graph.waba.id}
+    local = LocalStack(env_extra=env).start()
     yield local
     code = local.stop()
     assert code == 0, "waguard serve did not stop cleanly:\n" + "\n".join(local.lines[-30:])

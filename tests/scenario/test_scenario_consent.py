@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from tests import factory as f
 from tests.scenario.util import exported_texts, unique_phone
 from waguard.demo import inbound_text, wait_for
 
-TEMPLATE = {"name": "spring_sale", "language": {"code": "en_US"}}
 PURPOSES = ("marketing", "utility", "authentication")
 
 
@@ -24,7 +24,7 @@ def _opted_in(client, phone: str) -> None:
 
 
 def _template(client, phone: str, purpose: str = "marketing"):
-    return client.send({"to": phone, "purpose": purpose, "template": TEMPLATE})
+    return client.send({"to": phone, "purpose": purpose, "template": f.template_for(purpose)})
 
 
 def _say(client, phone: str, text: str) -> None:

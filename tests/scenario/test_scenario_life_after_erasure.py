@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests import factory as f
 from tests.scenario.util import exported_texts, unique_phone
 from waguard.demo import inbound_text, wait_for
-
-TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
 
 
 def _say(client: Any, phone: str, text: str) -> None:
@@ -20,7 +19,7 @@ def _say(client: Any, phone: str, text: str) -> None:
 
 
 def _template(client: Any, phone: str, purpose: str) -> Any:
-    return client.send({"to": phone, "purpose": purpose, "template": TEMPLATE})
+    return client.send({"to": phone, "purpose": purpose, "template": f.template_for(purpose)})
 
 
 def _reply(client: Any, phone: str, text: str) -> Any:

@@ -6,10 +6,9 @@ import json
 import time
 from typing import Any
 
+from tests import factory as f
 from tests.scenario.util import calls_to, exported_texts, quiet, unique_phone
 from waguard.demo import ROOT, inbound_text, status_update, wait_for
-
-TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
 
 
 def _header(call: dict[str, Any], name: str) -> str:
@@ -75,7 +74,7 @@ def test_refused_sends_never_reach_the_graph_api(client, graph) -> None:
     phone = unique_phone()
     outside = client.send({"to": phone, "purpose": "service", "text": {"body": "unsolicited"}})
     assert outside.status == 422 and outside.json()["error"] == "outside_service_window"
-    no_consent = client.send({"to": phone, "purpose": "marketing", "template": TEMPLATE})
+    no_consent = client.send({"to": phone, "purpose": "marketing", "template": f.template_for("marketing")})
     assert no_consent.status == 403 and no_consent.json()["error"] == "consent_required"
     bad = client.send({"to": phone, "purpose": "service", "text": {"body": ""}})
     assert bad.status == 400 and bad.json()["error"] == "invalid_body"

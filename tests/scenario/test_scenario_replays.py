@@ -12,10 +12,10 @@ import base64
 import time
 from typing import Any
 
+from tests import factory as f
 from tests.scenario.util import exported_texts, unique_phone
 from waguard.demo import envelope, inbound_text, status_update, wait_for
 
-TEMPLATE = {"name": "order_update", "language": {"code": "en_US"}}
 DAY = 86400
 
 
@@ -48,7 +48,7 @@ def _marketing(client: Any, phone: str) -> str | None:
 
 
 def _template(client: Any, phone: str) -> Any:
-    return client.send({"to": phone, "purpose": "marketing", "template": TEMPLATE})
+    return client.send({"to": phone, "purpose": "marketing", "template": f.template_for("marketing")})
 
 
 def _keyword(phone: str, text: str, at: int) -> dict[str, Any]:
