@@ -373,11 +373,16 @@ def play(client: Client, bot: Any = None) -> None:
     _show("GET /messages/{id} after a late 'delivered'", client.message(message_id))
     print("   statuses never move backwards")
 
-    _step(6, "A marketing template, with consent")
+    _step(6, "A marketing template, with consent (the registry, synced from Meta, says what it needs)")
+    listed = _expect(client.templates(), 200, "templates").json()["templates"]
+    print("   GET /templates: " + ", ".join(f"{t['name']} ({t['category']}, {t['status']})" for t in listed))
+    spring = {"name": "spring_sale", "language": {"code": "en_US"}}
+    mismatch = client.send({"to": CUSTOMER, "purpose": "utility", "template": spring})
+    _show("POST /messages (a marketing template declared utility)", _expect(mismatch, 400, "mismatch"))
     promo = {
         "to": CUSTOMER,
         "purpose": "marketing",
-        "template": {"name": "spring_sale", "language": {"code": "en_US"}},
+        "template": spring,
     }
     tpl = _expect(client.send(promo), 202, "template")
     _message_status(client, tpl.json()["id"], "sent")

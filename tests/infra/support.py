@@ -44,5 +44,8 @@ class Synth:
         """logical table name -> logical id, read from the functions' WG_*_TABLE references."""
         from lambdas.shared import constants as c
 
-        env = self.env("contacts-api")  # it has every table
-        return {table: env[key]["Ref"] for table, key in c.ENV_TABLE.items()}
+        found: dict[str, str] = {}
+        for function in self.function_ids():
+            env = self.env(function)
+            found.update({table: env[key]["Ref"] for table, key in c.ENV_TABLE.items() if key in env})
+        return found

@@ -81,7 +81,13 @@ def test_three_personnel_policies_with_role_metadata(synth: Synth) -> None:
 
 def test_sender_may_only_send_upload_and_read_status(synth: Synth) -> None:
     policy = role_policies(synth)[c.ROLE_SENDER]
-    assert invoked_routes(synth, policy) == {"POST /messages", "GET /messages/*", "POST /media"}
+    assert invoked_routes(synth, policy) == {
+        "POST /messages",
+        "GET /messages/*",
+        "POST /media",
+        "GET /templates",
+        "POST /templates/sync",
+    }
     assert {s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {
         "InvokeSendRoutes",
         access.DENY_DEEPER_PATHS,

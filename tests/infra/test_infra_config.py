@@ -145,6 +145,7 @@ def test_settings_json_has_the_design_shape() -> None:
         "graph_api_url",
         "graph_api_version",
         "phone_numbers",
+        "business_account_id",
     }
     assert set(out["retention_days"]) == set(c.DATA_CLASSES)
     assert {k: v for k, v in out["retention_days"].items() if k != c.CLASS_KEYS} == settings["retentionDays"]
@@ -159,6 +160,7 @@ def test_settings_json_has_the_design_shape() -> None:
     assert out["graph_api_url"] == settings["graphApiUrl"]
     assert out["graph_api_version"] == settings["graphApiVersion"]
     assert out["phone_numbers"] == settings["phoneNumbers"]
+    assert out["business_account_id"] == settings["businessAccountId"]
     assert out["service_window_hours"] == 24
     assert cfg.settings_json().isascii()
 

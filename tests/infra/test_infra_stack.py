@@ -89,8 +89,8 @@ def test_trail_key_policy_has_the_cloudtrail_conditions(synth: Synth) -> None:
 # ---- data ------------------------------------------------------------------------------------------
 
 
-def test_six_tables_encrypted_with_the_data_key_ttl_and_protected(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::DynamoDB::Table", 6)
+def test_seven_tables_encrypted_with_the_data_key_ttl_and_protected(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::DynamoDB::Table", len(c.TABLES))
     tables = synth.of_type("AWS::DynamoDB::Table")
     data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
     for logical_id, table in tables.items():
@@ -225,6 +225,7 @@ SECRETS_OF = {
     "contacts-api": {c.SECRET_PSEUDONYM},
     "sender": {c.SECRET_PSEUDONYM, c.SECRET_GRAPH},
     "media-worker": {c.SECRET_GRAPH},
+    "templates": {c.SECRET_GRAPH},  # reads Meta's template list, never a contact
 }
 
 
@@ -333,7 +334,10 @@ EXPECTED_ENV = {
         c.ENV_SEND_QUEUE_URL,
         c.ENV_MEDIA_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
-        *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)),
+        *(
+            c.ENV_TABLE[t]
+            for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS, c.TABLE_TEMPLATES)
+        ),
     },
     "messages-api": {
         c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
@@ -341,6 +345,7 @@ EXPECTED_ENV = {
         c.ENV_DATA_KEY_ARN,
         c.ENV_SEND_QUEUE_URL,
         c.ENV_MEDIA_BUCKET,
+        c.ENV_EVENT_BUS_NAME,
         *(
             c.ENV_TABLE[t]
             for t in (
@@ -350,6 +355,7 @@ EXPECTED_ENV = {
                 c.TABLE_KEYS,
                 c.TABLE_IDEMPOTENCY,
                 c.TABLE_AUDIT,
+                c.TABLE_TEMPLATES,
             )
         ),
     },
@@ -358,7 +364,7 @@ EXPECTED_ENV = {
         c.ENV_DATA_KEY_ARN,
         c.ENV_EVENT_BUS_NAME,
         c.ENV_MEDIA_BUCKET,
-        *c.ENV_TABLE.values(),
+        *(key for table, key in c.ENV_TABLE.items() if table != c.TABLE_TEMPLATES),
     },
     "sender": {
         c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
@@ -367,13 +373,21 @@ EXPECTED_ENV = {
         c.ENV_SEND_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
         c.ENV_MEDIA_BUCKET,
-        *(c.ENV_TABLE[t] for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS)),
+        *(
+            c.ENV_TABLE[t]
+            for t in (c.TABLE_MESSAGES, c.TABLE_CONTACTS, c.TABLE_CONSENT, c.TABLE_KEYS, c.TABLE_TEMPLATES)
+        ),
     },
     "media-worker": {
         c.ENV_SECRET_ID[c.SECRET_GRAPH],
         c.ENV_DATA_KEY_ARN,
         c.ENV_MEDIA_BUCKET,
         *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_KEYS)),
+    },
+    "templates": {
+        c.ENV_SECRET_ID[c.SECRET_GRAPH],
+        c.ENV_EVENT_BUS_NAME,
+        *(c.ENV_TABLE[t] for t in (c.TABLE_TEMPLATES, c.TABLE_AUDIT)),
     },
 }
 COMMON_ENV = {
@@ -387,8 +401,8 @@ COMMON_ENV = {
 }
 
 
-def test_six_functions_with_the_shared_defaults(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::Lambda::Function", 6)
+def test_seven_functions_with_the_shared_defaults(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::Lambda::Function", len(c.HANDLERS))
     synth.template.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -518,6 +532,9 @@ ROUTES = {
     "GET /contacts/{contact}/messages": ("contacts-api", "AWS_IAM"),
     "GET /media/{id}": ("messages-api", "AWS_IAM"),
     "POST /media": ("messages-api", "AWS_IAM"),
+    "GET /templates": ("templates", "AWS_IAM"),
+    "POST /templates/sync": ("templates", "AWS_IAM"),
+    "POST /templates": ("templates", "AWS_IAM"),
 }
 
 

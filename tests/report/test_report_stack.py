@@ -27,7 +27,13 @@ pytestmark = pytest.mark.xdist_group("infra")
 
 # The personnel roles' routes, as the product contract states them.
 CONTRACT_ROUTES = {
-    c.ROLE_SENDER: {"POST /messages", "GET /messages/{id}", "POST /media"},
+    c.ROLE_SENDER: {
+        "POST /messages",
+        "GET /messages/{id}",
+        "POST /media",
+        "GET /templates",
+        "POST /templates/sync",
+    },
     c.ROLE_PRIVACY_OFFICER: {
         "PUT /contacts/{contact}/consent",
         "GET /contacts/{contact}/consent",
