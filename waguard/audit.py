@@ -1,0 +1,117 @@
+"""`waguard audit`: the deployed (or local) resources checked against the synthesized template.
+
+The checks are the Lambda code's (`domain.audit_checks`, the auditor function runs the same); this module
+supplies what they need on this side: the synthesized template from cdk.out, the physical values (from
+`waguard serve`'s endpoint through `materialize.discover` and the template resolver, or from
+CloudFormation's `DescribeStackResources` with the caller's AWS credentials), and the IAM evaluator of
+the local runtime (`waguard.cfn.iam`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from waguard import aws, paths
+from waguard.cfn import Resolver, Template, TemplateError, ensure_synthesized, iam, load
+
+
+def may(statements: Sequence[Mapping[str, Any]], action: str, resource: str) -> bool:
+    """The audit's reading of "may" (domain.audit_iam) with the one IAM evaluator: an Allow counts
+    whatever its conditions, a Deny only when it has none."""
+    kept = [
+        {k: v for k, v in st.items() if k != "Condition"}
+        for st in statements
+        if not (st.get("Effect") == "Deny" and st.get("Condition"))
+    ]
+    return iam.allowed(kept, iam.Request(action, resource))
+
+
+def local_physical(tpl: Template, endpoint: str) -> dict[str, dict[str, str]]:
+    """Logical id -> {"Ref", "Arn", ...} of every resource, as `waguard serve` created or stands it in."""
+    from waguard import materialize
+
+    res = Resolver(tpl, materialize.discover(tpl, endpoint))
+    out: dict[str, dict[str, str]] = {}
+    for lid in tpl.resources:
+        try:
+            phys = res.phys(lid)
+            values = {"Ref": str(phys.ref), **{k: str(v) for k, v in phys.attrs.items()}}
+            values.setdefault("Arn", str(res.get_att(lid, "Arn")))
+        except TemplateError:
+            continue
+        out[lid] = values
+    return out
+
+
+def expectation(tpl: Template, physical: Mapping[str, Mapping[str, str]], account: str | None = None) -> Any:
+    paths.ensure_lambdas_on_path()
+    from domain import audit_expect
+
+    return audit_expect.expectation(
+        tpl.raw, physical, region=tpl.region, account=account or tpl.account, stack=tpl.stack
+    )
+
+
+def run_local(tpl: Template, endpoint: str) -> list[dict[str, str]]:
+    """The findings against a running `waguard serve` (its AWS endpoint)."""
+    paths.ensure_lambdas_on_path()
+    from domain import audit_checks
+
+    exp = expectation(tpl, local_physical(tpl, endpoint))
+    return audit_checks.run(lambda service: aws.client(service, endpoint, tpl.region), exp, may)
+
+
+def run_aws(tpl: Template) -> list[dict[str, str]]:
+    """The findings against the deployed stack, with the caller's AWS credentials."""
+    import boto3
+
+    paths.ensure_lambdas_on_path()
+    from domain import audit_checks, audit_expect
+
+    session = boto3.session.Session(region_name=tpl.region)
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            clients[service] = session.client(service)
+        return clients[service]
+
+    account = str(client("sts").get_caller_identity()["Account"])
+    rows: list[dict[str, Any]] = []
+    for page in client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=tpl.stack):
+        rows.extend(page["StackResourceSummaries"])
+    physical = audit_expect.physical_from_stack(rows, tpl.region, account)
+    return audit_checks.run(client, expectation(tpl, physical, account), may)
+
+
+def render(findings: list[dict[str, str]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"findings": findings}, indent=2)
+    lines = [f"FINDING {f['check']} {f['resource']}: {f['detail']}" for f in findings]
+    lines.append(f"{len(findings)} finding" + ("" if len(findings) == 1 else "s"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
+    parser = argparse.ArgumentParser(
+        prog="waguard audit",
+        description="Check the deployed (or local) resources against the synthesized template; "
+        "exit 1 on drift.",
+    )
+    parser.add_argument(
+        "--aws-endpoint", default=None, help="the AWS endpoint of a running `waguard serve` (default: AWS)"
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output (default text)")
+    args = parser.parse_args(argv)
+    try:
+        tpl = load(ensure_synthesized())
+        findings = run_local(tpl, args.aws_endpoint) if args.aws_endpoint else run_aws(tpl)
+    except Exception as exc:  # no template, no credentials, an endpoint that is not waguard's
+        print(f"waguard audit: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    out(render(findings, args.format))
+    return 1 if findings else 0
