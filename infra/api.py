@@ -122,6 +122,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/contacts/{contact}/messages", c.FN_CONTACTS_API),
     Route("GET", "/media/{id}", c.FN_MESSAGES_API),
     Route("POST", MEDIA_PATH, c.FN_MESSAGES_API),
+    Route("GET", "/audit/findings", c.FN_AUDITOR),
+    Route("POST", "/audit/run", c.FN_AUDITOR),
 )
 BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent"}
 

@@ -104,6 +104,8 @@ class WaguardConfig(_Model):
     events_rate_per_second: int = Field(default=10, ge=1, le=300)
     events_retry_attempts: int = Field(default=8, ge=0, le=185)
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
+    # The auditor runs every this many hours (and after each deploy); see docs/design.md "Audits".
+    audit_schedule_hours: int = Field(default=24, ge=1, le=168)
 
     @field_validator("retention_days")
     @classmethod

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from waguard import aws, paths
-from waguard.cfn import Resolver, Template, TemplateError, ensure_synthesized, iam, load
+from waguard.cfn import Physical, Resolver, Template, TemplateError, ensure_synthesized, iam, load
 
 
 def may(statements: Sequence[Mapping[str, Any]], action: str, resource: str) -> bool:
@@ -34,7 +34,12 @@ def local_physical(tpl: Template, endpoint: str) -> dict[str, dict[str, str]]:
     """Logical id -> {"Ref", "Arn", ...} of every resource, as `waguard serve` created or stands it in."""
     from waguard import materialize
 
-    res = Resolver(tpl, materialize.discover(tpl, endpoint))
+    return physical_values(tpl, materialize.discover(tpl, endpoint))
+
+
+def physical_values(tpl: Template, physical: Mapping[str, Physical]) -> dict[str, dict[str, str]]:
+    """Logical id -> {"Ref", "Arn", ...} of every resource: the created ones, the others' stand-ins."""
+    res = Resolver(tpl, dict(physical))
     out: dict[str, dict[str, str]] = {}
     for lid in tpl.resources:
         try:
@@ -45,6 +50,19 @@ def local_physical(tpl: Template, endpoint: str) -> dict[str, dict[str, str]]:
             continue
         out[lid] = values
     return out
+
+
+def write_source(tpl: Template, physical: Mapping[str, Physical], path: Any) -> None:
+    """The file the local auditor function reads instead of CloudFormation (constants.ENV_AUDIT_SOURCE)."""
+    doc = {
+        "template": tpl.raw,
+        "physical": physical_values(tpl, physical),
+        "region": tpl.region,
+        "account": tpl.account,
+        "stack": tpl.stack,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc), encoding="utf-8")
 
 
 def expectation(tpl: Template, physical: Mapping[str, Mapping[str, str]], account: str | None = None) -> Any:

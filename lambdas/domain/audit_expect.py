@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 Physical = Mapping[str, Mapping[str, str]]
@@ -265,7 +265,7 @@ _ARN = {
 
 
 def physical_from_stack(
-    resources: list[Mapping[str, Any]], region: str, account: str
+    resources: Sequence[Mapping[str, Any]], region: str, account: str
 ) -> dict[str, dict[str, str]]:
     """`DescribeStackResources` rows -> logical id -> {"Ref", "Arn", ...} as `Ref`/`Fn::GetAtt` give them."""
     out: dict[str, dict[str, str]] = {}

@@ -255,3 +255,31 @@ def test_cli_prints_the_finding_and_exits_1(stack, aws, exp, clean) -> None:
         assert as_json["findings"][0]["check"] == "trail-logging"
     finally:
         _trail(aws, exp, False)
+
+
+# ---- the auditor function behind the API (serve runs it once when ready) ------------------------------
+
+
+def test_serve_ran_the_audit_when_ready_and_the_roles_read_it(stack, client) -> None:
+    for role in ("auditor", "privacy-officer"):
+        reply = client.request("GET", "/audit/findings", key=stack.roles[role])
+        assert reply.status == 200, (role, reply.text)
+        assert reply.json()["findings"] == [] and reply.json()["run_at"].endswith("Z")
+    for role in ("sender", "agent"):
+        assert client.request("GET", "/audit/findings", key=stack.roles[role]).status == 403, role
+        assert client.request("POST", "/audit/run", key=stack.roles[role]).status == 403, role
+
+
+def test_post_run_finds_a_drift_and_get_answers_that_run(stack, client, aws, exp, clean) -> None:
+    auditor = stack.roles["auditor"]
+    _versioning(aws, exp, True)
+    try:
+        ran = client.request("POST", "/audit/run", key=auditor)
+        assert ran.status == 200, ran.text
+        found = ran.json()["findings"]
+        assert [f["check"] for f in found] == ["bucket-versioning"] and "TrailBucket" in found[0]["resource"]
+        assert client.request("GET", "/audit/findings", key=auditor).json() == ran.json()
+    finally:
+        _versioning(aws, exp, False)
+    again = client.request("POST", "/audit/run", key=stack.roles["privacy-officer"])
+    assert again.status == 200 and again.json()["findings"] == []
