@@ -106,6 +106,50 @@ def run_aws(tpl: Template) -> list[dict[str, str]]:
     return audit_checks.run(client, expectation(tpl, physical, account), may)
 
 
+def last_run(tpl: Template, endpoint: str | None) -> dict[str, Any] | None:
+    """The newest run the auditor kept in the audit table (a local stack's, or the deployed one's)."""
+    import boto3
+    from boto3.dynamodb.conditions import Key
+
+    c = paths.constants()
+    if endpoint:
+        table = local_physical(tpl, endpoint)
+        resource = boto3.resource(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name=tpl.region,
+            aws_access_key_id=aws.ACCESS_KEY,
+            aws_secret_access_key=aws.SECRET_KEY,
+        )
+    else:
+        session = boto3.session.Session(region_name=tpl.region)
+        rows: list[dict[str, Any]] = []
+        for page in (
+            session.client("cloudformation")
+            .get_paginator("list_stack_resources")
+            .paginate(StackName=tpl.stack)
+        ):
+            rows.extend(page["StackResourceSummaries"])
+        table = {r["LogicalResourceId"]: {"Ref": r.get("PhysicalResourceId", "")} for r in rows}
+        resource = session.resource("dynamodb")
+    lid = _audit_table(tpl)
+    answer = resource.Table(table[lid]["Ref"]).query(
+        KeyConditionExpression=Key(c.PK).eq("AUDITRUN"), ScanIndexForward=False, Limit=1
+    )
+    items = answer.get("Items") or []
+    return dict(items[0]) if items else None
+
+
+def _audit_table(tpl: Template) -> str:
+    """The audit table's logical id: what the functions' environment names as the audit table."""
+    key = paths.constants().ENV_TABLE[paths.constants().TABLE_AUDIT]
+    for fn in tpl.by_id("AWS::Lambda::Function").values():
+        ref = ((fn.properties.get("Environment") or {}).get("Variables") or {}).get(key)
+        if isinstance(ref, dict) and "Ref" in ref:
+            return str(ref["Ref"])
+    raise TemplateError("no function names the audit table")
+
+
 def render(findings: list[dict[str, str]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"findings": findings}, indent=2)

@@ -283,3 +283,24 @@ def test_post_run_finds_a_drift_and_get_answers_that_run(stack, client, aws, exp
         _versioning(aws, exp, False)
     again = client.request("POST", "/audit/run", key=stack.roles["privacy-officer"])
     assert again.status == 200 and again.json()["findings"] == []
+
+
+def test_the_report_shows_the_last_run(stack, client, aws, exp, clean) -> None:
+    _memory(aws, exp, True)
+    try:
+        ran = client.request("POST", "/audit/run", key=stack.roles["auditor"]).json()
+        done = subprocess.run(
+            [str(paths.ROOT / ".venv" / "bin" / "waguard"), "report", "--aws-endpoint", stack.aws],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        section = done.stdout.split("Self-audit", 1)[1]
+        assert f"Last run {ran['run_at']}" in section
+        (finding,) = ran["findings"]
+        assert f"| function-memory | {finding['resource']} |" in section
+    finally:
+        _memory(aws, exp, False)
+    client.request("POST", "/audit/run", key=stack.roles["auditor"])  # leaves a clean last run
