@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from waguard.cfn import Template
-from waguard.report.document import Badge, Bullets, Document, Heading, Para, Table
+from waguard.report.document import Badge, Bullets, Cell, Document, Heading, Para, Table
 
 
 def _auditor(tpl: Template) -> str | None:
@@ -72,5 +72,7 @@ def extend(doc: Document, tpl: Template, last_run: dict[str, Any] | None, asked:
     )
     section.blocks.append(Bullets([badge]))
     if findings:
-        rows = [[str(f.get("check")), str(f.get("resource")), str(f.get("detail"))] for f in findings]
+        rows: list[list[Cell]] = [
+            [str(f.get("check")), str(f.get("resource")), str(f.get("detail"))] for f in findings
+        ]
         section.blocks.append(Table(["check", "resource", "detail"], rows))
