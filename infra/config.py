@@ -106,6 +106,8 @@ class WaguardConfig(_Model):
     functions: dict[str, FunctionSettings] = Field(default_factory=dict)
     # The auditor runs every this many hours (and after each deploy); see docs/design.md "Audits".
     audit_schedule_hours: int = Field(default=24, ge=1, le=168)
+    # AWS Config managed rules matching the audit's checks (infra/config_rules.py): needs a recorder.
+    aws_config_rules: bool = False
 
     @field_validator("retention_days")
     @classmethod

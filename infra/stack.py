@@ -117,6 +117,10 @@ class WaguardStack(Stack):
             logs_key=self.keys.logs_key,
         )
         self.audits = self._audits()
+        if cfg.aws_config_rules:
+            from infra.config_rules import ConfigRules
+
+            self.config_rules = ConfigRules(self, "ConfigRules")
         # Policies are complete: acknowledge the documented wildcards statement by statement.
         self.data.finish()
         self.functions.finish()

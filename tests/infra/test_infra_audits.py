@@ -102,3 +102,22 @@ def test_the_findings_are_alarmed_on(synth: Synth) -> None:
     assert alarm["Namespace"] == c.METRICS_NAMESPACE
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["AlarmActions"] and alarm["Period"] <= 86400
+
+
+def test_aws_config_rules_are_off_by_default_and_deployed_when_asked(synth: Synth, tmp_path) -> None:
+    from aws_cdk.assertions import Template
+
+    from infra.application import build_app
+    from infra.config_rules import RULES
+
+    assert synth.cfg.aws_config_rules is False
+    assert not synth.of_type("AWS::Config::ConfigRule")
+    app, stack, _ = build_app(str(tmp_path), checks=False, settings_overrides={"awsConfigRules": True})
+    rules = Template.from_stack(stack).find_resources("AWS::Config::ConfigRule")
+    identifiers = {r["Properties"]["Source"]["SourceIdentifier"] for r in rules.values()}
+    assert identifiers == {identifier for _, identifier, _ in RULES}
+    assert {"DYNAMODB_PITR_ENABLED", "CMK_BACKING_KEY_ROTATION_ENABLED", "CLOUD_TRAIL_ENABLED"} <= identifiers
+    assert "S3_BUCKET_SSL_REQUESTS_ONLY" in identifiers
+    for rule in rules.values():
+        scope = rule["Properties"].get("Scope")
+        assert scope is None or scope == {"TagKey": "project", "TagValue": "waguard"}
