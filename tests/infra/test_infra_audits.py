@@ -112,7 +112,7 @@ def test_aws_config_rules_are_off_by_default_and_deployed_when_asked(synth: Synt
 
     assert synth.cfg.aws_config_rules is False
     assert not synth.of_type("AWS::Config::ConfigRule")
-    app, stack, _ = build_app(str(tmp_path), checks=False, settings_overrides={"awsConfigRules": True})
+    _app, stack, _ = build_app(str(tmp_path), checks=False, settings_overrides={"awsConfigRules": True})
     rules = Template.from_stack(stack).find_resources("AWS::Config::ConfigRule")
     identifiers = {r["Properties"]["Source"]["SourceIdentifier"] for r in rules.values()}
     assert identifiers == {identifier for _, identifier, _ in RULES}
