@@ -47,6 +47,14 @@ def facts(tpl: Template) -> list[list[Any]]:
     ]
 
 
+def summary(tpl: Template) -> tuple[bool, str]:
+    """Whether the template checks itself (a scheduled auditor, after deploys, alarmed), in words."""
+    rows = facts(tpl)
+    kept = len(rows) == 4 and not any(isinstance(v, Badge) and v.kind == "gap" for _, v in rows)
+    words = "; ".join(f"{k} {v.text if isinstance(v, Badge) else v}" for k, v in rows)
+    return kept, "self-audit against this template (waguard audit, the auditor function): " + words
+
+
 def extend(doc: Document, tpl: Template, last_run: dict[str, Any] | None, asked: str | None) -> None:
     """Add the self-audit to the report's audit section."""
     section = next((s for s in doc.sections if s.anchor == "audit"), None)
