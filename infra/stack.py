@@ -117,17 +117,18 @@ class WaguardStack(Stack):
             logs_key=self.keys.logs_key,
         )
         self.audits = self._audits()
-        if cfg.aws_config_rules:
-            from infra.config_rules import ConfigRules
-
-            self.config_rules = ConfigRules(self, "ConfigRules")
         # Policies are complete: acknowledge the documented wildcards statement by statement.
         self.data.finish()
         self.functions.finish()
         self.access.finish()
 
     def _audits(self) -> Audits:
-        """The self-audit: the auditor's read-only view of every resource it checks."""
+        """The self-audit: the auditor's read-only view of every resource it checks; with cdk.json
+        `awsConfigRules`, the matching AWS Config managed rules too."""
+        if self.cfg.aws_config_rules:
+            from infra.config_rules import ConfigRules
+
+            ConfigRules(self, "ConfigRules")
         return Audits(
             self,
             "Audits",
