@@ -6,7 +6,8 @@
   `GET /templates`.
 - privacy-officer: `PUT`/`GET /contacts/{contact}/consent`, `GET /contacts/{contact}/export`,
   `DELETE /contacts/{contact}`, `GET /media/{id}`.
-- auditor: no API route; read the trail bucket and the trail/API/function log groups; decrypt with
+- privacy-officer also, and auditor: `GET /audit/findings`, `POST /audit/run` (the self-audit).
+- auditor: read the trail bucket and the trail/API/function log groups; decrypt with
   the trail and logs keys.
 
 Each role can be assumed only by principals of this account that signed in with MFA. Each
@@ -62,12 +63,14 @@ AGENT_ROUTES = [
     "POST /media",
     "GET /templates",
 ]
+AUDIT_ROUTES = ["GET /audit/findings", "POST /audit/run"]
 PRIVACY_OFFICER_ROUTES = [
     "PUT /contacts/{contact}/consent",
     "GET /contacts/{contact}/consent",
     "GET /contacts/{contact}/export",
     "DELETE /contacts/{contact}",
     "GET /media/{id}",
+    *AUDIT_ROUTES,
 ]
 DENY_DEEPER_PATHS = "DenyDeeperPaths"
 INVOKE = "execute-api:Invoke"
@@ -161,8 +164,9 @@ class PersonnelAccess(Construct):
         )
         self._role(
             c.ROLE_AUDITOR,
-            "Read the audit trail and the logs; no API route",
+            "Read the audit trail, the logs and the self-audit's findings",
             [
+                *_invoke_statements(api, "InvokeAuditRoutes", AUDIT_ROUTES),
                 iam.PolicyStatement(
                     sid="ListTrailBucket", actions=["s3:ListBucket"], resources=[trail_bucket.bucket_arn]
                 ),

@@ -125,6 +125,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/templates/sync", c.FN_TEMPLATES),
     Route("POST", "/templates", c.FN_TEMPLATES),
     Route("POST", MEDIA_PATH, c.FN_MESSAGES_API),
+    Route("GET", "/audit/findings", c.FN_AUDITOR),
+    Route("POST", "/audit/run", c.FN_AUDITOR),
 )
 BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent", "POST /templates"}
 

@@ -108,6 +108,10 @@ class WaguardConfig(_Model):
     # The WhatsApp Business Account whose message templates the registry reads (domain/templates.py).
     business_account_id: str = Field(default="REPLACE_WITH_WABA_ID", pattern=r"^[A-Za-z0-9_]{1,64}$")
     template_sync_minutes: int = Field(default=15, ge=1, le=1440)
+    # The auditor runs every this many hours (and after each deploy); see docs/design.md "Audits".
+    audit_schedule_hours: int = Field(default=24, ge=1, le=168)
+    # AWS Config managed rules matching the audit's checks (infra/config_rules.py): needs a recorder.
+    aws_config_rules: bool = False
 
     @field_validator("retention_days")
     @classmethod

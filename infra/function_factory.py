@@ -11,6 +11,8 @@ the function is granted with `allow`). L2 `grant*` calls on the function are del
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import Duration, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -155,11 +157,17 @@ class WaguardFunction(Construct):
         *,
         conditions: dict[str, dict[str, object]] | None = None,
         wildcard_reason: str | None = None,
+        read_only_any_resource: bool = False,
     ) -> None:
-        """Add one explicit statement to the function's policy (a Sid per statement, unique)."""
+        """Add one explicit statement to the function's policy (a Sid per statement, unique).
+
+        Resource '*' only with `read_only_any_resource` and a `wildcard_reason`, and only for List/Get
+        actions (IAM's ListRoles and ListUsers have no resource to name)."""
         if sid in self._sids:
             raise ValueError(f"duplicate statement {sid} on {self.name}")
-        if any(a == "*" or a.endswith(":*") for a in actions) or "*" in resources:
+        read_only = all(re.fullmatch(r"[a-z0-9-]+:(List|Get|Describe)[A-Za-z]+", a) for a in actions)
+        star_allowed = read_only_any_resource and read_only and wildcard_reason is not None
+        if any(a == "*" or a.endswith(":*") for a in actions) or ("*" in resources and not star_allowed):
             raise ValueError(f"{self.name}.{sid}: no service-wide actions and no Resource '*'")
         self._sids.add(sid)
         self.policy.add_statements(

@@ -22,6 +22,9 @@ crypto-shred a contact.
   objects (`GET /media/{id}`, `POST /media`); the sender reads them and puts contacts' copies;
   contacts-api deletes them (erasure).
 - processor, contacts-api and sender put business events on the stack's bus (`events:PutEvents` on it).
+- auditor: audit `append` (keeps each run, reads the last); puts `audit.finding` events on the bus; no
+  secret; read-only Describe/Get/List on the stack's resources (infra/audits.py); every
+  `auditScheduleHours` and after each deploy.
 """
 
 from __future__ import annotations
@@ -101,6 +104,9 @@ class Needs:
     # Invoked every this many minutes by an EventBridge schedule (a rule on the default bus); `waguard
     # serve` reads the rule back from the template and runs it on the same rate.
     schedule_minutes: int | Callable[[WaguardConfig], int] | None = None
+    # The self-audit (docs/design.md "Audits"): its stack's name in the environment, read-only describe
+    # permissions on the stack's resources (infra/audits.py), invoked every `auditScheduleHours`.
+    audits: bool = False
     description: str = ""
 
 
@@ -178,6 +184,13 @@ NEEDS: dict[str, Needs] = {
         schedule_minutes=lambda cfg: cfg.template_sync_minutes,
         description="Template registry: GET/POST /templates, sync from Meta on a schedule",
     ),
+    c.FN_AUDITOR: Needs(
+        tables={c.TABLE_AUDIT: "append"},  # keeps each run, reads the last one
+        publishes=True,  # audit.finding events
+        secrets=(),
+        audits=True,
+        description="Self-audit: the deployed resources checked against the stack's template",
+    ),
 }
 
 
@@ -211,18 +224,19 @@ class Functions(Construct):
                 environment=env,
                 description=f"waguard {name}: {needs.description}",
             )
-            fn.allow(
-                "ReadSecrets",
-                ["secretsmanager:GetSecretValue"],
-                [secrets[s].secret_arn for s in needs.secrets],
-                conditions=CURRENT_VERSION_ONLY,
-            )
-            fn.allow(
-                "DecryptSecret",
-                KMS_FOR_SECRET,
-                [data_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-            )
+            if needs.secrets:
+                fn.allow(
+                    "ReadSecrets",
+                    ["secretsmanager:GetSecretValue"],
+                    [secrets[s].secret_arn for s in needs.secrets],
+                    conditions=CURRENT_VERSION_ONLY,
+                )
+                fn.allow(
+                    "DecryptSecret",
+                    KMS_FOR_SECRET,
+                    [data_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+                )
             for level, actions in TABLE_ACCESS.items():
                 table_resources: list[str] = []
                 for logical in (t for t, lvl in needs.tables.items() if lvl == level):
@@ -272,9 +286,10 @@ class Functions(Construct):
                 fn.allow("PublishEvents", ["events:PutEvents"], [bus.event_bus_arn])
             if needs.media:
                 _allow_media(fn, needs.media, media_bucket, data_key, region)
-            if needs.schedule_minutes:
-                every = needs.schedule_minutes
-                _build_schedule(fn, every if isinstance(every, int) else every(cfg))
+            every = needs.schedule_minutes
+            minutes = cfg.audit_schedule_hours * 60 if needs.audits else every
+            if minutes:
+                _build_schedule(fn, minutes if isinstance(minutes, int) else minutes(cfg))
             self.functions[name] = fn
 
     @property
@@ -315,6 +330,8 @@ def _environment(needs: Needs, of: _Given) -> dict[str, str]:
         env[c.ENV_EVENT_BUS_NAME] = of.bus.event_bus_name
     if needs.media:
         env[c.ENV_MEDIA_BUCKET] = of.media_bucket.bucket_name
+    if needs.audits:
+        env[c.ENV_STACK_NAME] = Stack.of(of.bus).stack_name
     return env
 
 

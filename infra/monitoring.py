@@ -5,6 +5,7 @@
 - API 5xx,
 - Graph API auth errors (`GraphAuthErrors`: the access token is wrong or expired; nothing will send),
 - Graph API throttling (`GraphThrottled`: the send rate budget is too high for the account tier),
+- the self-audit's findings (`AuditFindings`: a deployed resource differs from the template),
 - deliveries for a business number not configured (`UnknownBusinessNumber`: answered and dropped; a
   number is missing from cdk.json `phoneNumbers`, or the app is subscribed to a WABA it should not be).
 The three runtime metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
@@ -115,6 +116,19 @@ class Monitoring(Construct):
             threshold=1,
             description="Webhook deliveries for a business number this deployment does not serve were "
             "dropped: add it to phoneNumbers in cdk.json, or unsubscribe the app from its account.",
+        )
+        self._alarm(
+            c.METRIC_AUDIT_FINDINGS,
+            cloudwatch.Metric(
+                namespace=c.METRICS_NAMESPACE,
+                metric_name=c.METRIC_AUDIT_FINDINGS,
+                dimensions_map={"service": c.SERVICE_NAME},
+                period=Duration.hours(min(cfg.audit_schedule_hours, 24)),  # alarms look back a day at most
+                statistic="Maximum",
+            ),
+            threshold=1,
+            description="The self-audit found the deployed stack differs from its template (audit.finding "
+            "events, GET /audit/findings): fix the drift or redeploy.",
         )
 
     @staticmethod

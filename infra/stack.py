@@ -10,6 +10,7 @@ from constructs import Construct
 from infra.access import PersonnelAccess
 from infra.api import Api
 from infra.audit_trail import AuditTrail
+from infra.audits import Audits
 from infra.config import WaguardConfig
 from infra.data import Data
 from infra.events import Events
@@ -115,7 +116,35 @@ class WaguardStack(Stack):
             trail_key=self.keys.trail_key,
             logs_key=self.keys.logs_key,
         )
+        self.audits = self._audits()
         # Policies are complete: acknowledge the documented wildcards statement by statement.
         self.data.finish()
         self.functions.finish()
         self.access.finish()
+
+    def _audits(self) -> Audits:
+        """The self-audit: the auditor's read-only view of every resource it checks; with cdk.json
+        `awsConfigRules`, the matching AWS Config managed rules too."""
+        if self.cfg.aws_config_rules:
+            from infra.config_rules import ConfigRules
+
+            ConfigRules(self, "ConfigRules")
+        return Audits(
+            self,
+            "Audits",
+            auditor=self.functions[c.FN_AUDITOR],
+            table_arns=[t.table_arn for t in self.data.tables.values()],
+            key_arns=[k.key_arn for k in (self.keys.data_key, self.keys.logs_key, self.keys.trail_key)],
+            queues=[
+                self.queues.inbound,
+                self.queues.send,
+                *self.queues.dead_letter_queues.values(),
+                self.media.queue,
+                self.media.dlq,
+                self.events.dlq,
+            ],
+            buckets=[self.trail.bucket, self.trail.access_log_bucket, self.media.bucket],
+            trail_arn=self.trail.trail.attr_arn,
+            bus_arn=self.events.bus.event_bus_arn,
+            function_arns=[fn.function.function_arn for fn in self.functions.functions.values()],
+        )

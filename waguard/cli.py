@@ -1,4 +1,4 @@
-"""The `waguard` command: `serve`, `invoke` and `report`."""
+"""The `waguard` command: `serve`, `invoke`, `report` and `audit`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waguard", description="waguard local runtime and tools")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,invoke,report}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,invoke,report,audit}")
 
     serve = sub.add_parser("serve", help="run the whole stack locally (API, AWS endpoint, functions, queues)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="the data-protection report from the synthesized template", add_help=False
     )
     report.add_argument("args", nargs=argparse.REMAINDER)
+
+    audit = sub.add_parser(
+        "audit", help="check the deployed (or local) resources against the template", add_help=False
+    )
+    audit.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -48,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from waguard import report
 
         return int(report.main(argv[1:]) or 0)
+    if argv[:1] == ["audit"]:
+        from waguard import audit
+
+        return audit.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         from waguard import serve

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from waguard import aws, materialize, model, runtime
+from waguard import audit, aws, materialize, model, paths, runtime
 from waguard.cfn import Resolver, TemplateError, ensure_synthesized, load
 from waguard.workers import FunctionPool, InvocationError
 
@@ -59,6 +60,10 @@ def run(function: str, event_path: str, aws_endpoint: str | None = None) -> int:
         }
         if not os.environ.get("WA_GRAPH_API_URL"):
             graph, overrides["WA_GRAPH_API_URL"] = runtime.start_graph_fake("127.0.0.1", None)
+        # the auditor reads the template and resources from a file here (moto has no CloudFormation stack)
+        source = Path(tempfile.mkdtemp(prefix="waguard-invoke-")) / "audit-source.json"
+        audit.write_source(tpl, physical, source)
+        overrides[paths.constants().ENV_AUDIT_SOURCE] = str(source)
         cfg = runtime.worker_configs(tpl, physical, endpoint, overrides, log_dir=None)[function]
         pool = FunctionPool(cfg, 1).start()
         try:

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from waguard import aws, model
+from waguard import aws, materialize_audit, model
 from waguard.cfn import Physical, Resolver, Template, TemplateError, physical_name
 
 LOGICAL_ID_TAG = "waguard:logical-id"
@@ -40,6 +40,7 @@ SUPPORTED = (
     "AWS::Events::EventBus",
     "AWS::Events::Rule",
     "AWS::S3::Bucket",
+    *materialize_audit.TYPES,
 )
 
 
@@ -133,6 +134,7 @@ class Materializer:
             "AWS::Events::EventBus": self._event_bus,
             "AWS::Events::Rule": self._rule,
             "AWS::S3::Bucket": self._bucket,
+            **materialize_audit.creators(self),
         }
         for lid in creation_order(self.tpl, self.res):
             try:
@@ -155,8 +157,9 @@ class Materializer:
             "Tags": [{"TagKey": LOGICAL_ID_TAG, "TagValue": lid}]
             + [{"TagKey": t["Key"], "TagValue": str(t["Value"])} for t in p.get("Tags") or []],
         }
-        # The key policy is not applied: IAM is not enforced locally (moto), and its principals
-        # (the account root, service principals) mean nothing here.
+        # The key policy is kept as the template says (the audit compares it); moto does not enforce it.
+        if p.get("KeyPolicy"):
+            args["Policy"] = json.dumps(p["KeyPolicy"])
         kms = self.client("kms")
         meta = kms.create_key(**args)["KeyMetadata"]
         if p.get("EnableKeyRotation"):
@@ -298,7 +301,10 @@ class Materializer:
         # The bus's KMS key and dead-letter queue are AWS's delivery machinery; moto keeps events in
         # memory. The rules on it and their SQS targets are what routes events locally.
         standin = self.res.standin(lid)
-        bus = self.client("events").create_event_bus(Name=standin.ref)
+        key = self.props(lid).get("KmsKeyIdentifier")
+        bus = self.client("events").create_event_bus(
+            Name=standin.ref, **({"KmsKeyIdentifier": str(key)} if key else {})
+        )
         return Physical(standin.ref, {"Arn": bus["EventBusArn"], "Name": standin.ref})
 
     def _rule(self, lid: str) -> Physical:
@@ -533,6 +539,10 @@ def discover(tpl: Template, endpoint: str) -> dict[str, Physical]:
             elif rtype == "AWS::S3::Bucket":
                 physical[lid] = res.standin(lid)
                 aws.client("s3", endpoint, tpl.region).head_bucket(Bucket=physical[lid].ref)
+            elif rtype == "AWS::CloudTrail::Trail":
+                physical[lid] = materialize_audit.trail_physical(Materializer(tpl, endpoint, {}), lid)
+            elif rtype in ("AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::Lambda::Function"):
+                physical[lid] = res.standin(lid)
         except Exception as exc:  # a missing key, a ResourceNotFound, ...: one clear message
             raise MaterializeError(
                 f"{lid} ({rtype}) was not found at {endpoint}: "

@@ -1,4 +1,4 @@
-"""Two corrections to moto's in-process DynamoDB, installed once per process (`install()`) by the local
+"""Corrections to moto's in-process DynamoDB and S3, installed once per process (`install()`) by the local
 runtime's moto server (`waguard serve`, `waguard invoke`), the tests' `aws_stack` and the benchmarks.
 
 - Requests one at a time: DynamoDB applies every item operation atomically; moto takes no lock, so under
@@ -11,6 +11,10 @@ runtime's moto server (`waguard serve`, `waguard invoke`), the tests' `aws_stack
   table's size, and gigabytes for the benchmarks' 1e5 items. Here the transaction keeps moto's own
   semantics (each operation checked and applied in order; cancelled as a whole) but backs up only the
   items it names, and a cancelled one restores exactly those.
+- Bucket policies without conditions: moto evaluates a bucket policy ignoring its statements'
+  conditions, so the stack's TLS-only Deny would refuse every object request over the local HTTP
+  endpoint. Statements with a condition are left out of moto's decision (`FakeBucket.get_permission`);
+  the policy itself is stored whole, as the audit reads it back.
 """
 
 from __future__ import annotations
@@ -77,8 +81,30 @@ def _with_item_rollback(real: Any) -> Any:
     return transact_write_items
 
 
+def _unconditional_bucket_policy(real: Any) -> Any:
+    """moto evaluates a bucket policy's statements without their conditions, so the stack's TLS-only Deny
+    (`aws:SecureTransport` false) would deny every object request; locally only the statements without a
+    condition are evaluated (the policy is kept whole: the audit reads it back)."""
+    import json
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        from moto.iam.access_control import IAMPolicy, PermissionResult
+
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        items = document.get("Statement") or []
+        kept = [st for st in ([items] if isinstance(items, dict) else items) if not st.get("Condition")]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": kept})).is_action_permitted(action, resource)
+
+    get_permission.__wrapped__ = real  # type: ignore[attr-defined]
+    return get_permission
+
+
 def install() -> None:
-    """Both corrections, for the rest of the process. Idempotent."""
+    """The corrections, for the rest of the process. Idempotent."""
     global _installed  # noqa: PLW0603
     if _installed:
         return
@@ -90,6 +116,9 @@ def install() -> None:
     models.DynamoDBBackend.transact_write_items = _with_item_rollback(  # type: ignore[method-assign]
         models.DynamoDBBackend.transact_write_items
     )
+    from moto.s3.models import FakeBucket
+
+    FakeBucket.get_permission = _unconditional_bucket_policy(FakeBucket.get_permission)  # type: ignore[method-assign]
     _installed = True
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from waguard import aws, materialize, model, paths, roles, runtime
+from waguard import audit, aws, materialize, model, paths, roles, runtime
 from waguard.api import ApiServer, LocalApi
 from waguard.cfn import Resolver, Template, TemplateError, ensure_synthesized, load
 from waguard.pollers import Poller
@@ -127,6 +127,9 @@ class LocalStack:
             "WA_PHONE_NUMBER_ID": env.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id(),
             "WA_BUSINESS_ACCOUNT_ID": env.get("WA_BUSINESS_ACCOUNT_ID") or runtime.default_phone_number_id(),
         }
+        audit_source = self.log_dir.parent / "audit-source.json"
+        audit.write_source(tpl, physical, audit_source)
+        self.overrides[paths.constants().ENV_AUDIT_SOURCE] = str(audit_source)
         if not env.get("WA_GRAPH_API_URL"):
             self.graph, self.graph_url = runtime.start_graph_fake(
                 aws.connect_host(self.host),
@@ -168,7 +171,24 @@ class LocalStack:
         report = (lambda line: warn("api " + line)) if self.verbose else (lambda line: None)
         app = LocalApi(apis[0], tpl.region, self._invoke, self.principals, report, alert=warn)
         self.api_server = ApiServer((self.host, self.port), app).start()
+        self._first_audit(tpl, res, fns, physical)
         return self
+
+    def _first_audit(
+        self, tpl: Template, res: Resolver, fns: dict[str, Any], physical: dict[str, Any]
+    ) -> None:
+        """The auditor's first run, as after a deploy (then its schedule runs it); a failure is reported."""
+        from waguard.schedules import scheduled_event
+
+        name = paths.constants().FN_AUDITOR
+        rules = [s for s in model.schedules(tpl, res, fns) if s.function == name]
+        if name not in self.pools or not rules:
+            return
+        rule_arn = str(physical[rules[0].logical_id].attrs["Arn"])
+        try:
+            self._invoke(name, scheduled_event(rule_arn, tpl.region, tpl.account))
+        except Exception as exc:  # the stack still serves; the audit's own error is in its log
+            warn(f"warning: the first audit run failed ({type(exc).__name__}: {exc})")
 
     def _start_functions(self, tpl: Template, physical: dict[str, Any], endpoint: str) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)

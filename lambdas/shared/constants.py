@@ -21,6 +21,8 @@ METRIC_GRAPH_THROTTLED: Final = "GraphThrottled"
 METRIC_GRAPH_AUTH_ERRORS: Final = "GraphAuthErrors"
 # Webhook changes for a business number the deployment does not serve (dropped, not stored).
 METRIC_UNKNOWN_BUSINESS_NUMBER: Final = "UnknownBusinessNumber"
+# Findings of the last audit run (the auditor function; alarmed on, infra/monitoring.py).
+METRIC_AUDIT_FINDINGS: Final = "AuditFindings"
 FUNCTION_TAG: Final = "waguard:function"  # tag on every function: its logical name below
 DATA_CLASS_METADATA: Final = "waguard:data-class"  # template metadata: what a resource holds (the report)
 
@@ -32,6 +34,7 @@ FN_CONTACTS_API: Final = "contacts-api"
 FN_SENDER: Final = "sender"
 FN_MEDIA_WORKER: Final = "media-worker"
 FN_TEMPLATES: Final = "templates"
+FN_AUDITOR: Final = "auditor"
 HANDLERS: Final[dict[str, str]] = {
     FN_WEBHOOK: "handlers.webhook.handler",
     FN_PROCESSOR: "handlers.processor.handler",
@@ -40,6 +43,7 @@ HANDLERS: Final[dict[str, str]] = {
     FN_SENDER: "handlers.sender.handler",
     FN_MEDIA_WORKER: "handlers.media_worker.handler",
     FN_TEMPLATES: "handlers.templates_api.handler",
+    FN_AUDITOR: "handlers.auditor.handler",
 }
 
 # Tables (logical names; the physical names are CloudFormation's and reach code through env keys).
@@ -66,6 +70,10 @@ ENV_MEDIA_BUCKET: Final = "WG_MEDIA_BUCKET"
 ENV_DATA_KEY_ARN: Final = "WG_DATA_KEY_ARN"
 ENV_SETTINGS: Final = "WG_SETTINGS"
 ENV_EVENT_BUS_NAME: Final = "WG_EVENT_BUS_NAME"
+ENV_STACK_NAME: Final = "WG_STACK_NAME"  # the auditor reads its own stack's template and resources
+# Local only (`waguard serve`): a JSON file {"template", "physical", "region", "account", "stack"} that
+# stands in for CloudFormation's GetTemplate and DescribeStackResources, which moto cannot answer.
+ENV_AUDIT_SOURCE: Final = "WG_AUDIT_SOURCE"
 # Contract overrides (local development and tests).
 ENV_GRAPH_API_URL: Final = "WA_GRAPH_API_URL"
 ENV_GRAPH_API_VERSION: Final = "WA_GRAPH_API_VERSION"
@@ -190,6 +198,9 @@ EVENT_TYPES: Final = (
     EVENT_CONTACT_ERASED,
     EVENT_TEMPLATE_CHANGED,
 )
+# Operational events on the same bus (no contact in them): one per finding of an audit run.
+EVENT_AUDIT_FINDING: Final = "audit.finding"
+OPERATIONAL_EVENT_TYPES: Final = (EVENT_AUDIT_FINDING,)
 EVENTS_HEADER: Final = "X-Waguard-Events-Key"
 
 # Outbound message statuses: a status only ever moves to a higher rank (never backwards; failed is final).

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,3 +52,29 @@ def day(date: str) -> list[dict[str, Any]]:
     from boto3.dynamodb.conditions import Key
 
     return list(tables.query_live(c.TABLE_AUDIT, Key(c.PK).eq("AUDIT#" + date)))
+
+
+RUNS_PK = "AUDITRUN"  # the audit runs (waguard's self-audit), newest last by `sk` = run time
+
+
+def keep_run(run_at: str, findings: list[dict[str, str]], trigger: str) -> dict[str, Any]:
+    """Keep one audit run (its findings name resources by logical id: no personal data)."""
+    item: dict[str, Any] = {
+        c.PK: RUNS_PK,
+        c.SK: f"{_iso(time.time())}#{secrets.token_hex(4)}",  # microseconds: runs of one second in order
+        "run_at": run_at,
+        "trigger": trigger,
+        "findings": findings,
+        "count": len(findings),
+    }
+    tables.table(c.TABLE_AUDIT).put_item(Item=tables.stamp(item, c.CLASS_AUDIT))
+    return item
+
+
+def last_run() -> dict[str, Any] | None:
+    """The newest audit run kept, or None."""
+    from boto3.dynamodb.conditions import Key
+
+    for item in tables.query_live(c.TABLE_AUDIT, Key(c.PK).eq(RUNS_PK), ScanIndexForward=False, Limit=1):
+        return item
+    return None

@@ -102,16 +102,19 @@ def test_privacy_officer_may_only_use_the_privacy_routes(synth: Synth) -> None:
         "GET /contacts/*/export",
         "DELETE /contacts/*",
         "GET /media/*",  # contract: the privacy officer reads media (an access request, an erasure check)
+        "GET /audit/findings",  # contract: the audit routes (role table)
+        "POST /audit/run",
     }
     assert len(policy["Properties"]["PolicyDocument"]["Statement"]) == 2  # the Allow and its DenyDeeperPaths
 
 
-def test_auditor_reads_trail_and_logs_only(synth: Synth) -> None:
+def test_auditor_reads_trail_logs_and_findings_only(synth: Synth) -> None:
     policy = role_policies(synth)[c.ROLE_AUDITOR]
-    assert invoked_routes(synth, policy) == set()
+    assert invoked_routes(synth, policy) == {"GET /audit/findings", "POST /audit/run"}
     granted = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
     actions = {a for s in granted.values() for a in as_list(s["Action"])}
     assert actions == {
+        "execute-api:Invoke",
         "s3:ListBucket",
         "s3:GetObject",
         "logs:DescribeLogStreams",
@@ -229,7 +232,8 @@ def test_each_role_may_invoke_exactly_its_routes_and_no_deeper_path(
         c.ROLE_SENDER: access.SENDER_ROUTES,
         c.ROLE_AGENT: access.AGENT_ROUTES,
         c.ROLE_PRIVACY_OFFICER: access.PRIVACY_OFFICER_ROUTES,
-    }.get(role, [])
+        c.ROLE_AUDITOR: access.AUDIT_ROUTES,
+    }[role]
     for route in ROUTES:
         path = re.sub(r"\{[^}]+\}", "p1", route.path)
         expected = iam.ALLOW if route.key in granted else iam.IMPLICIT_DENY

@@ -115,6 +115,7 @@ def test_who_may_touch_media_objects(synth: Synth) -> None:
         c.FN_CONTACTS_API: ["s3:DeleteObject"],
         c.FN_MEDIA_WORKER: ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],
         c.FN_TEMPLATES: [],
+        c.FN_AUDITOR: [],
     }
 
 

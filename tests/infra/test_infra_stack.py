@@ -226,6 +226,7 @@ SECRETS_OF = {
     "sender": {c.SECRET_PSEUDONYM, c.SECRET_GRAPH},
     "media-worker": {c.SECRET_GRAPH},
     "templates": {c.SECRET_GRAPH},  # reads Meta's template list, never a contact
+    "auditor": set(),
 }
 
 
@@ -403,6 +404,7 @@ COMMON_ENV = {
 
 def test_seven_functions_with_the_shared_defaults(synth: Synth) -> None:
     synth.template.resource_count_is("AWS::Lambda::Function", len(c.HANDLERS))
+    synth.template.resource_count_is("AWS::Lambda::Function", 7)
     synth.template.all_resources_properties(
         "AWS::Lambda::Function",
         {
@@ -461,10 +463,18 @@ def test_function_roles_have_only_their_own_customer_managed_policy(synth: Synth
         attached = [
             pid for pid, p in policies.items() if {"Ref": role_id} in p["Properties"].get("Roles", [])
         ]
-        assert len(attached) == 1, name
-        assert attached[0] in synth.resources[logical_id]["DependsOn"]
-        sids = {s["Sid"] for s in statements(policies[attached[0]])}
-        assert {"WriteOwnLogGroup", "XRay", "ReadSecrets"} <= sids
+        main = [pid for pid in attached if pid in synth.resources[logical_id]["DependsOn"]]
+        assert len(main) == 1, name
+        sids = {s["Sid"] for s in statements(policies[main[0]])}
+        assert {"WriteOwnLogGroup", "XRay"} <= sids
+        assert ("ReadSecrets" in sids) is bool(SECRETS_OF[name])
+        # the auditor alone has a second policy: reading its own configuration (its ARN cannot be in
+        # the policy the function depends on)
+        others = [statements(policies[pid]) for pid in attached if pid not in main]
+        if name == c.FN_AUDITOR:
+            assert [[s["Sid"] for s in o] for o in others] == [["AuditDescribeItself"]]
+        else:
+            assert others == [], name
 
 
 def test_no_wildcard_actions_and_resource_star_only_for_xray(synth: Synth) -> None:
@@ -472,7 +482,10 @@ def test_no_wildcard_actions_and_resource_star_only_for_xray(synth: Synth) -> No
         for statement in statements(policy):
             for action in as_list(statement["Action"]):
                 assert "*" not in action, f"{logical_id}: {action}"
-            if "*" in as_list(statement["Resource"]):
+            if "*" in as_list(statement["Resource"]) and statement["Sid"] == "AuditReadIam":
+                # IAM's ListRoles/ListUsers name no resource: the auditor's read-only IAM listing
+                assert all(a.startswith(("iam:List", "iam:Get")) for a in as_list(statement["Action"]))
+            elif "*" in as_list(statement["Resource"]):
                 assert statement["Sid"] == "XRay", logical_id
                 assert sorted(as_list(statement["Action"])) == [
                     "xray:PutTelemetryRecords",
@@ -482,10 +495,13 @@ def test_no_wildcard_actions_and_resource_star_only_for_xray(synth: Synth) -> No
 
 def _function_statements(synth: Synth, name: str) -> dict[str, dict[str, Any]]:
     role_id = ref(synth.resources[synth.function_ids()[name]]["Properties"]["Role"])
+    found: dict[str, dict[str, Any]] = {}
     for policy in synth.of_type("AWS::IAM::ManagedPolicy").values():
         if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-            return {s["Sid"]: s for s in statements(policy)}
-    raise AssertionError(name)
+            found.update({s["Sid"]: s for s in statements(policy)})
+    if not found:
+        raise AssertionError(name)
+    return found
 
 
 def test_function_grants_follow_the_design(synth: Synth) -> None:
@@ -535,6 +551,8 @@ ROUTES = {
     "GET /templates": ("templates", "AWS_IAM"),
     "POST /templates/sync": ("templates", "AWS_IAM"),
     "POST /templates": ("templates", "AWS_IAM"),
+    "GET /audit/findings": ("auditor", "AWS_IAM"),
+    "POST /audit/run": ("auditor", "AWS_IAM"),
 }
 
 

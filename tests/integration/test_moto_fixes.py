@@ -166,3 +166,29 @@ def test_reads_beside_writes_see_whole_items(ddb) -> None:
     for t in threads:
         t.join(30)
     assert seen == []
+
+
+def test_a_tls_only_bucket_policy_lets_local_requests_through_and_an_unconditional_deny_does_not(
+    monkeypatch,
+) -> None:
+    import json
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_fixes.install()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-central-1")
+        s3.create_bucket(Bucket="tls-only", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+        deny = {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::tls-only", "arn:aws:s3:::tls-only/*"],
+        }
+        tls_only = {**deny, "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Statement": [tls_only]}))
+        s3.put_object(Bucket="tls-only", Key="media/a", Body=b"x")
+        assert json.loads(s3.get_bucket_policy(Bucket="tls-only")["Policy"])["Statement"] == [tls_only]
+        s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Statement": [deny]}))
+        with pytest.raises(ClientError):
+            s3.put_object(Bucket="tls-only", Key="media/b", Body=b"x")

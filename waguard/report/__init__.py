@@ -41,9 +41,19 @@ def _base() -> Path:
     return cwd if (cwd / "cdk.json").exists() else paths.ROOT
 
 
-def generate(template: Path, cdk_json: Path, fmt: str = "md") -> str:
-    """The report as text (`md` or `html`)."""
-    doc = build(compute(load_inputs(template, cdk_json)))
+def generate(template: Path, cdk_json: Path, fmt: str = "md", audit_from: str | None = None) -> str:
+    """The report as text (`md` or `html`); `audit_from` ("aws" or a local AWS endpoint URL): where to read
+    the self-audit's last run (not read when None)."""
+    from waguard.report import self_audit
+
+    inputs = load_inputs(template, cdk_json)
+    doc = build(compute(inputs))
+    last = None
+    if audit_from is not None:
+        from waguard import audit
+
+        last = audit.last_run(inputs.template, None if audit_from == "aws" else audit_from)
+    self_audit.extend(doc, inputs.template, last, audit_from)
     return render_html(doc) if fmt == "html" else render_md(doc)
 
 
@@ -63,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         help="synthesized template (default cdk.out/Waguard.template.json)",
     )
     parser.add_argument("--cdk-json", type=Path, default=base / "cdk.json", help="cdk.json with the settings")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--aws-endpoint", default=None, help="show the last audit run of this local stack")
+    where.add_argument("--audit-aws", action="store_true", help="show the deployed stack's last audit run")
     args = parser.parse_args(argv)
     if not args.template.exists():
         print(f"waguard report: {args.template} not found; run `make synth` first", file=sys.stderr)
@@ -70,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cdk_json.exists():
         print(f"waguard report: {args.cdk_json} not found", file=sys.stderr)
         return 2
-    text = generate(args.template, args.cdk_json, args.format)
+    audit_from = "aws" if args.audit_aws else args.aws_endpoint
+    text = generate(args.template, args.cdk_json, args.format, audit_from)
     if args.out == "-":
         sys.stdout.write(text)
     else:

@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from waguard.cfn import Resource
+from waguard.report import self_audit
 from waguard.report.access import Route
 from waguard.report.checks import Check, Promise, count_check, facts_trail_buckets, route_check, runtime_check
 from waguard.report.common import function_name
@@ -492,6 +493,7 @@ def audits_and_updates(v: View) -> Promise:
                 f"{open_findings} open findings, {sum(p.suppressed for p in packs.packs)} acknowledged",
             ),
             runtime_check(packs, l1_acked, runtimes, cfg),
+            Check(*self_audit.summary(facts.inputs.template)),
         ],
         ["audit", "packs"],
     )
