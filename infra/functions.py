@@ -10,7 +10,8 @@ crypto-shred a contact.
 - secrets (constants.SECRETS), each function only those it reads: webhook the webhook secret (app secret,
   verify token); sender, media-worker and messages-api (read receipts) the Graph secret (access token);
   every function that derives identities (all but webhook and media-worker) the pseudonymization key.
-- processor: contacts, messages, keys `write`; consent `append`; consumes inbound, sends to send.
+- processor: contacts, messages, keys, privacy `write`; consent `append`; audit `put` (requests opened
+  over WhatsApp); consumes inbound, sends to send.
 - messages-api: contacts, consent `read`; messages `delete` (rollback only); keys `write`;
   idempotency `delete`; audit `put`; sends to send; PutItem on the contacts table only for the partitions
   of uploads (`UPLOADS`, `MEDIAREF#…`: condition `dynamodb:LeadingKeys`).
@@ -39,6 +40,7 @@ from constructs import Construct
 
 from infra.config import WaguardConfig
 from infra.function_factory import WaguardFunction
+from infra.monitoring import PRIVACY_CHECK_MINUTES
 from lambdas.shared import constants as c
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
@@ -115,6 +117,8 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_MESSAGES: "write",
             c.TABLE_CONSENT: "append",
             c.TABLE_KEYS: "write",
+            c.TABLE_PRIVACY: "write",  # requests over WhatsApp (MY DATA, DELETE MY DATA)
+            c.TABLE_AUDIT: "put",  # ... recorded in the audit log when opened
         },
         send_to=("send", "media"),
         consume="inbound",
@@ -143,7 +147,8 @@ NEEDS: dict[str, Needs] = {
         },
         publishes=True,
         media="delete",
-        description="Consent, export, erasure and conversation routes",
+        schedule_minutes=PRIVACY_CHECK_MINUTES,  # overdue data-subject requests: event and metric
+        description="Consent, export, erasure, conversation, restriction and privacy-request routes",
     ),
     c.FN_SENDER: Needs(
         tables={

@@ -7,7 +7,9 @@
 - Graph API throttling (`GraphThrottled`: the send rate budget is too high for the account tier),
 - deliveries for a business number not configured (`UnknownBusinessNumber`: answered and dropped; a
   number is missing from cdk.json `phoneNumbers`, or the app is subscribed to a WABA it should not be).
-The three runtime metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
+- data-subject requests open past their due date (`PrivacyRequestsOverdue`, the gauge the contacts-api's
+  privacy check puts every `PRIVACY_CHECK_MINUTES`: the law's deadline passed; answer or extend them).
+The runtime metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ GRAPH_AUTH_ERRORS = c.METRIC_GRAPH_AUTH_ERRORS
 GRAPH_THROTTLED = c.METRIC_GRAPH_THROTTLED
 PERIOD = Duration.minutes(5)
 GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+PRIVACY_CHECK_MINUTES = 15  # how often contacts-api counts overdue requests (infra/functions.py NEEDS)
 
 
 class Monitoring(Construct):
@@ -115,6 +118,20 @@ class Monitoring(Construct):
             threshold=1,
             description="Webhook deliveries for a business number this deployment does not serve were "
             "dropped: add it to phoneNumbers in cdk.json, or unsubscribe the app from its account.",
+        )
+
+        self._alarm(
+            c.METRIC_PRIVACY_OVERDUE,
+            cloudwatch.Metric(
+                namespace=c.METRICS_NAMESPACE,
+                metric_name=c.METRIC_PRIVACY_OVERDUE,
+                dimensions_map={"service": c.SERVICE_NAME},
+                period=Duration.minutes(PRIVACY_CHECK_MINUTES),
+                statistic="Maximum",
+            ),
+            threshold=1,
+            description="Data-subject requests are open past their legal due date (GDPR Art. 12(3), CCPA "
+            "45 days): complete, extend or reject them (GET /privacy/requests?status=overdue).",
         )
 
     @staticmethod

@@ -145,6 +145,8 @@ def test_settings_json_has_the_design_shape() -> None:
         "graph_api_url",
         "graph_api_version",
         "phone_numbers",
+        "privacy_law",
+        "privacy_notice",
     }
     assert set(out["retention_days"]) == set(c.DATA_CLASSES)
     assert {k: v for k, v in out["retention_days"].items() if k != c.CLASS_KEYS} == settings["retentionDays"]

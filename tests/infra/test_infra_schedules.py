@@ -61,5 +61,6 @@ def test_the_local_runtime_reads_the_schedule_from_the_template() -> None:
     assert (schedule.function, schedule.every_seconds, schedule.enabled) == ("auditor", 900, True)
 
 
-def test_no_function_of_the_stack_is_scheduled_yet() -> None:
-    assert all(needs.schedule_minutes is None for needs in functions.NEEDS.values())
+def test_only_the_privacy_check_of_contacts_api_is_scheduled() -> None:
+    scheduled = {name: n.schedule_minutes for name, n in functions.NEEDS.items() if n.schedule_minutes}
+    assert scheduled == {c.FN_CONTACTS_API: 15}  # overdue data-subject requests (issue 24)

@@ -89,8 +89,8 @@ def test_trail_key_policy_has_the_cloudtrail_conditions(synth: Synth) -> None:
 # ---- data ------------------------------------------------------------------------------------------
 
 
-def test_six_tables_encrypted_with_the_data_key_ttl_and_protected(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::DynamoDB::Table", 6)
+def test_every_declared_table_encrypted_with_the_data_key_ttl_and_protected(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::DynamoDB::Table", len(c.TABLE_SPECS))
     tables = synth.of_type("AWS::DynamoDB::Table")
     data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
     for logical_id, table in tables.items():
@@ -333,7 +333,17 @@ EXPECTED_ENV = {
         c.ENV_SEND_QUEUE_URL,
         c.ENV_MEDIA_QUEUE_URL,
         c.ENV_EVENT_BUS_NAME,
-        *(c.ENV_TABLE[t] for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS)),
+        *(
+            c.ENV_TABLE[t]
+            for t in (
+                c.TABLE_CONTACTS,
+                c.TABLE_MESSAGES,
+                c.TABLE_CONSENT,
+                c.TABLE_KEYS,
+                c.TABLE_PRIVACY,
+                c.TABLE_AUDIT,
+            )
+        ),
     },
     "messages-api": {
         c.ENV_SECRET_ID[c.SECRET_PSEUDONYM],
@@ -518,6 +528,14 @@ ROUTES = {
     "GET /contacts/{contact}/messages": ("contacts-api", "AWS_IAM"),
     "GET /media/{id}": ("messages-api", "AWS_IAM"),
     "POST /media": ("messages-api", "AWS_IAM"),
+    "PUT /contacts/{contact}/restriction": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests": ("contacts-api", "AWS_IAM"),
+    "GET /privacy/requests": ("contacts-api", "AWS_IAM"),
+    "GET /privacy/requests/{id}": ("contacts-api", "AWS_IAM"),
+    "GET /privacy/requests/{id}/export": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests/{id}/extend": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests/{id}/complete": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests/{id}/reject": ("contacts-api", "AWS_IAM"),
 }
 
 
