@@ -133,6 +133,26 @@ class Client:
     def erase(self, contact: str, **kw: Any) -> Reply:
         return self.request("DELETE", f"/contacts/{urllib.parse.quote(contact, safe='')}", **kw)
 
+    # ---- privacy operations ------------------------------------------------------------------------
+    def open_request(self, body: dict[str, Any], **kw: Any) -> Reply:
+        return self.request("POST", "/privacy/requests", json.dumps(body).encode(), **kw)
+
+    def requests(self, status: str | None = None, **kw: Any) -> Reply:
+        return self.request("GET", "/privacy/requests" + (f"?status={status}" if status else ""), **kw)
+
+    def privacy_request(self, request_id: str, suffix: str = "", **kw: Any) -> Reply:
+        path = f"/privacy/requests/{urllib.parse.quote(request_id, safe='')}{suffix}"
+        return self.request("GET", path, **kw)
+
+    def act(self, request_id: str, action: str, body: dict[str, Any] | None = None, **kw: Any) -> Reply:
+        path = f"/privacy/requests/{urllib.parse.quote(request_id, safe='')}/{action}"
+        return self.request("POST", path, json.dumps(body).encode() if body is not None else None, **kw)
+
+    def restrict(self, contact: str, restricted: bool, reason: str | None = None, **kw: Any) -> Reply:
+        body = {"restricted": restricted, **({"reason": reason} if reason else {})}
+        path = f"/contacts/{urllib.parse.quote(contact, safe='')}/restriction"
+        return self.request("PUT", path, json.dumps(body).encode(), **kw)
+
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
     """Poll until `check()` returns something truthy; the queues are asynchronous, as in AWS."""
