@@ -340,6 +340,20 @@ def _bot_answers(client: Client, bot: Any) -> None:
     )
 
 
+def _data_request(client: Client) -> dict[str, Any]:
+    """The customer writes MY DATA: the access request it opened (answered at once with its id)."""
+    _expect(client.deliver(inbound_text(CUSTOMER, "MY DATA")), 200, "MY DATA")
+    ref = _expect(client.export(CUSTOMER), 200, "export").json()["ref"]
+
+    def opened() -> dict[str, Any] | None:
+        found = [r for r in client.requests("open").json().get("requests", []) if r["contact"] == ref]
+        return found[0] if found else None
+
+    request: dict[str, Any] = wait_for(opened)
+    _show("GET /privacy/requests?status=open", client.privacy_request(request["id"]))
+    return request
+
+
 def play(client: Client, bot: Any = None) -> None:
     """The whole conversation, each step printed; raises SystemExit on any unexpected answer. With `bot`
     (a `waguard.bot.Bot` receiving the forwarded events), the business's bot answers the question."""
@@ -405,10 +419,14 @@ def play(client: Client, bot: Any = None) -> None:
     _step(8, "The next marketing template is refused before anything is sent")
     _show("POST /messages (template)", _expect(client.send(promo), 403, "refused template"))
 
-    _step(9, "The customer asks for their data (GDPR Art. 15/20)")
-    export = _expect(client.export(CUSTOMER), 200, "export").json()
+    _step(9, "The customer asks for their data over WhatsApp: MY DATA opens a tracked request (GDPR Art. 15)")
+    request = _data_request(client)
+    print(f"   {request['id']}: {request['type']}, channel {request['channel']}, due {request['due_at']}")
+    done = _expect(client.act(request["id"], "complete"), 200, "complete the request")
+    _show(f"POST /privacy/requests/{request['id']}/complete", done)
+    export = _expect(client.privacy_request(request["id"], "/export"), 200, "the request's export").json()
     counts = f"{len(export.get('messages', []))} messages, {len(export.get('consent', []))} consent events"
-    print(f"   export: {counts}, each with the date it will be deleted")
+    print(f"   export kept with the request for 30 days: {counts}, each with the date it will be deleted")
 
     _step(10, "The customer asks to be forgotten (GDPR Art. 17)")
     _show("DELETE /contacts/{contact}", _expect(client.erase(CUSTOMER), 200, "erase"))
