@@ -15,7 +15,8 @@ crypto-shred a contact.
 - messages-api: contacts, consent `read`; messages `delete` (rollback only); keys `write`;
   idempotency `delete`; audit `put`; sends to send; PutItem on the contacts table only for the partitions
   of uploads (`UPLOADS`, `MEDIAREF#…`: condition `dynamodb:LeadingKeys`).
-- contacts-api: contacts, messages, consent, keys, idempotency `delete`; audit `put`.
+- contacts-api: contacts, messages, consent, keys, idempotency, privacy `delete`; audit `put`; every 15
+  minutes an EventBridge schedule runs its overdue check of data-subject requests.
 - sender: messages, keys `write`; contacts `append` (a contact's copy of an upload sent to them); consent
   `append`; consumes send (visibility) and re-queues to it; reads and puts media objects.
 - media-worker: contacts, keys `write`; consumes media; puts (and cleans up) objects under `media/`.

@@ -7,8 +7,8 @@ gate may refuse (a restricted contact gets nothing): refused answers are logged,
   recorded as `NOTICE#first` in the contact's partition; its existence is read only when a notice is
   configured (`privacyNotice`, locally `WA_PRIVACY_NOTICE`).
 - `MY DATA` / `DELETE MY DATA` (and translations): an access / erasure request, channel `whatsapp`, law
-  `privacyLaw`, its id derived from the message's pseudonym (Meta's retry opens no second one), answered
-  with the request id and due date. The WhatsApp number itself is the identity check.
+  `privacyLaw`, its id derived from the message's pseudonym (a retry opens no second one), answered with
+  the request id and due date. The WhatsApp number itself is the identity check.
 - `PRIVACY` (and translations): the notice again.
 """
 
@@ -68,8 +68,8 @@ def keyword(
 def _open(kind: str, identity: Identity, seed: str, at: int, number: str | None, settings: Settings) -> None:
     from domain import privacy
 
-    if store.get_request(privacy.new_id(seed)) is not None:
-        return  # this message opened it before (Meta's retry after a failure): answered then
+    # A retry of this message after a failure finds the request it opened (same id) and answers again:
+    # a second answer beats none (a message marked done is never retried).
     received = datetime.fromtimestamp(min(at, int(datetime.now(UTC).timestamp())), UTC)
     opened = privacy.open_request(identity, kind, settings.privacy_law, WHATSAPP, received, WHATSAPP, seed)
     due = opened["due_at"][:10]
