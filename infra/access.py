@@ -71,6 +71,15 @@ PRIVACY_OFFICER_ROUTES = [
     "DELETE /contacts/{contact}",
     "GET /media/{id}",
     *AUDIT_ROUTES,
+    # Privacy operations (issue 24)
+    "PUT /contacts/{contact}/restriction",
+    "POST /privacy/requests",
+    "GET /privacy/requests",
+    "GET /privacy/requests/{id}",
+    "GET /privacy/requests/{id}/export",
+    "POST /privacy/requests/{id}/extend",
+    "POST /privacy/requests/{id}/complete",
+    "POST /privacy/requests/{id}/reject",
 ]
 DENY_DEEPER_PATHS = "DenyDeeperPaths"
 INVOKE = "execute-api:Invoke"
@@ -109,15 +118,70 @@ def _shadowed(api: Api, keys: list[str]) -> list[tuple[str, str]]:
     return found
 
 
+def _sample_paths(route_path: str) -> list[str]:
+    """Concrete one-segment-per-parameter paths of a route (`/a/{x}/b` -> `/a/x/b`)."""
+    return ["/".join("x" if p.startswith("{") else p for p in route_path.split("/"))]
+
+
+def _narrowed(api: Api, keys: list[str]) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Each route's deeper-path patterns (method + ARN path). A pattern that would deny another allowed
+    route (`GET/privacy/requests/*/*` holds `GET /privacy/requests/{id}/export`) is narrowed to the
+    parameter spanning three or more segments; what is left uncovered (a two-segment parameter) is
+    checked against every route of the API in `_granted_beyond`. Also the clashes narrowing did not fix."""
+    clashing = {pattern for _, pattern in _shadowed(api, keys)}
+    patterns: dict[str, list[str]] = {}
+    unfixed = []
+    for key in keys:
+        route = api.route(key)
+        out = []
+        for deeper in route.deeper_arn_paths:
+            pattern = f"{route.method}{deeper}"
+            if pattern in clashing:
+                pattern = pattern.replace("*/*", "*/*/*", 1)
+                allowed_paths = [
+                    f"{api.route(k).method}{s}"
+                    for k in keys
+                    if k != key
+                    for s in _sample_paths(api.route(k).path)
+                ]
+                unfixed += [(key, pattern) for path in allowed_paths if _iam_like(pattern, path)]
+            out.append(pattern)
+        patterns[key] = out
+    return patterns, unfixed
+
+
+def _granted_beyond(api: Api, keys: list[str], patterns: dict[str, list[str]]) -> list[str]:
+    """Routes of the API, not the role's, that its Allow matches and its Deny does not."""
+    from infra.api import ROUTES
+
+    allows = [f"{api.route(k).method}{api.route(k).arn_path}" for k in keys]
+    denies = [p for k in keys for p in patterns[k]]
+    found = []
+    for route in ROUTES:
+        if route.key in keys or not route.iam:
+            continue
+        for path in _sample_paths(route.path):
+            text = f"{route.method}{path}"
+            if any(_iam_like(a, text) for a in allows) and not any(_iam_like(d, text) for d in denies):
+                found.append(route.key)
+    return found
+
+
 def _invoke_statements(api: Api, sid: str, routes: list[str]) -> list[iam.PolicyStatement]:
     """Allow `execute-api:Invoke` on the routes this API has (a route of a capability not deployed is
-    skipped), and Deny it on their deeper paths so each path parameter is one segment."""
+    skipped), and Deny it on their deeper paths so each path parameter is one segment (narrowed where
+    that would deny another route of the role, `_narrowed`; then no other route of the API may be left
+    granted)."""
     keys = [k for k in routes if api.has(k)]
-    clash = _shadowed(api, keys)
-    if clash:
-        raise ValueError(f"a Deny of deeper paths would also deny an allowed route: {clash}")
+    patterns, unfixed = _narrowed(api, keys)
+    beyond = _granted_beyond(api, keys, patterns)
+    if unfixed or beyond:
+        raise ValueError(
+            f"a Deny of deeper paths would also deny an allowed route: {_shadowed(api, keys)}; "
+            f"narrowed, it leaves other routes granted: {sorted(set(beyond))} {unfixed}"
+        )
     statements = [iam.PolicyStatement(sid=sid, actions=[INVOKE], resources=[api.arn_for(k) for k in keys])]
-    deeper = [arn for k in keys for arn in api.deeper_arns_for(k)]
+    deeper = [arn for k in keys for arn in api.deeper_arns_for(k, patterns[k])]
     if deeper:
         statements.append(
             iam.PolicyStatement(

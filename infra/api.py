@@ -127,8 +127,25 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", MEDIA_PATH, c.FN_MESSAGES_API),
     Route("GET", "/audit/findings", c.FN_AUDITOR),
     Route("POST", "/audit/run", c.FN_AUDITOR),
+    # Privacy operations (issue 24): requests and restriction, beside export and erasure.
+    Route("PUT", "/contacts/{contact}/restriction", c.FN_CONTACTS_API),
+    Route("POST", "/privacy/requests", c.FN_CONTACTS_API),
+    Route("GET", "/privacy/requests", c.FN_CONTACTS_API),
+    Route("GET", "/privacy/requests/{id}", c.FN_CONTACTS_API),
+    Route("GET", "/privacy/requests/{id}/export", c.FN_CONTACTS_API),
+    Route("POST", "/privacy/requests/{id}/extend", c.FN_CONTACTS_API),
+    Route("POST", "/privacy/requests/{id}/complete", c.FN_CONTACTS_API),
+    Route("POST", "/privacy/requests/{id}/reject", c.FN_CONTACTS_API),
 )
-BODY_ROUTES = {"POST /messages", "PUT /contacts/{contact}/consent", "POST /templates"}
+BODY_ROUTES = {
+    "POST /messages",
+    "PUT /contacts/{contact}/consent",
+    "PUT /contacts/{contact}/restriction",
+    "POST /privacy/requests",
+    "POST /privacy/requests/{id}/extend",
+    "POST /privacy/requests/{id}/reject",
+    "POST /templates",
+}
 
 
 class Api(Construct):
@@ -254,13 +271,12 @@ class Api(Construct):
         route = self.route(route_key)
         return self.api.arn_for_execute_api(route.method, route.arn_path, self._cfg.stage)
 
-    def deeper_arns_for(self, route_key: str) -> list[str]:
-        """execute-api ARNs of what `arn_for(route_key)` matches beyond the route (`Route.deeper_arn_paths`),
-        for the Deny that keeps a personnel grant to exactly that route."""
+    def deeper_arns_for(self, route_key: str, patterns: list[str] | None = None) -> list[str]:
+        """execute-api ARNs of what `arn_for(route_key)` matches beyond the route (`Route.deeper_arn_paths`,
+        or `patterns`: method and ARN path each), for the Deny that keeps a personnel grant to that route."""
         route = self.route(route_key)
-        return [
-            self.api.arn_for_execute_api(route.method, p, self._cfg.stage) for p in route.deeper_arn_paths
-        ]
+        paths = [p[len(route.method) :] for p in patterns] if patterns is not None else route.deeper_arn_paths
+        return [self.api.arn_for_execute_api(route.method, p, self._cfg.stage) for p in paths]
 
     # ---- WAF ------------------------------------------------------------------------------------------
 

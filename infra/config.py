@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lambdas.shared import constants as c
-from lambdas.shared.settings_contract import BusinessNumber, KeepSettings, SettingsDocument
+from lambdas.shared.settings_contract import BusinessNumber, KeepSettings, PrivacyNotice, SettingsDocument
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (cdk.json, lambdas/)
 CONTEXT_KEY = "waguard"
@@ -26,6 +26,7 @@ LOG_RETENTION_DAYS = (
 RETENTION_MIN, RETENTION_MAX = 1, 3650
 SHORT_RETENTION_MAX = 7  # idempotency records and rate counters are only useful for hours
 SUPPRESSION_MIN = 365
+PRIVACY_REQUESTS_DEFAULT_DAYS = 1095
 KEYS_MARGIN_DAYS = 7  # key material outlives every item it protects
 TEMPLATES_RETENTION_DEFAULT = 30  # days an entry Meta no longer lists stays (every sync refreshes the rest)
 STORED_CLASSES = tuple(x for x in c.DATA_CLASSES if x != c.CLASS_KEYS)
@@ -59,6 +60,13 @@ class FunctionSettings(_Model):
     memory_mb: int = Field(default=512, ge=128, le=10_240)
     timeout_seconds: int = Field(default=30, ge=1, le=900)
     reserved_concurrency: int = Field(default=5, ge=1, le=1000)
+
+
+class PrivacyNoticeConfig(_Model):
+    """`privacyNotice`: the notice sent at a contact's first message (GDPR Art. 13); empty text: none."""
+
+    version: str = Field(default="", max_length=64)
+    text: str = Field(default="", max_length=c.TEXT_MAX_CHARS)
 
 
 class PhoneNumber(_Model):
@@ -112,11 +120,16 @@ class WaguardConfig(_Model):
     audit_schedule_hours: int = Field(default=24, ge=1, le=168)
     # AWS Config managed rules matching the audit's checks (infra/config_rules.py): needs a recorder.
     aws_config_rules: bool = False
+    # Privacy operations: the law of requests opened over WhatsApp and the notice given at first contact.
+    privacy_law: str = Field(default="gdpr", pattern=r"^(gdpr|ccpa)$")
+    privacy_notice: PrivacyNoticeConfig = PrivacyNoticeConfig()
 
     @field_validator("retention_days")
     @classmethod
     def _retention(cls, value: dict[str, int]) -> dict[str, int]:
         value = {c.CLASS_TEMPLATES: TEMPLATES_RETENTION_DEFAULT, **value}  # optional: a registry's refresh
+        # Data-subject requests came later (issue 24): a cdk.json without them keeps them three years.
+        value = {c.CLASS_PRIVACY_REQUESTS: PRIVACY_REQUESTS_DEFAULT_DAYS, **value}
         if c.CLASS_KEYS in value:
             raise ValueError(f"'{c.CLASS_KEYS}' is computed (max of others + {KEYS_MARGIN_DAYS}); remove it")
         missing = sorted(set(STORED_CLASSES) - set(value))
@@ -221,6 +234,8 @@ class WaguardConfig(_Model):
             graph_api_version=self.graph_api_version,
             phone_numbers=tuple(BusinessNumber(id=n.id, label=n.label) for n in self.phone_numbers),
             business_account_id=self.business_account_id,
+            privacy_law=self.privacy_law,
+            privacy_notice=PrivacyNotice(version=self.privacy_notice.version, text=self.privacy_notice.text),
         )
 
     def settings_json(self) -> str:

@@ -10,11 +10,13 @@ crypto-shred a contact.
 - secrets (constants.SECRETS), each function only those it reads: webhook the webhook secret (app secret,
   verify token); sender, media-worker and messages-api (read receipts) the Graph secret (access token);
   every function that derives identities (all but webhook and media-worker) the pseudonymization key.
-- processor: contacts, messages, keys `write`; consent `append`; consumes inbound, sends to send.
+- processor: contacts, messages, keys, privacy `write`; consent `append`; audit `put` (requests opened
+  over WhatsApp); consumes inbound, sends to send.
 - messages-api: contacts, consent `read`; messages `delete` (rollback only); keys `write`;
   idempotency `delete`; audit `put`; sends to send; PutItem on the contacts table only for the partitions
   of uploads (`UPLOADS`, `MEDIAREF#…`: condition `dynamodb:LeadingKeys`).
-- contacts-api: contacts, messages, consent, keys, idempotency `delete`; audit `put`.
+- contacts-api: contacts, messages, consent, keys, idempotency, privacy `delete`; audit `put`; every 15
+  minutes an EventBridge schedule runs its overdue check of data-subject requests.
 - sender: messages, keys `write`; contacts `append` (a contact's copy of an upload sent to them); consent
   `append`; consumes send (visibility) and re-queues to it; reads and puts media objects.
 - media-worker: contacts, keys `write`; consumes media; puts (and cleans up) objects under `media/`.
@@ -43,6 +45,7 @@ from constructs import Construct
 
 from infra.config import WaguardConfig
 from infra.function_factory import WaguardFunction
+from infra.monitoring import PRIVACY_CHECK_MINUTES
 from lambdas.shared import constants as c
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
@@ -123,6 +126,8 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_CONSENT: "append",
             c.TABLE_KEYS: "write",
             c.TABLE_TEMPLATES: "write",  # template webhooks update the registry at once
+            c.TABLE_PRIVACY: "write",  # requests over WhatsApp (MY DATA, DELETE MY DATA)
+            c.TABLE_AUDIT: "put",  # ... recorded in the audit log when opened
         },
         send_to=("send", "media"),
         consume="inbound",
@@ -153,7 +158,8 @@ NEEDS: dict[str, Needs] = {
         },
         publishes=True,
         media="delete",
-        description="Consent, export, erasure and conversation routes",
+        schedule_minutes=PRIVACY_CHECK_MINUTES,  # overdue data-subject requests: event and metric
+        description="Consent, export, erasure, conversation, restriction and privacy-request routes",
     ),
     c.FN_SENDER: Needs(
         tables={

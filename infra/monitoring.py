@@ -8,7 +8,9 @@
 - the self-audit's findings (`AuditFindings`: a deployed resource differs from the template),
 - deliveries for a business number not configured (`UnknownBusinessNumber`: answered and dropped; a
   number is missing from cdk.json `phoneNumbers`, or the app is subscribed to a WABA it should not be).
-The three runtime metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
+- data-subject requests open past their due date (`PrivacyRequestsOverdue`, the gauge the contacts-api's
+  privacy check puts every `PRIVACY_CHECK_MINUTES`: the law's deadline passed; answer or extend them).
+The runtime metrics are Powertools EMF metrics (namespace `Waguard`, dimension `service=waguard`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ GRAPH_AUTH_ERRORS = c.METRIC_GRAPH_AUTH_ERRORS
 GRAPH_THROTTLED = c.METRIC_GRAPH_THROTTLED
 PERIOD = Duration.minutes(5)
 GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+PRIVACY_CHECK_MINUTES = 15  # how often contacts-api counts overdue requests (infra/functions.py NEEDS)
 
 
 class Monitoring(Construct):
@@ -129,6 +132,20 @@ class Monitoring(Construct):
             threshold=1,
             description="The self-audit found the deployed stack differs from its template (audit.finding "
             "events, GET /audit/findings): fix the drift or redeploy.",
+        )
+
+        self._alarm(
+            c.METRIC_PRIVACY_OVERDUE,
+            cloudwatch.Metric(
+                namespace=c.METRICS_NAMESPACE,
+                metric_name=c.METRIC_PRIVACY_OVERDUE,
+                dimensions_map={"service": c.SERVICE_NAME},
+                period=Duration.minutes(PRIVACY_CHECK_MINUTES),
+                statistic="Maximum",
+            ),
+            threshold=1,
+            description="Data-subject requests are open past their legal due date (GDPR Art. 12(3), CCPA "
+            "45 days): complete, extend or reject them (GET /privacy/requests?status=overdue).",
         )
 
     @staticmethod

@@ -144,6 +144,26 @@ class Client:
     def create_template(self, body: dict[str, Any], **kw: Any) -> Reply:
         return self.request("POST", "/templates", json.dumps(body).encode(), **kw)
 
+    # ---- privacy operations ------------------------------------------------------------------------
+    def open_request(self, body: dict[str, Any], **kw: Any) -> Reply:
+        return self.request("POST", "/privacy/requests", json.dumps(body).encode(), **kw)
+
+    def requests(self, status: str | None = None, **kw: Any) -> Reply:
+        return self.request("GET", "/privacy/requests" + (f"?status={status}" if status else ""), **kw)
+
+    def privacy_request(self, request_id: str, suffix: str = "", **kw: Any) -> Reply:
+        path = f"/privacy/requests/{urllib.parse.quote(request_id, safe='')}{suffix}"
+        return self.request("GET", path, **kw)
+
+    def act(self, request_id: str, action: str, body: dict[str, Any] | None = None, **kw: Any) -> Reply:
+        path = f"/privacy/requests/{urllib.parse.quote(request_id, safe='')}/{action}"
+        return self.request("POST", path, json.dumps(body).encode() if body is not None else None, **kw)
+
+    def restrict(self, contact: str, restricted: bool, reason: str | None = None, **kw: Any) -> Reply:
+        body = {"restricted": restricted, **({"reason": reason} if reason else {})}
+        path = f"/contacts/{urllib.parse.quote(contact, safe='')}/restriction"
+        return self.request("PUT", path, json.dumps(body).encode(), **kw)
+
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
     """Poll until `check()` returns something truthy; the queues are asynchronous, as in AWS."""
@@ -331,6 +351,20 @@ def _bot_answers(client: Client, bot: Any) -> None:
     )
 
 
+def _data_request(client: Client) -> dict[str, Any]:
+    """The customer writes MY DATA: the access request it opened (answered at once with its id)."""
+    _expect(client.deliver(inbound_text(CUSTOMER, "MY DATA")), 200, "MY DATA")
+    ref = _expect(client.export(CUSTOMER), 200, "export").json()["ref"]
+
+    def opened() -> dict[str, Any] | None:
+        found = [r for r in client.requests("open").json().get("requests", []) if r["contact"] == ref]
+        return found[0] if found else None
+
+    request: dict[str, Any] = wait_for(opened)
+    _show("GET /privacy/requests?status=open", client.privacy_request(request["id"]))
+    return request
+
+
 def play(client: Client, bot: Any = None) -> None:
     """The whole conversation, each step printed; raises SystemExit on any unexpected answer. With `bot`
     (a `waguard.bot.Bot` receiving the forwarded events), the business's bot answers the question."""
@@ -401,10 +435,14 @@ def play(client: Client, bot: Any = None) -> None:
     _step(8, "The next marketing template is refused before anything is sent")
     _show("POST /messages (template)", _expect(client.send(promo), 403, "refused template"))
 
-    _step(9, "The customer asks for their data (GDPR Art. 15/20)")
-    export = _expect(client.export(CUSTOMER), 200, "export").json()
+    _step(9, "The customer asks for their data over WhatsApp: MY DATA opens a tracked request (GDPR Art. 15)")
+    request = _data_request(client)
+    print(f"   {request['id']}: {request['type']}, channel {request['channel']}, due {request['due_at']}")
+    done = _expect(client.act(request["id"], "complete"), 200, "complete the request")
+    _show(f"POST /privacy/requests/{request['id']}/complete", done)
+    export = _expect(client.privacy_request(request["id"], "/export"), 200, "the request's export").json()
     counts = f"{len(export.get('messages', []))} messages, {len(export.get('consent', []))} consent events"
-    print(f"   export: {counts}, each with the date it will be deleted")
+    print(f"   export kept with the request for 30 days: {counts}, each with the date it will be deleted")
 
     _step(10, "The customer asks to be forgotten (GDPR Art. 17)")
     _show("DELETE /contacts/{contact}", _expect(client.erase(CUSTOMER), 200, "erase"))

@@ -29,7 +29,13 @@ from typing import Any
 from waguard import paths
 
 # Contract variables a developer may set for the functions (README "Configuration").
-PASS_THROUGH = ("WA_GRAPH_API_URL", "WA_GRAPH_API_VERSION", "WA_PHONE_NUMBER_ID", "WA_RETRY_BASE_SECONDS")
+PASS_THROUGH = (
+    "WA_GRAPH_API_URL",
+    "WA_GRAPH_API_VERSION",
+    "WA_PHONE_NUMBER_ID",
+    "WA_RETRY_BASE_SECONDS",
+    "WA_PRIVACY_NOTICE",
+)
 # The few process basics a Lambda environment also has (locale, paths, CA bundles, proxies).
 BASE_KEYS = (
     "PATH",

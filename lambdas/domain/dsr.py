@@ -222,7 +222,19 @@ def collect(identity: Identity) -> dict[str, Any] | None:
         for pk in identity.hashes
         for r in media.of_contact(pk)
     ]
-    if not (conversation or statuses or consent or profile or held_media):
+    from domain import restriction
+    from store import privacy
+
+    restricted = restriction.state(identity)
+    notices = sorted(
+        (
+            {"version": n.get("version", ""), "sent_at": n["sent_at"], "deletes_at": deletes_at(n)}
+            for pk in identity.hashes
+            for n in privacy.notices(pk)
+        ),
+        key=lambda n: str(n["sent_at"]),
+    )
+    if not (conversation or statuses or consent or profile or held_media or restricted or notices):
         return None
     conversation.sort(  # Meta's second, then the order stored (one second holds several), then direction
         key=lambda pair: (
@@ -243,6 +255,8 @@ def collect(identity: Identity) -> dict[str, Any] | None:
             "statuses": [entry for _, entry in statuses],
             "consent": consent,
             "media": sorted(held_media, key=lambda m: str(m["id"])),
+            "notices": notices,
+            "restriction": restricted or {"restricted": False},
         }
     )
 

@@ -110,12 +110,29 @@ def _template(m: Candidate) -> Ineligible | None:
     return None
 
 
+def _restriction(m: Candidate) -> Ineligible | None:
+    """A restricted contact (GDPR Art. 18, domain/restriction.py) gets nothing, waguard's own texts and
+    campaign messages included."""
+    from domain import restriction
+
+    if restriction.is_restricted(m.identity):
+        return Ineligible(
+            403,
+            "restricted",
+            "processing of this contact's data is restricted",
+            "the contact's processing was restricted before the message was sent",
+        )
+    return None
+
+
 def _suppression(m: Candidate) -> Ineligible | None:
     """An erased contact gets no template until a new explicit grant. A free-form reply needs only the
     window, which the contact's first message after the erasure opens (a message queued before the
     erasure was erased with it); waguard's own service text waits for that message too."""
     from domain import consent
 
+    if m.moment == SERVICE_TEXT and _wrote_since_erasure(m):
+        return None  # the privacy notice and request answers to the contact's first message after it
     if (m.kind == TEMPLATE or m.moment == SERVICE_TEXT) and consent.is_suppressed(m.identity):
         return Ineligible(
             403,
@@ -124,6 +141,19 @@ def _suppression(m: Candidate) -> Ineligible | None:
             "the contact was erased before the message was sent",
         )
     return None
+
+
+def _wrote_since_erasure(m: Candidate) -> bool:
+    """The contact opened the window on this number after its latest erasure (a new life)."""
+    from datetime import datetime
+
+    from store import contacts
+
+    erased = [str(i["erased_at"]) for pk in m.identity.hashes if (i := contacts.suppression(pk))]
+    last = contacts.last_inbound_at(m.identity, m.number)
+    if not erased or last is None:
+        return False
+    return last >= int(datetime.fromisoformat(max(erased)).timestamp())
 
 
 def _window(m: Candidate) -> Ineligible | None:
@@ -167,6 +197,7 @@ Rule = Callable[[Candidate], Ineligible | None]
 # only: Meta itself refuses a free-form message sent after the window closed (131047).
 RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
     ("template", frozenset({ACCEPT, SEND}), _template),
+    ("restriction", MOMENTS, _restriction),
     ("suppression", MOMENTS, _suppression),
     ("service_window", frozenset({ACCEPT}), _window),
     ("consent", frozenset({ACCEPT, SEND}), _consent),

@@ -25,8 +25,28 @@ def iso(epoch: float | int) -> str:
 
 
 def publish(events: list[Event]) -> None:
-    if events:
-        bus.publish(events)
+    """Put the events on the bus, but none about a restricted contact (GDPR Art. 18) except
+    `EVENTS_WHILE_RESTRICTED`: consumers stop using their copies while processing is restricted."""
+    told = withhold_restricted(events)
+    if told:
+        bus.publish(told)
+
+
+def withhold_restricted(events: list[Event]) -> list[Event]:
+    """`events` without those about a restricted contact (one read per contact named)."""
+    from store import privacy
+
+    restricted: dict[str, bool] = {}
+    out = []
+    for detail_type, detail in events:
+        ref = detail.get("contact")
+        if ref and detail_type not in c.EVENTS_WHILE_RESTRICTED:
+            if ref not in restricted:
+                restricted[ref] = privacy.is_restricted(ids.pseudonym_of(str(ref)))
+            if restricted[ref]:
+                continue
+        out.append((detail_type, detail))
+    return out
 
 
 def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
@@ -115,3 +135,18 @@ def consent_changed(pk: str, purpose: str, status: str, source: str) -> Event:
 
 def contact_erased(pk: str, receipt_id: str) -> Event:
     return c.EVENT_CONTACT_ERASED, {"contact": ids.reference_of(pk), "receipt_id": receipt_id}
+
+
+def restriction_changed(pk: str, restricted: bool) -> Event:
+    kind = c.EVENT_CONTACT_RESTRICTED if restricted else c.EVENT_CONTACT_UNRESTRICTED
+    return kind, {"contact": ids.reference_of(pk)}
+
+
+def privacy_request(detail_type: str, item: dict[str, Any]) -> Event:
+    """`privacy.request_*`: the request, its type, law and due date; never the contact."""
+    return detail_type, {
+        "request": item["id"],
+        "type": item["type"],
+        "law": item["law"],
+        "due_at": item["due_at"],
+    }

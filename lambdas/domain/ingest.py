@@ -171,6 +171,8 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
             _repeat(state, wamid_h, msg, people, counts)
         else:
             counts.messages += 1
+            if settings.privacy_notice:  # the notice at a first message (privacy_inbound)
+                _privacy(None, contacts.identity_of(ref, pk), msg, wamid_h, people, settings)
         return
     # A keyword changes consent: store the message first, apply the consent events once, then mark it
     # done, so a retry of Meta's after the events is a duplicate and never records them twice.
@@ -193,10 +195,25 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
         took = any(e.get("effective", True) for e in recorded)
         if settings.stop_confirmation and took and not already:
             _confirm_stop(ident, settings.stop_confirmation, people.business_number)
-    else:
+    elif wants == keywords.OPT_IN:
         counts.opt_ins += 1
         consent.record(ident, MARKETING, consent.GRANTED, KEYWORD_SOURCE, evidence, msg.timestamp)
+    if wants != keywords.OPT_OUT:
+        _privacy(wants, ident, msg, wamid_h, people, settings)
     messages.mark_done(pk, messages.inbound_sk(wamid_h))
+
+
+def _privacy(
+    wants: str | None, ident: Identity, msg: Message, wamid_h: str, people: _Contacts, settings: Settings
+) -> None:
+    """The privacy notice at a first message, and the privacy keywords (domain/privacy_inbound.py)."""
+    from domain import privacy_inbound
+
+    number = people.business_number
+    if wants != keywords.PRIVACY_NOTICE:  # that keyword gives the notice itself
+        privacy_inbound.first_message(ident, number, settings)
+    if wants in keywords.PRIVACY_INTENTS:
+        privacy_inbound.keyword(wants, ident, wamid_h, msg.timestamp or tables.now(), number, settings)
 
 
 def _may_be_gone(pk: str, data: dict[str, Any]) -> bool:

@@ -1,8 +1,9 @@
 """Keywords: a whole message that is only the keyword, case- and punctuation-blind, matched to an intent.
 
-`intent(text, settings)` answers what a message asks for (`OPT_OUT`, `OPT_IN`, or None): the first
-intent of `INTENTS` whose configured keywords it matches. A capability that adds keywords (the privacy
-requests to come) adds one row there; ingestion acts on the intent, never on the words.
+`intent(text, settings)` answers what a message asks for (`OPT_OUT`, `OPT_IN`, the privacy intents, or
+None): the first intent of `INTENTS` whose keywords it matches. A capability that adds keywords adds one
+row there; ingestion acts on the intent, never on the words. The privacy keywords (contract: "Privacy
+operations") are the contract's own lists, not settings.
 
 `"  Stop! "`, `"arrêt"`, `"Opt-Out."` match; `"please don't stop"` does not. Matching is Unicode-aware:
 the text is NFC-normalized, whitespace, punctuation and invisible characters are trimmed from both ends
@@ -51,10 +52,26 @@ def matches(text: str | None, keywords: Iterable[str]) -> bool:
 
 OPT_OUT = "opt_out"
 OPT_IN = "opt_in"
+ACCESS_REQUEST = "access_request"  # opens an access request (domain/privacy_inbound.py)
+ERASURE_REQUEST = "erasure_request"  # opens an erasure request
+PRIVACY_NOTICE = "privacy_notice"  # sends the privacy notice again
+PRIVACY_INTENTS = (ACCESS_REQUEST, ERASURE_REQUEST, PRIVACY_NOTICE)
+ACCESS_KEYWORDS = ("MY DATA", "MEINE DATEN", "MIS DATOS", "MES DONNEES", "MES DONNÉES")
+ERASURE_KEYWORDS = (
+    "DELETE MY DATA",
+    "LÖSCHE MEINE DATEN",
+    "BORRAR MIS DATOS",
+    "SUPPRIMER MES DONNEES",
+    "SUPPRIMER MES DONNÉES",
+)
+NOTICE_KEYWORDS = ("PRIVACY", "DATENSCHUTZ", "PRIVACIDAD", "CONFIDENTIALITE", "CONFIDENTIALITÉ")
 # (intent, its keywords in the settings), in priority order: a word configured twice is an opt-out.
 INTENTS: tuple[tuple[str, Callable[[Any], Iterable[str]]], ...] = (
     (OPT_OUT, lambda settings: settings.opt_out_keywords),
     (OPT_IN, lambda settings: settings.opt_in_keywords),
+    (ERASURE_REQUEST, lambda settings: ERASURE_KEYWORDS),
+    (ACCESS_REQUEST, lambda settings: ACCESS_KEYWORDS),
+    (PRIVACY_NOTICE, lambda settings: NOTICE_KEYWORDS),
 )
 
 

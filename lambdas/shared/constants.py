@@ -23,6 +23,8 @@ METRIC_GRAPH_AUTH_ERRORS: Final = "GraphAuthErrors"
 METRIC_UNKNOWN_BUSINESS_NUMBER: Final = "UnknownBusinessNumber"
 # Findings of the last audit run (the auditor function; alarmed on, infra/monitoring.py).
 METRIC_AUDIT_FINDINGS: Final = "AuditFindings"
+# Open data-subject requests past their due date (the privacy check's gauge; alarmed on).
+METRIC_PRIVACY_OVERDUE: Final = "PrivacyRequestsOverdue"
 FUNCTION_TAG: Final = "waguard:function"  # tag on every function: its logical name below
 DATA_CLASS_METADATA: Final = "waguard:data-class"  # template metadata: what a resource holds (the report)
 
@@ -54,6 +56,7 @@ TABLE_AUDIT: Final = "audit"
 TABLE_IDEMPOTENCY: Final = "idempotency"
 TABLE_KEYS: Final = "keys"
 TABLE_TEMPLATES: Final = "templates"
+TABLE_PRIVACY: Final = "privacy"  # data-subject requests (names contacts by reference only)
 
 PK: Final = "pk"
 SK: Final = "sk"
@@ -80,6 +83,7 @@ ENV_GRAPH_API_VERSION: Final = "WA_GRAPH_API_VERSION"
 ENV_PHONE_NUMBER_ID: Final = "WA_PHONE_NUMBER_ID"
 ENV_RETRY_BASE_SECONDS: Final = "WA_RETRY_BASE_SECONDS"
 ENV_BUSINESS_ACCOUNT_ID: Final = "WA_BUSINESS_ACCOUNT_ID"
+ENV_PRIVACY_NOTICE: Final = "WA_PRIVACY_NOTICE"
 
 # Secret fields, in three Secrets Manager secrets (JSON) split by need, each granted only to the
 # functions that need it (issue 21): the webhook's (Meta's app secret and the handshake's verify token),
@@ -120,6 +124,7 @@ CLASS_OPERATIONAL: Final = "operational"
 CLASS_KEYS: Final = "keys"
 CLASS_MEDIA: Final = "media"  # media objects (bucket lifecycle) and their records (contacts table)
 CLASS_TEMPLATES: Final = "templates"  # the template registry (no personal data; refreshed by every sync)
+CLASS_PRIVACY_REQUESTS: Final = "privacyRequests"  # data-subject requests: outlive the erasure they carry out
 DATA_CLASSES: Final = (
     CLASS_MESSAGES,
     CLASS_STATUSES,
@@ -131,6 +136,7 @@ DATA_CLASSES: Final = (
     CLASS_OPERATIONAL,
     CLASS_MEDIA,
     CLASS_TEMPLATES,
+    CLASS_PRIVACY_REQUESTS,
     CLASS_KEYS,
 )
 
@@ -191,16 +197,28 @@ EVENT_MESSAGE_STATUS: Final = "message.status"
 EVENT_CONSENT_CHANGED: Final = "consent.changed"
 EVENT_CONTACT_ERASED: Final = "contact.erased"
 EVENT_TEMPLATE_CHANGED: Final = "template.changed"
+EVENT_CONTACT_RESTRICTED: Final = "contact.restricted"
+EVENT_CONTACT_UNRESTRICTED: Final = "contact.unrestricted"
+EVENT_PRIVACY_OPENED: Final = "privacy.request_opened"
+EVENT_PRIVACY_COMPLETED: Final = "privacy.request_completed"
+EVENT_PRIVACY_OVERDUE: Final = "privacy.request_overdue"
 EVENT_TYPES: Final = (
     EVENT_MESSAGE_RECEIVED,
     EVENT_MESSAGE_STATUS,
     EVENT_CONSENT_CHANGED,
     EVENT_CONTACT_ERASED,
     EVENT_TEMPLATE_CHANGED,
+    EVENT_CONTACT_RESTRICTED,
+    EVENT_CONTACT_UNRESTRICTED,
+    EVENT_PRIVACY_OPENED,
+    EVENT_PRIVACY_COMPLETED,
+    EVENT_PRIVACY_OVERDUE,
 )
 # Operational events on the same bus (no contact in them): one per finding of an audit run.
 EVENT_AUDIT_FINDING: Final = "audit.finding"
 OPERATIONAL_EVENT_TYPES: Final = (EVENT_AUDIT_FINDING,)
+# What a restricted contact's events may still be (GDPR Art. 18: consumers stop using their copies).
+EVENTS_WHILE_RESTRICTED: Final = (EVENT_CONTACT_RESTRICTED, EVENT_CONTACT_UNRESTRICTED, EVENT_CONTACT_ERASED)
 EVENTS_HEADER: Final = "X-Waguard-Events-Key"
 
 # Outbound message statuses: a status only ever moves to a higher rank (never backwards; failed is final).
@@ -253,6 +271,9 @@ TABLE_SPECS: Final[tuple[TableSpec, ...]] = (
     TableSpec(TABLE_KEYS, "WG_KEYS_TABLE", (CLASS_KEYS,), ERASE_SHRED, exported=False, restorable=False),
     # The business's message templates as Meta holds them (domain/templates.py): no personal data.
     TableSpec(TABLE_TEMPLATES, "WG_TEMPLATES_TABLE", (CLASS_TEMPLATES,), ERASE_KEPT, exported=False),
+    # Data-subject requests: kept through the erasure they carried out (proof of what was done, when);
+    # they name the contact by reference only (domain/privacy.py).
+    TableSpec(TABLE_PRIVACY, "WG_PRIVACY_TABLE", (CLASS_PRIVACY_REQUESTS,), ERASE_KEPT, exported=False),
 )
 TABLE_SPEC: Final[dict[str, TableSpec]] = {t.name: t for t in TABLE_SPECS}
 TABLES: Final = tuple(t.name for t in TABLE_SPECS)

@@ -39,6 +39,9 @@ class Settings:
     graph_api_version: str
     phone_number_ids: tuple[str, ...]  # the business numbers served (Meta's phone_number_id), default first
     business_account_id: str = ""  # the WABA whose message templates the registry reads
+    privacy_law: str = "gdpr"  # the law of data-subject requests opened over WhatsApp
+    privacy_notice: str = ""  # the privacy notice's text (empty: none is sent)
+    privacy_notice_version: str = ""
 
     @property
     def phone_number_id(self) -> str:
@@ -95,11 +98,16 @@ def get_settings() -> Settings:
         "graph_api_version": doc.graph_api_version,
         "phone_number_ids": tuple(n.id for n in doc.phone_numbers),
         "business_account_id": doc.business_account_id,
+        "privacy_law": doc.privacy_law,
+        "privacy_notice": doc.privacy_notice.text,
+        "privacy_notice_version": doc.privacy_notice.version,
     }
     for name, (key, parse) in OVERRIDES.items():
         raw = os.environ.get(key, "")
         if raw and (value := parse(raw)) != ():  # a list of no numbers keeps the configured ones
             values[name] = value
+    if os.environ.get(c.ENV_PRIVACY_NOTICE):  # a local notice has no version of its own
+        values["privacy_notice_version"] = values["privacy_notice_version"] or LOCAL_NOTICE_VERSION
     return Settings(**values)
 
 
@@ -121,4 +129,6 @@ OVERRIDES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "graph_api_version": (c.ENV_GRAPH_API_VERSION, str),
     "phone_number_ids": (c.ENV_PHONE_NUMBER_ID, parse_numbers),
     "business_account_id": (c.ENV_BUSINESS_ACCOUNT_ID, str.strip),
+    "privacy_notice": (c.ENV_PRIVACY_NOTICE, str),
 }
+LOCAL_NOTICE_VERSION = "local"

@@ -33,6 +33,13 @@ class BusinessNumber(_Document):
     label: str = ""
 
 
+class PrivacyNotice(_Document):
+    """The privacy notice (GDPR Art. 13) sent at first contact; an empty text: none."""
+
+    version: str = ""
+    text: str = ""
+
+
 class SettingsDocument(_Document):
     """The non-secret runtime settings (docs/design.md), in the order the JSON carries them."""
 
@@ -49,6 +56,8 @@ class SettingsDocument(_Document):
     graph_api_version: str
     phone_numbers: tuple[BusinessNumber, ...] = Field(min_length=1)  # the first is the default
     business_account_id: str = ""  # the WABA whose templates the registry reads (domain/templates.py)
+    privacy_law: str = "gdpr"  # the law of requests opened over WhatsApp (gdpr or ccpa)
+    privacy_notice: PrivacyNotice = Field(default_factory=PrivacyNotice)
 
     @model_validator(mode="before")
     @classmethod

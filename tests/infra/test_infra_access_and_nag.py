@@ -104,6 +104,14 @@ def test_privacy_officer_may_only_use_the_privacy_routes(synth: Synth) -> None:
         "GET /media/*",  # contract: the privacy officer reads media (an access request, an erasure check)
         "GET /audit/findings",  # contract: the audit routes (role table)
         "POST /audit/run",
+        "PUT /contacts/*/restriction",
+        "POST /privacy/requests",
+        "GET /privacy/requests",
+        "GET /privacy/requests/*",
+        "GET /privacy/requests/*/export",
+        "POST /privacy/requests/*/extend",
+        "POST /privacy/requests/*/complete",
+        "POST /privacy/requests/*/reject",
     }
     assert len(policy["Properties"]["PolicyDocument"]["Statement"]) == 2  # the Allow and its DenyDeeperPaths
 
@@ -163,7 +171,10 @@ def test_each_role_denies_the_deeper_paths_of_its_parameterized_routes(synth: Sy
     """Issue #21: IAM's `*` crosses `/`, so every parameterized route a role may invoke comes with a Deny of
     the same route with the parameter spanning more segments, in the role's own policy; nothing else is
     denied, and no execute-api Allow ends in (or holds) a `*` without its Deny."""
-    routed = {c.ROLE_SENDER: 1, c.ROLE_AGENT: 4, c.ROLE_PRIVACY_OFFICER: 5}  # parameterized routes per role
+    routed = {c.ROLE_SENDER: 1, c.ROLE_AGENT: 4, c.ROLE_PRIVACY_OFFICER: 11}  # parameterized routes per role
+    # `GET /privacy/requests/{id}` beside `GET /privacy/requests/{id}/export`: its Deny is narrowed to three
+    # segments (two would deny the export), and no other route of the API is left granted (access._narrowed).
+    narrowed = {"GET /privacy/requests/*": {"GET /privacy/requests/*/*/*"}}
     for name, policy in role_policies(synth).items():
         found = synth.template.find_resources("AWS::IAM::ManagedPolicy", {"Metadata": {"waguard:role": name}})
         assert list(found) == [policy["id"]]
@@ -171,11 +182,11 @@ def test_each_role_denies_the_deeper_paths_of_its_parameterized_routes(synth: Sy
         denied = invoked_routes(synth, policy, effect="Deny")
         parameterized = {r for r in allowed if "*" in r}
         assert len(parameterized) == routed.get(name, 0), (name, parameterized)
-        assert denied == {d for r in parameterized for d in deeper(r)}, name
+        assert denied == {d for r in parameterized for d in narrowed.get(r, deeper(r))}, name
         for route in allowed:
             if route.endswith("*"):
-                assert route + "/*" in denied, (name, route)
-            assert deeper(route) <= denied, (name, route)
+                assert route + "/*" in denied or route + "/*/*" in denied, (name, route)
+            assert narrowed.get(route, deeper(route)) <= denied, (name, route)
         statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
         if denied:
             deny = statements[access.DENY_DEEPER_PATHS]
@@ -240,6 +251,8 @@ def test_each_role_may_invoke_exactly_its_routes_and_no_deeper_path(
         assert decide(role, route.method, path) == expected, (role, route.key)
         if route.key in granted and "{" in route.path:
             two = re.sub(r"\{[^}]+\}", "p1/p2", route.path)
+            if route.key == "GET /privacy/requests/{id}":  # narrowed: p1/p2 could be `{id}/export`
+                two = re.sub(r"\{[^}]+\}", "p1/p2/p3", route.path)
             assert decide(role, route.method, two) == iam.EXPLICIT_DENY, (role, route.key)
 
 
@@ -251,9 +264,28 @@ def test_a_deny_of_deeper_paths_may_not_shadow_another_route_of_the_role(monkeyp
     both = ["GET /contacts/{contact}", "GET /contacts/{contact}/export"]
     assert access._shadowed(api_module.Api, both) == [("GET /contacts/{contact}/export", "GET/contacts/*/*")]
     assert access._shadowed(api_module.Api, access.AGENT_ROUTES) == []
-    assert access._shadowed(api_module.Api, access.PRIVACY_OFFICER_ROUTES) == []
+    assert access._shadowed(api_module.Api, access.PRIVACY_OFFICER_ROUTES) == [  # narrowed: see below
+        ("GET /privacy/requests/{id}/export", "GET/privacy/requests/*/*")
+    ]
     with pytest.raises(ValueError, match="would also deny an allowed route"):
         access._invoke_statements(api_module.Api, "Sid", both)  # type: ignore[arg-type]
+
+
+def test_a_narrowed_deny_leaves_no_other_route_of_the_api_granted(
+    decide: Callable[[str, str, str], str],
+) -> None:
+    """The privacy officer's `GET /privacy/requests/{id}` and `.../{id}/export`: the export stays allowed,
+    three segments are denied, and synth would refuse a narrowing that left another route granted."""
+    officer = c.ROLE_PRIVACY_OFFICER
+    assert decide(officer, "GET", "/privacy/requests/dsr_1/export") == iam.ALLOW
+    assert decide(officer, "GET", "/privacy/requests/dsr_1") == iam.ALLOW
+    assert decide(officer, "GET", "/privacy/requests/a/b/c") == iam.EXPLICIT_DENY
+    assert decide(officer, "GET", "/privacy/requests/a/b/export") == iam.EXPLICIT_DENY
+    patterns, unfixed = access._narrowed(api_module.Api, access.PRIVACY_OFFICER_ROUTES)  # type: ignore[arg-type]
+    assert unfixed == [] and patterns["GET /privacy/requests/{id}"] == ["GET/privacy/requests/*/*/*"]
+    assert access._granted_beyond(api_module.Api, ["GET /privacy/requests/{id}"], patterns) == [  # type: ignore[arg-type]
+        "GET /privacy/requests/{id}/export"
+    ]
 
 
 # ---- cdk-nag ---------------------------------------------------------------------------------------

@@ -146,6 +146,8 @@ def test_settings_json_has_the_design_shape() -> None:
         "graph_api_version",
         "phone_numbers",
         "business_account_id",
+        "privacy_law",
+        "privacy_notice",
     }
     assert set(out["retention_days"]) == set(c.DATA_CLASSES)
     assert {k: v for k, v in out["retention_days"].items() if k != c.CLASS_KEYS} == settings["retentionDays"]
@@ -183,3 +185,20 @@ def test_runtime_settings_parse_what_infra_builds(monkeypatch: pytest.MonkeyPatc
         assert "ARRÊT" in parsed.opt_out_keywords
     finally:
         runtime.reset()
+
+
+def test_privacy_settings_and_the_privacy_requests_retention() -> None:
+    """Issue 24: `privacyRequests` defaults to 1095 days when cdk.json predates it; `privacyLaw` is gdpr or
+    ccpa; `privacyNotice` reaches the runtime with its version."""
+    settings = raw()
+    del settings["retentionDays"]["privacyRequests"]
+    assert WaguardConfig.from_context(settings).retention[c.CLASS_PRIVACY_REQUESTS] == 1095
+    settings["retentionDays"]["privacyRequests"] = 730
+    settings["privacyNotice"] = {"version": "v3", "text": "How we use your data: https://example.com/p"}
+    settings["privacyLaw"] = "ccpa"
+    out = json.loads(WaguardConfig.from_context(settings).settings_json())
+    assert out["retention_days"]["privacyRequests"] == 730
+    assert out["privacy_law"] == "ccpa" and out["privacy_notice"] == settings["privacyNotice"]
+    settings["privacyLaw"] = "lgpd"
+    with pytest.raises(ConfigError, match="privacyLaw"):
+        WaguardConfig.from_context(settings)

@@ -58,6 +58,7 @@ def test_every_alarm_on_a_custom_metric_watches_a_metric_the_runtime_emits(synth
         c.METRIC_GRAPH_THROTTLED,
         c.METRIC_UNKNOWN_BUSINESS_NUMBER,
         c.METRIC_AUDIT_FINDINGS,
+        c.METRIC_PRIVACY_OVERDUE,
     }
     assert all(a["Dimensions"] == [{"Name": "service", "Value": c.SERVICE_NAME}] for a in alarms)
     emitted = emitted_metrics()

@@ -66,10 +66,11 @@ def test_the_local_runtime_reads_the_schedule_from_the_template() -> None:
     assert (schedule.function, schedule.every_seconds, schedule.enabled) == ("auditor", 900, True)
 
 
-def test_only_the_template_registry_is_scheduled_and_from_cdk_json() -> None:
-    scheduled = {name for name, needs in functions.NEEDS.items() if needs.schedule_minutes is not None}
-    assert scheduled == {c.FN_TEMPLATES}
-    every = functions.NEEDS[c.FN_TEMPLATES].schedule_minutes
-    assert callable(every)
+def test_the_scheduled_functions_and_their_rates() -> None:
     cfg = WaguardConfig.from_cdk_json(ROOT / "cdk.json")
-    assert every(cfg) == cfg.template_sync_minutes == 15
+    scheduled = {name for name, n in functions.NEEDS.items() if n.schedule_minutes or n.audits}
+    assert scheduled == {c.FN_TEMPLATES, c.FN_CONTACTS_API, c.FN_AUDITOR}
+    every = functions.NEEDS[c.FN_TEMPLATES].schedule_minutes
+    assert callable(every) and every(cfg) == cfg.template_sync_minutes == 15  # the template registry's sync
+    assert functions.NEEDS[c.FN_CONTACTS_API].schedule_minutes == 15  # overdue data-subject requests
+    assert cfg.audit_schedule_hours == 24  # the self-audit (Needs.audits)

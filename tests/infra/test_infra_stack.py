@@ -89,8 +89,8 @@ def test_trail_key_policy_has_the_cloudtrail_conditions(synth: Synth) -> None:
 # ---- data ------------------------------------------------------------------------------------------
 
 
-def test_seven_tables_encrypted_with_the_data_key_ttl_and_protected(synth: Synth) -> None:
-    synth.template.resource_count_is("AWS::DynamoDB::Table", len(c.TABLES))
+def test_every_declared_table_encrypted_with_the_data_key_ttl_and_protected(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::DynamoDB::Table", len(c.TABLE_SPECS))
     tables = synth.of_type("AWS::DynamoDB::Table")
     data_key = ref(synth.env("processor")[c.ENV_DATA_KEY_ARN])
     for logical_id, table in tables.items():
@@ -337,7 +337,15 @@ EXPECTED_ENV = {
         c.ENV_EVENT_BUS_NAME,
         *(
             c.ENV_TABLE[t]
-            for t in (c.TABLE_CONTACTS, c.TABLE_MESSAGES, c.TABLE_CONSENT, c.TABLE_KEYS, c.TABLE_TEMPLATES)
+            for t in (
+                c.TABLE_CONTACTS,
+                c.TABLE_MESSAGES,
+                c.TABLE_CONSENT,
+                c.TABLE_KEYS,
+                c.TABLE_TEMPLATES,
+                c.TABLE_PRIVACY,
+                c.TABLE_AUDIT,
+            )
         ),
     },
     "messages-api": {
@@ -553,6 +561,14 @@ ROUTES = {
     "POST /templates": ("templates", "AWS_IAM"),
     "GET /audit/findings": ("auditor", "AWS_IAM"),
     "POST /audit/run": ("auditor", "AWS_IAM"),
+    "PUT /contacts/{contact}/restriction": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests": ("contacts-api", "AWS_IAM"),
+    "GET /privacy/requests": ("contacts-api", "AWS_IAM"),
+    "GET /privacy/requests/{id}": ("contacts-api", "AWS_IAM"),
+    "GET /privacy/requests/{id}/export": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests/{id}/extend": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests/{id}/complete": ("contacts-api", "AWS_IAM"),
+    "POST /privacy/requests/{id}/reject": ("contacts-api", "AWS_IAM"),
 }
 
 

@@ -352,6 +352,19 @@ def test_consent_revoked_after_acceptance_is_not_sent(aws_stack, fake):
     assert got["status"] == "failed" and got["error"]["code"] == "consent_required"
 
 
+def test_restricted_after_acceptance_is_not_sent_and_not_told(aws_stack, fake):
+    """GDPR Art. 18 (issue 24): the gate's restriction row at the sender's turn; no status event."""
+    inbound(aws_stack)
+    message_id = accept(TEXT)
+    assert f.call_contacts("PUT", PHONE, "/restriction", {"restricted": True})["statusCode"] == 200
+    aws_stack.events()
+    assert run_sender(*receive(aws_stack)) == []
+    assert fake.calls() == []
+    got = view(message_id)
+    assert got["status"] == "failed" and got["error"]["code"] == "restricted"
+    assert aws_stack.events() == []  # the failed status is withheld too
+
+
 def test_erased_before_sending_is_dropped(aws_stack, fake):
     inbound(aws_stack)
     accept(TEXT)

@@ -146,7 +146,7 @@ def test_business_routes_refuse_unsigned_requests(serve: Serve) -> None:
 def test_the_aws_endpoint_holds_the_templates_tables(serve: Serve) -> None:
     ddb = aws.client("dynamodb", f"http://127.0.0.1:{serve.aws_port}", "eu-central-1")
     names = ddb.list_tables()["TableNames"]
-    assert len(names) == len(c.TABLES)
+    assert len(names) == len(c.TABLE_SPECS)
     for name in names:
         table = ddb.describe_table(TableName=name)["Table"]
         assert table["SSEDescription"]["Status"] == "ENABLED"

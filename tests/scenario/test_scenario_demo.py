@@ -7,5 +7,15 @@ def test_the_demo_conversation_plays_through(client, capsys) -> None:
     demo.play(client)
     out = capsys.readouterr().out
     assert "Demo complete" in out
-    for step in ("handshake", "opts in", "replies", "delivery and read", "STOP", "refused", "forgotten"):
+    assert "channel whatsapp" in out and "export kept with the request" in out
+    for step in (
+        "handshake",
+        "opts in",
+        "replies",
+        "delivery and read",
+        "STOP",
+        "refused",
+        "MY DATA",
+        "forgotten",
+    ):
         assert step in out

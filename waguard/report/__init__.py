@@ -64,7 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         description="The data-protection report, computed from the synthesized template "
         "(run `make synth` first).",
     )
-    parser.add_argument("--format", choices=("md", "html"), default="md", help="output format (default md)")
+    parser.add_argument(
+        "--format",
+        choices=("md", "html", "json", "csv"),
+        default="md",
+        help="output format (default md; the report: md or html; --ropa: md, json or csv)",
+    )
+    parser.add_argument(
+        "--ropa", action="store_true", help="the records of processing activities (GDPR Art. 30) instead"
+    )
     parser.add_argument("--out", default="-", help="output file (default: standard output)")
     parser.add_argument(
         "--template",
@@ -83,8 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cdk_json.exists():
         print(f"waguard report: {args.cdk_json} not found", file=sys.stderr)
         return 2
-    audit_from = "aws" if args.audit_aws else args.aws_endpoint
-    text = generate(args.template, args.cdk_json, args.format, audit_from)
+    if args.format not in (("md", "json", "csv") if args.ropa else ("md", "html")):
+        parser.error(f"--format {args.format} is not available {'with' if args.ropa else 'without'} --ropa")
+    if args.ropa:
+        from waguard.report import ropa
+
+        text = ropa.render(compute(load_inputs(args.template, args.cdk_json)), args.format)
+    else:
+        audit_from = "aws" if args.audit_aws else args.aws_endpoint
+        text = generate(args.template, args.cdk_json, args.format, audit_from)
     if args.out == "-":
         sys.stdout.write(text)
     else:
