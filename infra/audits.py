@@ -118,7 +118,7 @@ class Audits(Construct):
         self.after_deploy = events.Rule(
             self,
             "AfterDeploy",
-            description="waguard auditor: run after each deploy of this stack",
+            description="waguard: after each deploy of this stack, the self-audit and the template sync",
             event_pattern=events.EventPattern(
                 source=["aws.cloudformation"],
                 detail_type=["CloudFormation Stack Status Change"],

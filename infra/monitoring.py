@@ -101,6 +101,21 @@ class Monitoring(Construct):
             threshold=1,
             description="The API answered 5xx.",
         )
+        self._build_metric_alarms(cfg)
+
+    @staticmethod
+    def _graph_metric(name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=c.METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": c.SERVICE_NAME},
+            period=PERIOD,
+            statistic="Sum",
+        )
+
+    def _build_metric_alarms(self, cfg: WaguardConfig) -> None:
+        """The alarms on waguard's own metrics: the Graph API's answers, deliveries for other numbers, the
+        self-audit's findings and overdue data-subject requests."""
         self._alarm(
             GRAPH_AUTH_ERRORS,
             self._graph_metric(GRAPH_AUTH_ERRORS),
@@ -133,7 +148,6 @@ class Monitoring(Construct):
             description="The self-audit found the deployed stack differs from its template (audit.finding "
             "events, GET /audit/findings): fix the drift or redeploy.",
         )
-
         self._alarm(
             c.METRIC_PRIVACY_OVERDUE,
             cloudwatch.Metric(
@@ -146,16 +160,6 @@ class Monitoring(Construct):
             threshold=1,
             description="Data-subject requests are open past their legal due date (GDPR Art. 12(3), CCPA "
             "45 days): complete, extend or reject them (GET /privacy/requests?status=overdue).",
-        )
-
-    @staticmethod
-    def _graph_metric(name: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=c.METRICS_NAMESPACE,
-            metric_name=name,
-            dimensions_map={"service": c.SERVICE_NAME},
-            period=PERIOD,
-            statistic="Sum",
         )
 
     def _alarm(

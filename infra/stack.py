@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Stack, Tags
+from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra.access import PersonnelAccess
@@ -129,7 +130,7 @@ class WaguardStack(Stack):
             from infra.config_rules import ConfigRules
 
             ConfigRules(self, "ConfigRules")
-        return Audits(
+        audits = Audits(
             self,
             "Audits",
             auditor=self.functions[c.FN_AUDITOR],
@@ -148,3 +149,8 @@ class WaguardStack(Stack):
             bus_arn=self.events.bus.event_bus_arn,
             function_arns=[fn.function.function_arn for fn in self.functions.functions.values()],
         )
+        # The template registry is read when the stack is deployed too, not only on its schedule.
+        audits.after_deploy.add_target(
+            targets.LambdaFunction(self.functions[c.FN_TEMPLATES].function, retry_attempts=2)
+        )
+        return audits

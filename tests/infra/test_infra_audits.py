@@ -57,7 +57,7 @@ def test_the_auditor_runs_on_its_schedule_and_after_each_deploy(synth: Synth) ->
                     "status-details": {"status": ["CREATE_COMPLETE", "UPDATE_COMPLETE"]},
                 },
             },
-            "Targets": [Match.object_like({"Arn": target})],
+            "Targets": Match.array_with([Match.object_like({"Arn": target})]),
         },
     )
     env = synth.env(c.FN_AUDITOR)

@@ -74,3 +74,16 @@ def test_the_scheduled_functions_and_their_rates() -> None:
     assert callable(every) and every(cfg) == cfg.template_sync_minutes == 15  # the template registry's sync
     assert functions.NEEDS[c.FN_CONTACTS_API].schedule_minutes == 15  # overdue data-subject requests
     assert cfg.audit_schedule_hours == 24  # the self-audit (Needs.audits)
+
+
+def test_the_template_registry_is_synced_on_its_schedule_and_after_each_deploy(synth) -> None:
+    fn = synth.function_ids()[c.FN_TEMPLATES]
+    target = {"Fn::GetAtt": [fn, "Arn"]}
+    rules = synth.of_type("AWS::Events::Rule").values()
+    every = [r for r in rules if any(t["Arn"] == target for t in r["Properties"].get("Targets", []))]
+    assert sorted(r["Properties"].get("ScheduleExpression", "after deploy") for r in every) == [
+        "after deploy",
+        "rate(15 minutes)",
+    ]
+    (deploy,) = [r for r in every if "EventPattern" in r["Properties"]]
+    assert deploy["Properties"]["EventPattern"]["detail-type"] == ["CloudFormation Stack Status Change"]
