@@ -264,8 +264,6 @@ def post(
 ) -> RawAnswer:
     """POST `data` (bytes, or pieces of `length` bytes in all, streamed) with the Bearer token; never raises
     for HTTP trouble. No redirects; no proxy to a loopback host."""
-    import http.client
-    import urllib.error
     import urllib.request
 
     check_url(url)
@@ -275,7 +273,26 @@ def post(
     request = urllib.request.Request(  # noqa: S310 - scheme checked above (https, or http to loopback)
         url, data=data, headers=headers, method="POST"
     )
-    loopback = (urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
+    return _call(request, timeout)
+
+
+def get(url: str, token: str, timeout: float | None = None) -> RawAnswer:
+    """GET `url` with the Bearer token (Meta's JSON answer); never raises for HTTP trouble. No redirects; no
+    proxy to a loopback host."""
+    import urllib.request
+
+    check_url(url)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - scheme checked
+    return _call(request, timeout or TIMEOUT_SECONDS)
+
+
+def _call(request: Any, timeout: float) -> RawAnswer:
+    """One request (its URL checked by the caller): the answer, or why there was none."""
+    import http.client
+    import urllib.error
+
+    loopback = (urlsplit(request.full_url).hostname or "").lower() in LOOPBACK_HOSTS
     try:
         with _opener(loopback).open(request, timeout=timeout) as answer:
             return RawAnswer(answer.status, answer.read(MAX_RESPONSE_BYTES))
@@ -286,31 +303,6 @@ def post(
             raw = b""
         return RawAnswer(exc.code, raw)
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, refused/reset, bad answers
-        reason = getattr(exc, "reason", exc)
-        return RawAnswer(None, title="timeout" if isinstance(reason, TimeoutError) else "connection error")
-
-
-def get(url: str, token: str, timeout: float | None = None) -> RawAnswer:
-    """GET `url` with the Bearer token (Meta's JSON answer); never raises for HTTP trouble. No redirects; no
-    proxy to a loopback host."""
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    check_url(url)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    request = urllib.request.Request(url, headers=headers, method="GET")  # noqa: S310 - scheme checked
-    loopback = (urlsplit(url).hostname or "").lower() in LOOPBACK_HOSTS
-    try:
-        with _opener(loopback).open(request, timeout=timeout or TIMEOUT_SECONDS) as answer:
-            return RawAnswer(answer.status, answer.read(MAX_RESPONSE_BYTES))
-    except urllib.error.HTTPError as exc:
-        try:
-            raw = exc.read(MAX_RESPONSE_BYTES)
-        except OSError:
-            raw = b""
-        return RawAnswer(exc.code, raw)
-    except (OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         return RawAnswer(None, title="timeout" if isinstance(reason, TimeoutError) else "connection error")
 
