@@ -87,6 +87,12 @@ def test_sender_may_only_send_upload_and_read_status(synth: Synth) -> None:
         "POST /media",
         "GET /templates",
         "POST /templates/sync",
+        "POST /campaigns",  # contract (role table): the campaign routes
+        "GET /campaigns",
+        "GET /campaigns/*",
+        "GET /campaigns/*/recipients",
+        "POST /campaigns/*/cancel",
+        "POST /campaigns/*/resume",
     }
     assert {s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {
         "InvokeSendRoutes",
