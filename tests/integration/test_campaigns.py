@@ -265,3 +265,50 @@ def test_a_scheduled_campaign_starts_when_due(fake, aws_stack) -> None:
     assert campaigns.start_due(int(time.time()) + 301) == {"started": 1}
     drive(aws_stack)
     assert len(fake.calls()) == 1 and call("GET", "/campaigns")[1]["campaigns"][0]["status"] == "completed"
+
+
+def test_a_step_killed_mid_page_and_redelivered_sends_each_recipient_once(
+    fake, aws_stack, monkeypatch
+) -> None:
+    """The sender dies after queueing some of a page's messages (here: the third enqueue raises): the step's
+    record is retried, the page prepared again, and every recipient is still sent exactly once."""
+    from store import outbound
+
+    phones = [f"49151000001{i:02d}" for i in range(6)]
+    for phone in phones:
+        grant(phone)
+    cid = create({"contacts": [{"to": p} for p in phones]})
+    real = outbound.enqueue
+    seen: list[int] = []
+
+    def dies_once(msg_id: str, *args, **kwargs) -> None:
+        seen.append(1)
+        if len(seen) == 3:
+            raise RuntimeError("the function was killed")
+        real(msg_id, *args, **kwargs)
+
+    monkeypatch.setattr(outbound, "enqueue", dies_once)
+    (record,) = receive(aws_stack, visibility_timeout=0)
+    assert run_sender(record) == [record["messageId"]]  # reported failed: SQS delivers it again
+    monkeypatch.setattr(outbound, "enqueue", real)
+    drive(aws_stack, redeliver=True)
+    view = call("GET", f"/campaigns/{cid}")[1]
+    assert view["status"] == "completed" and view["counts"]["sent"] == 6
+    assert sorted(call["body"]["to"] for call in fake.calls()) == sorted(phones)
+
+
+def test_the_frequency_cap_skips_a_contact_who_had_enough_marketing(fake, aws_stack, monkeypatch) -> None:
+    from shared import settings
+
+    monkeypatch.setenv(c.ENV_MARKETING_CAP, "1/30")
+    settings.reset()
+    grant(A)
+    grant(E)
+    first = create({"contacts": [{"to": A}]})
+    drive(aws_stack)
+    assert call("GET", f"/campaigns/{first}")[1]["counts"]["sent"] == 1
+    second = create({"contacts": [{"to": A}, {"to": E}]})
+    drive(aws_stack)
+    counts = call("GET", f"/campaigns/{second}")[1]["counts"]
+    assert counts["sent"] == 1 and counts["skipped_by"]["frequency_cap"] == 1
+    assert [call["body"]["to"] for call in fake.calls()] == [A, E]
