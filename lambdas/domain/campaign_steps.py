@@ -26,6 +26,7 @@ from store import campaigns as store
 from store import tables
 
 PAGE_MAX = 100
+LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones are paused by the gate)
 STEP_DELAY_SECONDS = 1
 POLL_DELAY_SECONDS = 2
 ACTIVE = ("preparing", "running")
@@ -261,3 +262,25 @@ def message_moved(cid: str, person: str, status: str, error: dict[str, Any] | No
         )
     else:
         store.move(cid, person, status)
+
+
+def pause_for_templates(changed: list[tuple[str, dict[str, Any]]]) -> int:
+    """`template.changed` events of a webhook: every active campaign whose template left APPROVED is paused
+    at once (the send-time gate would pause it too, at its next message; a scheduled one is paused by
+    the gate of its preparation)."""
+    left = {
+        (str(d.get("name")), str(d.get("language")))
+        for kind, d in changed
+        if kind == c.EVENT_TEMPLATE_CHANGED and d.get("status") != "APPROVED" and d.get("previous_status")
+    }
+    paused = 0
+    if not left:
+        return paused
+    for cid in store.listing(limit=LISTED_MAX):
+        meta = store.get(cid)
+        if meta is None or meta.get("status") not in ACTIVE:
+            continue
+        template = meta["template"]
+        if (str(template["name"]), str(template["language"]["code"])) in left:
+            paused += store.set_status(cid, "paused", ACTIVE)
+    return paused

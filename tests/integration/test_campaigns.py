@@ -240,6 +240,7 @@ def test_a_template_that_stops_being_approved_pauses_and_resume_needs_it_approve
     cid = create({"contacts": [{"to": A}]})
     run_sender(*receive(aws_stack))
     f.deliver(aws_stack, f.template_status("spring_sale", "PAUSED"))
+    assert call("GET", f"/campaigns/{cid}")[1]["status"] == "paused"  # at once, by the webhook
     drive(aws_stack)
     assert fake.calls() == []
     assert call("GET", f"/campaigns/{cid}")[1]["status"] == "paused"
