@@ -152,12 +152,23 @@ def view(cid: str) -> dict[str, Any]:
         "template": {"name": template["name"], "language": template["language"]},
         "from": meta["from"],
         "created_at": meta["created_at"],
-        "counts": _plain(store.counts(cid)),
+        "counts": _counts(meta),
     }
     for key in ("send_at", "started_at", "completed_at"):
         if meta.get(key):
             out[key] = meta[key]
     return out
+
+
+def _counts(meta: dict[str, Any]) -> dict[str, Any]:
+    """The recipients' buckets; an explicit list's entries not prepared yet count as `pending` (as
+    `cancelled` once the campaign is cancelled: they are never sent), so the counts add up to the list."""
+    counts: dict[str, Any] = _plain(store.counts(str(meta["id"])))
+    if meta.get("audience") == "contacts":
+        unprepared = max(0, int(meta.get("entries", 0)) - int(counts["recipients"]))
+        counts["recipients"] += unprepared
+        counts["cancelled" if meta.get("status") == "cancelled" else "pending"] += unprepared
+    return counts
 
 
 def listing() -> dict[str, Any]:

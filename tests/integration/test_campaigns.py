@@ -313,3 +313,15 @@ def test_the_frequency_cap_skips_a_contact_who_had_enough_marketing(fake, aws_st
     counts = call("GET", f"/campaigns/{second}")[1]["counts"]
     assert counts["sent"] == 1 and counts["skipped_by"]["frequency_cap"] == 1
     assert [call["body"]["to"] for call in fake.calls()] == [A, E]
+
+
+def test_a_campaign_cancelled_before_its_preparation_counts_every_entry_cancelled(fake, aws_stack) -> None:
+    grant(A)
+    grant(E)
+    cid = create({"contacts": [{"to": A}, {"to": E}, {"to": B}]})
+    assert call("GET", f"/campaigns/{cid}")[1]["counts"]["pending"] == 3  # not prepared yet: pending
+    assert call("POST", f"/campaigns/{cid}/cancel")[0] == 200
+    drive(aws_stack)
+    counts = call("GET", f"/campaigns/{cid}")[1]["counts"]
+    assert counts["recipients"] == 3 and counts["cancelled"] == 3 and fake.calls() == []
+    assert call("POST", f"/campaigns/{cid}/resume")[0] == 409
