@@ -196,6 +196,11 @@ def test_mixed_audience_sends_once_and_counts_every_skipped_reason(fake, aws_sta
     assert c.EVENT_CAMPAIGN_STARTED in kinds and c.EVENT_CAMPAIGN_COMPLETED in kinds
     statuses = [e["detail"] for e in told if e["detail-type"] == c.EVENT_MESSAGE_STATUS]
     assert statuses and all(d.get("campaign") == cid for d in statuses)
+    from tests.integration.test_conversations import _validator
+
+    for envelope in told:  # docs/events schemas, the campaign field and the campaign events included
+        errors = [e.message for e in _validator(envelope["detail-type"]).iter_errors(envelope["detail"])]
+        assert not errors, (envelope["detail-type"], errors)
 
 
 def test_consented_audience_reads_the_grants_index(fake, aws_stack) -> None:
