@@ -53,6 +53,12 @@ SENDER_ROUTES = [
     "POST /media",
     "GET /templates",
     "POST /templates/sync",
+    "POST /campaigns",
+    "GET /campaigns",
+    "GET /campaigns/{id}",
+    "GET /campaigns/{id}/recipients",
+    "POST /campaigns/{id}/cancel",
+    "POST /campaigns/{id}/resume",
 ]
 AGENT_ROUTES = [
     "POST /messages",

@@ -136,6 +136,13 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/privacy/requests/{id}/extend", c.FN_CONTACTS_API),
     Route("POST", "/privacy/requests/{id}/complete", c.FN_CONTACTS_API),
     Route("POST", "/privacy/requests/{id}/reject", c.FN_CONTACTS_API),
+    # Campaigns (issue 23): one approved template to many contacts (the sender role may call them).
+    Route("POST", "/campaigns", c.FN_CAMPAIGNS),
+    Route("GET", "/campaigns", c.FN_CAMPAIGNS),
+    Route("GET", "/campaigns/{id}", c.FN_CAMPAIGNS),
+    Route("GET", "/campaigns/{id}/recipients", c.FN_CAMPAIGNS),
+    Route("POST", "/campaigns/{id}/cancel", c.FN_CAMPAIGNS),
+    Route("POST", "/campaigns/{id}/resume", c.FN_CAMPAIGNS),
 )
 BODY_ROUTES = {
     "POST /messages",
@@ -145,6 +152,7 @@ BODY_ROUTES = {
     "POST /privacy/requests/{id}/extend",
     "POST /privacy/requests/{id}/reject",
     "POST /templates",
+    "POST /campaigns",
 }
 
 

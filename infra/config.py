@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lambdas.shared import constants as c
-from lambdas.shared.settings_contract import BusinessNumber, KeepSettings, PrivacyNotice, SettingsDocument
+from lambdas.shared.settings_contract import (
+    BusinessNumber,
+    FrequencyCap,
+    KeepSettings,
+    PrivacyNotice,
+    SettingsDocument,
+)
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (cdk.json, lambdas/)
 CONTEXT_KEY = "waguard"
@@ -67,6 +73,13 @@ class PrivacyNoticeConfig(_Model):
 
     version: str = Field(default="", max_length=64)
     text: str = Field(default="", max_length=c.TEXT_MAX_CHARS)
+
+
+class FrequencyCapConfig(_Model):
+    """`marketingFrequencyCap`: at most `messages` marketing templates to a contact in `days` days."""
+
+    messages: int = Field(ge=1, le=1000)
+    days: int = Field(ge=1, le=365)
 
 
 class PhoneNumber(_Model):
@@ -123,6 +136,9 @@ class WaguardConfig(_Model):
     # Privacy operations: the law of requests opened over WhatsApp and the notice given at first contact.
     privacy_law: str = Field(default="gdpr", pattern=r"^(gdpr|ccpa)$")
     privacy_notice: PrivacyNoticeConfig = PrivacyNoticeConfig()
+    # Campaigns (docs/design.md "Campaigns"): pace per business number and the marketing frequency cap.
+    campaign_rate_per_second: int = Field(default=40, ge=1, le=1000)
+    marketing_frequency_cap: FrequencyCapConfig | None = None
 
     @field_validator("retention_days")
     @classmethod
@@ -200,6 +216,8 @@ class WaguardConfig(_Model):
         sender = self.function(c.FN_SENDER)
         if sender.reserved_concurrency < self.sender_max_concurrency:
             raise ValueError("functions.sender.reservedConcurrency must be >= senderMaxConcurrency")
+        if self.campaign_rate_per_second > self.send_rate_per_second:
+            raise ValueError("campaignRatePerSecond must be at most sendRatePerSecond")
         return self
 
     # ---- derived values -------------------------------------------------------------------------
@@ -236,6 +254,14 @@ class WaguardConfig(_Model):
             business_account_id=self.business_account_id,
             privacy_law=self.privacy_law,
             privacy_notice=PrivacyNotice(version=self.privacy_notice.version, text=self.privacy_notice.text),
+            campaign_rate_per_second=self.campaign_rate_per_second,
+            marketing_frequency_cap=(
+                FrequencyCap(
+                    messages=self.marketing_frequency_cap.messages, days=self.marketing_frequency_cap.days
+                )
+                if self.marketing_frequency_cap
+                else None
+            ),
         )
 
     def settings_json(self) -> str:

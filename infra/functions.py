@@ -24,6 +24,9 @@ crypto-shred a contact.
   objects (`GET /media/{id}`, `POST /media`); the sender reads them and puts contacts' copies;
   contacts-api deletes them (erasure).
 - processor, contacts-api and sender put business events on the stack's bus (`events:PutEvents` on it).
+- campaigns: messages `delete` (the campaign's own items), contacts, consent `read`, keys `write`, templates
+  `write`; sends a campaign's first step to send; every minute starts the scheduled campaigns that are due.
+  The sender runs the steps (preparation pages through consent's GSI by_grant) and sends the messages.
 - auditor: audit `append` (keeps each run, reads the last); puts `audit.finding` events on the bus; no
   secret; read-only Describe/Get/List on the stack's resources (infra/audits.py); every
   `auditScheduleHours` and after each deploy.
@@ -169,7 +172,7 @@ NEEDS: dict[str, Needs] = {
             c.TABLE_KEYS: "write",
             c.TABLE_TEMPLATES: "read",  # the template still APPROVED, its category's consent
         },
-        send_to=("send",),  # re-queues a record deferred by the rate budget on its last receive
+        send_to=("send",),  # re-queues deferred records; a campaign's messages and next step
         consume="send",
         publishes=True,
         media="copy",  # reads uploads, puts (and cleans up) the contact's copy
@@ -196,6 +199,21 @@ NEEDS: dict[str, Needs] = {
         secrets=(),
         audits=True,
         description="Self-audit: the deployed resources checked against the stack's template",
+    ),
+    c.FN_CAMPAIGNS: Needs(
+        tables={
+            c.TABLE_MESSAGES: "delete",  # the campaign's items (BatchWriteItem: its audience entries)
+            c.TABLE_CONTACTS: "read",
+            c.TABLE_CONSENT: "read",
+            c.TABLE_KEYS: "write",
+            c.TABLE_TEMPLATES: "write",  # the gate reads entries; a miss syncs the registry (once a minute)
+            c.TABLE_AUDIT: "put",
+        },
+        send_to=("send",),  # a campaign's first step goes on the send queue (the sender runs it)
+        publishes=True,  # campaign.started
+        secrets=(c.SECRET_PSEUDONYM, c.SECRET_GRAPH),  # references of the audience; a registry miss syncs
+        schedule_minutes=1,  # starts the scheduled campaigns whose send_at has come
+        description="Campaign routes and the schedule that starts due campaigns",
     ),
 }
 
@@ -247,11 +265,10 @@ class Functions(Construct):
                 table_resources: list[str] = []
                 for logical in (t for t, lvl in needs.tables.items() if lvl == level):
                     table_resources.append(tables[logical].table_arn)
-                    if logical == c.TABLE_MESSAGES:
-                        table_resources += [
-                            f"{tables[logical].table_arn}/index/{index}"
-                            for index in (c.GSI_BY_MSG_ID, c.GSI_BY_WAMID)
-                        ]
+                    table_resources += [
+                        f"{tables[logical].table_arn}/index/{index}"
+                        for index, _attribute in c.TABLE_SPEC[logical].indexes
+                    ]
                 if table_resources:
                     fn.allow(f"Tables{level.title()}", actions, table_resources)
             if needs.puts_partitions:

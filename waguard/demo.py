@@ -310,6 +310,7 @@ class LocalStack:
 
 # ---- the demo conversation -------------------------------------------------------------------------
 CUSTOMER = "4915112345678"
+NEIGHBOUR = "4915112345679"
 
 
 def _step(n: int, title: str) -> None:
@@ -363,6 +364,32 @@ def _data_request(client: Client) -> dict[str, Any]:
     request: dict[str, Any] = wait_for(opened)
     _show("GET /privacy/requests?status=open", client.privacy_request(request["id"]))
     return request
+
+
+def _campaign(client: Client, template: dict[str, Any]) -> None:
+    """A small campaign to the customer (who wrote STOP: skipped) and a consented neighbour (sent)."""
+    _expect(client.set_consent(NEIGHBOUR, "marketing", "granted", "web_form"), 200, "neighbour's opt-in")
+    body = {
+        "name": "Demo offers",
+        "template": template,
+        "audience": {"contacts": [{"to": CUSTOMER}, {"to": NEIGHBOUR}]},
+    }
+    created = _expect(client.request("POST", "/campaigns", json.dumps(body).encode()), 202, "campaign")
+    _show("POST /campaigns", created)
+    path = f"/campaigns/{created.json()['id']}"
+
+    def completed() -> dict[str, Any] | None:
+        view: dict[str, Any] = client.request("GET", path).json()
+        return view if view.get("status") == "completed" else None
+
+    view = wait_for(completed, timeout=60)
+    counts = view["counts"]
+    print(
+        f"   {view['id']}: {view['status']}; recipients {counts['recipients']}, sent "
+        f"{counts['sent'] + counts['delivered'] + counts['read']}, skipped {counts['skipped']} "
+        f"(no_consent {counts['skipped_by']['no_consent']})"
+    )
+    _show(f"GET {path}/recipients", client.request("GET", path + "/recipients"))
 
 
 def play(client: Client, bot: Any = None) -> None:
@@ -435,7 +462,12 @@ def play(client: Client, bot: Any = None) -> None:
     _step(8, "The next marketing template is refused before anything is sent")
     _show("POST /messages (template)", _expect(client.send(promo), 403, "refused template"))
 
-    _step(9, "The customer asks for their data over WhatsApp: MY DATA opens a tracked request (GDPR Art. 15)")
+    _step(9, "A campaign: one approved template to a list, each recipient gated (the STOP is skipped)")
+    _campaign(client, spring)
+
+    _step(
+        10, "The customer asks for their data over WhatsApp: MY DATA opens a tracked request (GDPR Art. 15)"
+    )
     request = _data_request(client)
     print(f"   {request['id']}: {request['type']}, channel {request['channel']}, due {request['due_at']}")
     done = _expect(client.act(request["id"], "complete"), 200, "complete the request")
@@ -444,7 +476,7 @@ def play(client: Client, bot: Any = None) -> None:
     counts = f"{len(export.get('messages', []))} messages, {len(export.get('consent', []))} consent events"
     print(f"   export kept with the request for 30 days: {counts}, each with the date it will be deleted")
 
-    _step(10, "The customer asks to be forgotten (GDPR Art. 17)")
+    _step(11, "The customer asks to be forgotten (GDPR Art. 17)")
     _show("DELETE /contacts/{contact}", _expect(client.erase(CUSTOMER), 200, "erase"))
     _show("GET export after erasure", _expect(client.export(CUSTOMER), 404, "export after erasure"))
     _show("POST /messages (template) after erasure", _expect(client.send(promo), 403, "suppressed"))

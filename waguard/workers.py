@@ -35,6 +35,8 @@ PASS_THROUGH = (
     "WA_PHONE_NUMBER_ID",
     "WA_RETRY_BASE_SECONDS",
     "WA_PRIVACY_NOTICE",
+    "WA_CAMPAIGN_RATE",
+    "WA_MARKETING_CAP",
 )
 # The few process basics a Lambda environment also has (locale, paths, CA bundles, proxies).
 BASE_KEYS = (

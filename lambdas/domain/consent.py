@@ -188,3 +188,15 @@ def view(identity: Identity) -> dict[str, Any]:
         "purposes": current(identity, events),
         "history": [entry(e) for e in events],
     }
+
+
+def remember_address(identity: Identity) -> None:
+    """Keep (encrypted in the PROFILE) the number or user id a grant was recorded for, so that a campaign
+    whose audience is everyone who consented reaches the contact by reference; erased with the contact."""
+    from shared import ids
+    from store import contacts
+
+    if ids.is_reference(identity.ref):
+        return
+    field = "wa_id" if ids.is_phone(identity.ref) else "user_id"
+    contacts.touch(identity.primary, {field: identity.ref})

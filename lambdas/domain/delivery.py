@@ -68,16 +68,25 @@ def deliver(
     number = str(content.get("from") or out.business_number or settings.phone_number_id)
     kind, purpose = str(out.item.get("kind", "")), str(out.item.get("purpose", ""))
     template = content.get("template") if kind == eligibility.TEMPLATE else None
+    campaign = out.item.get("campaign")
+    if campaign:
+        from domain import campaign_steps as campaigns
+
+        if campaigns.held(out):  # cancelled (the message fails unsent) or paused (it waits for resume)
+            return Outcome("dropped")
     found = eligibility.check(
         eligibility.Candidate(identity, purpose, kind, eligibility.SEND, number, at, template=template)
     )
     if found is not None:  # what changed after acceptance (an erasure, a STOP)
+        if campaign and campaigns.gate_closed(out, found):
+            return Outcome("dropped")  # the template stopped being APPROVED: the campaign is paused
         refusal = found.error()
         if outbound.mark_failed(out, refusal, unsent_only=True):  # no lease held: never over a send
-            _tell(out, "failed", refusal)
+            _tell(out, "failed", refusal, mirror=not campaign)
         return Outcome("failed")
 
-    if not ratelimit.acquire(number):
+    budget = (ratelimit.campaign_key(number), ratelimit.campaign_limit()) if campaign else (number, None)
+    if not ratelimit.acquire(*budget):
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
             outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)
@@ -161,12 +170,19 @@ def _answered(
     return Outcome("failed", answer=result)
 
 
-def _tell(out: outbound.Outbound, status: str, error: dict[str, Any] | None = None) -> None:
-    """`message.status` for the business. The status itself is recorded already; an event EventBridge
-    would not take is counted (`EventsUnpublished`, alarmed) and logged without personal data, rather than
-    resending the message to retry it."""
+def _tell(
+    out: outbound.Outbound, status: str, error: dict[str, Any] | None = None, mirror: bool = True
+) -> None:
+    """`message.status` for the business (and a campaign message's recipient follows it, unless `mirror`
+    is False). The status itself is recorded already; an event EventBridge would not take is counted
+    (`EventsUnpublished`, alarmed) and logged without personal data, rather than resending the message."""
     from domain import events
     from shared.observability import metrics
+
+    if mirror and out.item.get("campaign") and out.item.get("campaign_recipient"):
+        from domain import campaign_steps as campaigns
+
+        campaigns.message_moved(str(out.item["campaign"]), str(out.item["campaign_recipient"]), status, error)
 
     try:
         events.publish(
@@ -177,6 +193,7 @@ def _tell(out: outbound.Outbound, status: str, error: dict[str, Any] | None = No
                     str(out.item.get("msg_id", "")),
                     status,
                     error,
+                    out.item.get("campaign"),
                 )
             ]
         )

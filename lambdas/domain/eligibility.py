@@ -1,8 +1,9 @@
 """The one send gate: may this message go to this contact now? (contract: "Sending"; docs/sending.md)
 
-Evaluated at three moments: when `POST /messages` accepts a message (`ACCEPT`: before anything is stored
+Evaluated at four moments: when `POST /messages` accepts a message (`ACCEPT`: before anything is stored
 or queued), when the sender's turn comes (`SEND`: what can change after acceptance, an erasure or a
-STOP), and for a service text waguard itself answers with (`SERVICE_TEXT`: the STOP confirmation).
+STOP), for a service text waguard itself answers with (`SERVICE_TEXT`: the STOP confirmation), and for a
+campaign's recipient when the campaign is prepared (`PREPARE`; its message is gated again at `SEND`).
 
 The rules are a table (`RULES`): each names the moments it applies at and answers None (eligible) or an
 `Ineligible` with the HTTP refusal of the accept moment and the `{"code", "title"}` a failed message shows.
@@ -25,7 +26,8 @@ from store.contacts import Identity
 ACCEPT = "accept"
 SEND = "send"
 SERVICE_TEXT = "service_text"
-MOMENTS = frozenset({ACCEPT, SEND, SERVICE_TEXT})
+PREPARE = "prepare"  # a campaign's recipient when the campaign is prepared (domain/campaigns.py)
+MOMENTS = frozenset({ACCEPT, SEND, SERVICE_TEXT, PREPARE})
 TEMPLATE = "template"
 
 
@@ -49,6 +51,7 @@ class Ineligible:
     code: str
     message: str  # at acceptance (no personal data)
     title: str  # the failed message's error title at send time
+    rule: str = ""  # the name of the rule that refused (RULES), set by `check`
 
     def refusal(self) -> Refused:
         return Refused(self.status, self.code, self.message)
@@ -192,15 +195,34 @@ def _consent(m: Candidate) -> Ineligible | None:
     return None
 
 
+def _frequency_cap(m: Candidate) -> Ineligible | None:
+    """A campaign's marketing template skips a contact who received `N` of them in the last `D` days
+    (`marketingFrequencyCap`; none by default)."""
+    cap = get_settings().marketing_frequency_cap
+    if cap is None or m.kind != TEMPLATE or m.entry is None or m.entry.purpose != "marketing":
+        return None
+    from store import messages
+
+    if messages.marketing_sent_since(m.identity.hashes, int(m.now) - cap[1] * 86400) >= cap[0]:
+        return Ineligible(
+            403,
+            "frequency_cap",
+            f"the contact received {cap[0]} marketing templates in the last {cap[1]} days",
+            "the contact reached the marketing frequency cap",
+        )
+    return None
+
+
 Rule = Callable[[Candidate], Ineligible | None]
 # (name, the moments it applies at, rule), in the order they decide. The window is checked at acceptance
 # only: Meta itself refuses a free-form message sent after the window closed (131047).
 RULES: tuple[tuple[str, frozenset[str], Rule], ...] = (
-    ("template", frozenset({ACCEPT, SEND}), _template),
+    ("template", frozenset({ACCEPT, SEND, PREPARE}), _template),
     ("restriction", MOMENTS, _restriction),
     ("suppression", MOMENTS, _suppression),
     ("service_window", frozenset({ACCEPT}), _window),
-    ("consent", frozenset({ACCEPT, SEND}), _consent),
+    ("consent", frozenset({ACCEPT, SEND, PREPARE}), _consent),
+    ("frequency_cap", frozenset({PREPARE}), _frequency_cap),
 )
 
 
@@ -216,9 +238,9 @@ def check(candidate: Candidate) -> Ineligible | None:
         contacts.fresh_keys(candidate.identity.hashes)
     if candidate.kind == TEMPLATE and candidate.entry is None:
         candidate = replace(candidate, entry=template_entry(candidate.template, candidate.moment))
-    for _name, moments, rule in RULES:
+    for name, moments, rule in RULES:
         if candidate.moment in moments and (found := rule(candidate)) is not None:
-            return found
+            return replace(found, rule=name)
     return None
 
 
@@ -230,6 +252,15 @@ def template_entry(template: dict[str, Any] | None, moment: str) -> Any:
         return None
     name, code = str(template.get("name") or ""), str(template["language"].get("code") or "")
     return templates.find(name, code) if moment == ACCEPT else templates.lookup(name, code)
+
+
+def template_refusal(template: dict[str, Any], entry: Any, purpose: str | None = None) -> Ineligible | None:
+    """The template row alone, at acceptance (a campaign is validated before it has any recipient)."""
+    from shared import ids
+
+    nobody = Identity(ref=ids.REFERENCE_PREFIX, primary="", hashes=())
+    found = _template(Candidate(nobody, purpose, TEMPLATE, ACCEPT, template=template, entry=entry))
+    return replace(found, rule="template") if found is not None else None
 
 
 def require(candidate: Candidate) -> None:

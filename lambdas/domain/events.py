@@ -112,16 +112,29 @@ def received(
 
 
 def message_status(
-    pk: str, business_number: str | None, msg_id: str, status: str, error: dict[str, Any] | None = None
+    pk: str,
+    business_number: str | None,
+    msg_id: str,
+    status: str,
+    error: dict[str, Any] | None = None,
+    campaign: str | None = None,
 ) -> Event:
     message: dict[str, Any] = {"id": msg_id, "status": status}
     if error:
         message["error"] = {"code": error.get("code"), "title": error.get("title")}
-    return c.EVENT_MESSAGE_STATUS, {
+    detail: dict[str, Any] = {
         "contact": ids.reference_of(pk),
         "business_number": business_number,
         "message": message,
     }
+    if campaign:
+        detail["campaign"] = campaign
+    return c.EVENT_MESSAGE_STATUS, detail
+
+
+def campaign(detail_type: str, cid: str, name: str, counts: dict[str, Any]) -> Event:
+    """`campaign.started` / `campaign.completed` (no contact: the campaign's name and counts)."""
+    return detail_type, {"campaign": cid, "name": name, "counts": counts}
 
 
 def consent_changed(pk: str, purpose: str, status: str, source: str) -> Event:

@@ -325,9 +325,18 @@ def _advance(
 
     at = timestamp if timestamp is not None else tables.now()
     moved = outbound.apply_status(wamid_h, status, at, error, found=found)
+    for m in moved:
+        if m.changed and m.campaign and m.recipient:  # the recipient's bucket follows its message
+            from domain import campaign_steps as campaigns
+
+            campaigns.message_moved(
+                m.campaign, m.recipient, m.status, error if m.status == "failed" else None
+            )
     events.publish(
         [
-            events.message_status(m.pk, number, m.msg_id, m.status, error if m.status == "failed" else None)
+            events.message_status(
+                m.pk, number, m.msg_id, m.status, error if m.status == "failed" else None, m.campaign
+            )
             for m in moved
             if (m.changed or m.already) and m.msg_id
         ]

@@ -46,6 +46,8 @@ def _identity(contact: str) -> Identity:
 def put_consent(contact: str, request: Annotated[ConsentRequest, Body(embed=False)]) -> dict[str, Any]:
     identity = _identity(contact)
     entry = consent.record(identity, request.purpose, request.status, request.source, request.evidence)
+    if request.status == "granted":
+        consent.remember_address(identity)  # a campaign can reach whoever granted (by reference only)
     logger.info("consent recorded", extra={"subject": identity.primary[:12], "purpose": request.purpose})
     return entry
 

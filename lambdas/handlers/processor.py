@@ -48,7 +48,12 @@ def record_handler(record: SQSRecord) -> None:
         return
     counts = ingest.ingest(delivery)
     told = ingest.received_events(delivery, counts=counts)
-    told += templates.from_delivery(delivery)  # the registry's entries change at once
+    changed = templates.from_delivery(delivery)  # the registry's entries change at once
+    if changed:
+        from domain import campaign_steps
+
+        campaign_steps.pause_for_templates(changed)  # a template that left APPROVED pauses its campaigns
+    told += changed
     events.publish(told)
     _metric("EventsPublished", len(told))
     _metric("InboundMessages", counts.messages)

@@ -31,7 +31,10 @@ def _one(
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
     source_arn = record.get("eventSourceARN")
     try:
-        message_id = json.loads(record.get("body") or "")["message_id"]
+        body = json.loads(record.get("body") or "")
+        if isinstance(body, dict) and isinstance(body.get("campaign"), str):
+            return _campaign_step(body["campaign"], source_arn)
+        message_id = body["message_id"]
         if not isinstance(message_id, str):
             raise TypeError("message_id")
     except (ValueError, KeyError, TypeError):
@@ -75,6 +78,19 @@ def _one(
         },
     )
     return outcome
+
+
+def _campaign_step(cid: str, source_arn: str | None) -> delivery.Outcome:
+    """A campaign's next step (domain/campaign_steps.py); an error leaves the record to be retried."""
+    from domain import campaign_steps
+
+    try:
+        done = campaign_steps.step(cid, source_arn)
+    except Exception as exc:
+        logger.error("campaign step failed", extra={"campaign": cid, "error_type": type(exc).__name__})
+        return delivery.Outcome("error", retry=True)
+    logger.info("campaign step", extra={"campaign": cid, "outcome": done})
+    return delivery.Outcome("dropped")
 
 
 def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, delivery.Outcome]:

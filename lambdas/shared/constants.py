@@ -37,6 +37,7 @@ FN_SENDER: Final = "sender"
 FN_MEDIA_WORKER: Final = "media-worker"
 FN_TEMPLATES: Final = "templates"
 FN_AUDITOR: Final = "auditor"
+FN_CAMPAIGNS: Final = "campaigns"
 HANDLERS: Final[dict[str, str]] = {
     FN_WEBHOOK: "handlers.webhook.handler",
     FN_PROCESSOR: "handlers.processor.handler",
@@ -46,6 +47,7 @@ HANDLERS: Final[dict[str, str]] = {
     FN_MEDIA_WORKER: "handlers.media_worker.handler",
     FN_TEMPLATES: "handlers.templates_api.handler",
     FN_AUDITOR: "handlers.auditor.handler",
+    FN_CAMPAIGNS: "handlers.campaigns_api.handler",
 }
 
 # Tables (logical names; the physical names are CloudFormation's and reach code through env keys).
@@ -64,6 +66,10 @@ TTL_ATTRIBUTE: Final = "expires_at"
 ATTR_STORED_US: Final = "stored_us"  # epoch µs an IN#/OUT#/ST# item was written: orders one second's messages
 GSI_BY_MSG_ID: Final = "by_msg_id"
 GSI_BY_WAMID: Final = "by_wamid"
+# Consent: the effective grants of a purpose (sparse: only grant events carry `granted_purpose`), read by a
+# campaign whose audience is everyone who consented (never a Scan).
+GSI_BY_GRANT: Final = "by_grant"
+ATTR_GRANTED_PURPOSE: Final = "granted_purpose"
 
 # Environment keys.
 ENV_INBOUND_QUEUE_URL: Final = "WG_INBOUND_QUEUE_URL"
@@ -84,6 +90,8 @@ ENV_PHONE_NUMBER_ID: Final = "WA_PHONE_NUMBER_ID"
 ENV_RETRY_BASE_SECONDS: Final = "WA_RETRY_BASE_SECONDS"
 ENV_BUSINESS_ACCOUNT_ID: Final = "WA_BUSINESS_ACCOUNT_ID"
 ENV_PRIVACY_NOTICE: Final = "WA_PRIVACY_NOTICE"
+ENV_CAMPAIGN_RATE: Final = "WA_CAMPAIGN_RATE"
+ENV_MARKETING_CAP: Final = "WA_MARKETING_CAP"
 
 # Secret fields, in three Secrets Manager secrets (JSON) split by need, each granted only to the
 # functions that need it (issue 21): the webhook's (Meta's app secret and the handshake's verify token),
@@ -202,6 +210,8 @@ EVENT_CONTACT_UNRESTRICTED: Final = "contact.unrestricted"
 EVENT_PRIVACY_OPENED: Final = "privacy.request_opened"
 EVENT_PRIVACY_COMPLETED: Final = "privacy.request_completed"
 EVENT_PRIVACY_OVERDUE: Final = "privacy.request_overdue"
+EVENT_CAMPAIGN_STARTED: Final = "campaign.started"
+EVENT_CAMPAIGN_COMPLETED: Final = "campaign.completed"
 EVENT_TYPES: Final = (
     EVENT_MESSAGE_RECEIVED,
     EVENT_MESSAGE_STATUS,
@@ -213,6 +223,8 @@ EVENT_TYPES: Final = (
     EVENT_PRIVACY_OPENED,
     EVENT_PRIVACY_COMPLETED,
     EVENT_PRIVACY_OVERDUE,
+    EVENT_CAMPAIGN_STARTED,
+    EVENT_CAMPAIGN_COMPLETED,
 )
 # Operational events on the same bus (no contact in them): one per finding of an audit run.
 EVENT_AUDIT_FINDING: Final = "audit.finding"
@@ -262,7 +274,14 @@ TABLE_SPECS: Final[tuple[TableSpec, ...]] = (
         exported=True,
         indexes=((GSI_BY_MSG_ID, "msg_id"), (GSI_BY_WAMID, "wamid_h")),
     ),
-    TableSpec(TABLE_CONSENT, "WG_CONSENT_TABLE", (CLASS_CONSENT,), ERASE_PARTITION, exported=True),
+    TableSpec(
+        TABLE_CONSENT,
+        "WG_CONSENT_TABLE",
+        (CLASS_CONSENT,),
+        ERASE_PARTITION,
+        exported=True,
+        indexes=((GSI_BY_GRANT, ATTR_GRANTED_PURPOSE),),
+    ),
     TableSpec(TABLE_AUDIT, "WG_AUDIT_TABLE", (CLASS_AUDIT,), ERASE_KEPT, exported=False),
     TableSpec(
         TABLE_IDEMPOTENCY, "WG_IDEMPOTENCY_TABLE", (CLASS_IDEMPOTENCY,), ERASE_REFERENCED, exported=False

@@ -42,6 +42,8 @@ class Settings:
     privacy_law: str = "gdpr"  # the law of data-subject requests opened over WhatsApp
     privacy_notice: str = ""  # the privacy notice's text (empty: none is sent)
     privacy_notice_version: str = ""
+    campaign_rate_per_second: int = 40  # a campaign's messages per second per business number
+    marketing_frequency_cap: tuple[int, int] | None = None  # (messages, days): at most N marketing in D days
 
     @property
     def phone_number_id(self) -> str:
@@ -101,6 +103,12 @@ def get_settings() -> Settings:
         "privacy_law": doc.privacy_law,
         "privacy_notice": doc.privacy_notice.text,
         "privacy_notice_version": doc.privacy_notice.version,
+        "campaign_rate_per_second": doc.campaign_rate_per_second,
+        "marketing_frequency_cap": (
+            (doc.marketing_frequency_cap.messages, doc.marketing_frequency_cap.days)
+            if doc.marketing_frequency_cap
+            else None
+        ),
     }
     for name, (key, parse) in OVERRIDES.items():
         raw = os.environ.get(key, "")
@@ -114,6 +122,17 @@ def get_settings() -> Settings:
 def parse_numbers(raw: str) -> tuple[str, ...]:
     """Business numbers from a comma-separated list (`WA_PHONE_NUMBER_ID`), in order, each once."""
     return tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+
+
+def parse_cap(raw: str) -> tuple[int, int] | None:
+    """`N/D` (`WA_MARKETING_CAP`): at most N marketing templates in D days; `none` or `0/D` is no cap."""
+    if raw.strip().lower() in ("none", "off"):
+        return None
+    messages, _, days = raw.partition("/")
+    cap = (int(messages), int(days))
+    if cap[0] < 0 or cap[1] < 1:
+        raise ConfigurationError(f"{c.ENV_MARKETING_CAP} must be N/D with N >= 0 and D >= 1")
+    return cap if cap[0] > 0 else None
 
 
 def reset() -> None:
@@ -130,5 +149,7 @@ OVERRIDES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "phone_number_ids": (c.ENV_PHONE_NUMBER_ID, parse_numbers),
     "business_account_id": (c.ENV_BUSINESS_ACCOUNT_ID, str.strip),
     "privacy_notice": (c.ENV_PRIVACY_NOTICE, str),
+    "campaign_rate_per_second": (c.ENV_CAMPAIGN_RATE, lambda raw: max(1, int(raw))),
+    "marketing_frequency_cap": (c.ENV_MARKETING_CAP, parse_cap),
 }
 LOCAL_NOTICE_VERSION = "local"

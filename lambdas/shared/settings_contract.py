@@ -40,6 +40,13 @@ class PrivacyNotice(_Document):
     text: str = ""
 
 
+class FrequencyCap(_Document):
+    """At most `messages` marketing templates to one contact in `days` days (campaigns skip the rest)."""
+
+    messages: int
+    days: int
+
+
 class SettingsDocument(_Document):
     """The non-secret runtime settings (docs/design.md), in the order the JSON carries them."""
 
@@ -58,6 +65,8 @@ class SettingsDocument(_Document):
     business_account_id: str = ""  # the WABA whose templates the registry reads (domain/templates.py)
     privacy_law: str = "gdpr"  # the law of requests opened over WhatsApp (gdpr or ccpa)
     privacy_notice: PrivacyNotice = Field(default_factory=PrivacyNotice)
+    campaign_rate_per_second: int = 40  # campaigns: messages per second per business number
+    marketing_frequency_cap: FrequencyCap | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -58,6 +58,8 @@ def append(
     if ignored is not None:
         item["effective"] = False
         item["ignored"] = ignored
+    elif status == "granted":  # GSI by_grant: the candidates of a consented campaign audience
+        item[c.ATTR_GRANTED_PURPOSE] = purpose
     tables.stamp(item, c.CLASS_CONSENT, at.timestamp())
 
     def build(write: Any) -> None:
@@ -84,3 +86,22 @@ def history(hashes: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
             events.append({**item, "evidence": data.get("evidence")})
     events.sort(key=lambda e: e[c.SK])
     return events
+
+
+def grants_page(
+    purpose: str, cursor: dict[str, Any] | None, limit: int
+) -> tuple[list[str], dict[str, Any] | None]:
+    """One page of the pseudonyms that recorded an effective grant of `purpose` (GSI by_grant, never a
+    Scan), and the cursor of the next page (None at the end). A later revocation is the gate's to see."""
+    from boto3.dynamodb.conditions import Key
+
+    args: dict[str, Any] = {
+        "IndexName": c.GSI_BY_GRANT,
+        "KeyConditionExpression": Key(c.ATTR_GRANTED_PURPOSE).eq(purpose),
+        "Limit": limit,
+    }
+    if cursor:
+        args["ExclusiveStartKey"] = cursor
+    page = tables.table(c.TABLE_CONSENT).query(**args)
+    pks = [str(i[c.PK]) for i in page.get("Items", []) if tables.is_live(i)]
+    return pks, page.get("LastEvaluatedKey")

@@ -257,3 +257,15 @@ def held(pk: str) -> list[dict[str, Any]]:
 def open_attr(item: dict[str, Any], attr: str = contacts.DATA) -> Any:
     """Decrypt one encrypted attribute of a messages item; None when unreadable or absent."""
     return contacts.open_data(item[c.PK], item[c.SK], item.get(attr), table=c.TABLE_MESSAGES, attr=attr)
+
+
+def marketing_sent_since(hashes: tuple[str, ...] | list[str], since: int) -> int:
+    """Marketing templates sent (or on their way) to the identity set since `since` (the frequency cap)."""
+    from boto3.dynamodb.conditions import Attr, Key
+
+    found = 0
+    wanted = Attr("purpose").eq("marketing") & Attr("created_at").gte(since) & Attr("status").ne("failed")
+    for pk in hashes:
+        cond = Key(c.PK).eq(pk) & Key(c.SK).begins_with("OUT#")
+        found += sum(1 for _ in tables.query_live(c.TABLE_MESSAGES, cond, FilterExpression=wanted))
+    return found

@@ -123,8 +123,10 @@ def create(
     purpose: str,
     content: dict[str, Any],
     idem_key: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> Outbound:
-    """Write a new `queued` outbound message. `content` is `{"to", "kind"?, KIND, ...}` (see
+    """Write a new `queued` outbound message (`extra`: clear attributes without personal data, such as a
+    campaign message's `campaign` and `campaign_recipient`). `content` is `{"to", "kind"?, KIND, ...}` (see
     domain.references.content_of); `kind` is kept in clear (an operational fact, no personal data)."""
     at = tables.now()
     sk = _sk(msg_id)
@@ -146,6 +148,7 @@ def create(
     }
     if kind == "template":
         item["template_name"] = str(content["template"]["name"])
+    item.update(extra or {})
     if idem_key:
         item["idem_pk"] = idem_key["pk"]
         item["idem_sk"] = idem_key["sk"]
@@ -345,6 +348,8 @@ class Advanced:
     status: str
     changed: bool
     already: bool
+    campaign: str | None = None  # a campaign message's campaign and recipient (domain/campaigns.py)
+    recipient: str | None = None
 
 
 def with_wamid(wamid_h: str) -> list[dict[str, Any]]:
@@ -396,7 +401,17 @@ def apply_status(
             below=c.STATUS_RANK["delivered"] if status == "failed" else None,
         )
         already = str(item.get("status")) == status
-        out.append(Advanced(str(item[c.PK]), str(item.get("msg_id", "")), status, changed, already))
+        out.append(
+            Advanced(
+                str(item[c.PK]),
+                str(item.get("msg_id", "")),
+                status,
+                changed,
+                already,
+                item.get("campaign"),
+                item.get("campaign_recipient"),
+            )
+        )
     return out
 
 
@@ -436,11 +451,14 @@ def queue_url(source_arn: str | None = None) -> str:
     return f"https://sqs.{region}.{suffix}/{account}/{name}"
 
 
-def enqueue(msg_id: str, delay_seconds: int = 0, source_arn: str | None = None) -> None:
-    """Queue one message for the sender: the body is the message id only (no personal data)."""
+def enqueue(
+    msg_id: str, delay_seconds: int = 0, source_arn: str | None = None, body: dict[str, Any] | None = None
+) -> None:
+    """Queue one message for the sender: the body is the message id only (no personal data); `body`
+    instead: a campaign's next step (`{"campaign": ID}`)."""
     args: dict[str, Any] = {
         "QueueUrl": queue_url(source_arn),
-        "MessageBody": json.dumps({"message_id": msg_id}),
+        "MessageBody": json.dumps(body or {"message_id": msg_id}),
     }
     if delay_seconds:
         args["DelaySeconds"] = max(0, min(900, int(delay_seconds)))

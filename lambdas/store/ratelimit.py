@@ -26,6 +26,18 @@ def limit() -> int:
     return max(1, min(META_MAX_RATE, int(get_settings().send_rate_per_second)))
 
 
+def campaign_key(phone_number_id: str) -> str:
+    """The campaigns' own budget of a business number: campaigns never spend the budget of single
+    replies (and the reverse), so a reply is never starved by a campaign."""
+    return f"{phone_number_id}#campaign"
+
+
+def campaign_limit() -> int:
+    """`campaignRatePerSecond` (locally `WA_CAMPAIGN_RATE`), at most the number's `sendRatePerSecond`."""
+    settings = get_settings()
+    return max(1, min(int(settings.campaign_rate_per_second), limit()))
+
+
 def try_take(phone_number_id: str, per_second: int, second: int) -> bool:
     """Take one token of `second`'s budget; False when the budget of that second is spent."""
     from botocore.exceptions import ClientError

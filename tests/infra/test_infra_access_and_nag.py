@@ -87,6 +87,12 @@ def test_sender_may_only_send_upload_and_read_status(synth: Synth) -> None:
         "POST /media",
         "GET /templates",
         "POST /templates/sync",
+        "POST /campaigns",  # contract (role table): the campaign routes
+        "GET /campaigns",
+        "GET /campaigns/*",
+        "GET /campaigns/*/recipients",
+        "POST /campaigns/*/cancel",
+        "POST /campaigns/*/resume",
     }
     assert {s["Sid"] for s in policy["Properties"]["PolicyDocument"]["Statement"]} == {
         "InvokeSendRoutes",
@@ -171,10 +177,13 @@ def test_each_role_denies_the_deeper_paths_of_its_parameterized_routes(synth: Sy
     """Issue #21: IAM's `*` crosses `/`, so every parameterized route a role may invoke comes with a Deny of
     the same route with the parameter spanning more segments, in the role's own policy; nothing else is
     denied, and no execute-api Allow ends in (or holds) a `*` without its Deny."""
-    routed = {c.ROLE_SENDER: 1, c.ROLE_AGENT: 4, c.ROLE_PRIVACY_OFFICER: 11}  # parameterized routes per role
+    routed = {c.ROLE_SENDER: 5, c.ROLE_AGENT: 4, c.ROLE_PRIVACY_OFFICER: 11}  # parameterized routes per role
     # `GET /privacy/requests/{id}` beside `GET /privacy/requests/{id}/export`: its Deny is narrowed to three
     # segments (two would deny the export), and no other route of the API is left granted (access._narrowed).
-    narrowed = {"GET /privacy/requests/*": {"GET /privacy/requests/*/*/*"}}
+    narrowed = {
+        "GET /privacy/requests/*": {"GET /privacy/requests/*/*/*"},
+        "GET /campaigns/*": {"GET /campaigns/*/*/*"},  # beside GET /campaigns/{id}/recipients
+    }
     for name, policy in role_policies(synth).items():
         found = synth.template.find_resources("AWS::IAM::ManagedPolicy", {"Metadata": {"waguard:role": name}})
         assert list(found) == [policy["id"]]
@@ -251,7 +260,8 @@ def test_each_role_may_invoke_exactly_its_routes_and_no_deeper_path(
         assert decide(role, route.method, path) == expected, (role, route.key)
         if route.key in granted and "{" in route.path:
             two = re.sub(r"\{[^}]+\}", "p1/p2", route.path)
-            if route.key == "GET /privacy/requests/{id}":  # narrowed: p1/p2 could be `{id}/export`
+            if route.key in ("GET /privacy/requests/{id}", "GET /campaigns/{id}"):  # narrowed: p1/p2 could
+                # be `{id}/export` or `{id}/recipients`
                 two = re.sub(r"\{[^}]+\}", "p1/p2/p3", route.path)
             assert decide(role, route.method, two) == iam.EXPLICIT_DENY, (role, route.key)
 

@@ -148,7 +148,11 @@ def test_settings_json_has_the_design_shape() -> None:
         "business_account_id",
         "privacy_law",
         "privacy_notice",
+        "campaign_rate_per_second",
+        "marketing_frequency_cap",
     }
+    assert out["campaign_rate_per_second"] == settings["campaignRatePerSecond"] == 40
+    assert out["marketing_frequency_cap"] is None
     assert set(out["retention_days"]) == set(c.DATA_CLASSES)
     assert {k: v for k, v in out["retention_days"].items() if k != c.CLASS_KEYS} == settings["retentionDays"]
     assert out["keep"] == {"profile_name": False, "contact_cards": False, "locations": False}

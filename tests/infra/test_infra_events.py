@@ -16,7 +16,15 @@ from tests.infra.support import Synth
 pytestmark = pytest.mark.xdist_group("infra")
 ENDPOINT = "https://crm.example.com/waguard/events"
 # The functions that put events on the bus (messages-api: template.changed of a miss's sync).
-PUBLISHERS = {c.FN_PROCESSOR, c.FN_CONTACTS_API, c.FN_SENDER, c.FN_MESSAGES_API, c.FN_TEMPLATES, c.FN_AUDITOR}
+PUBLISHERS = {
+    c.FN_PROCESSOR,
+    c.FN_CONTACTS_API,
+    c.FN_SENDER,
+    c.FN_MESSAGES_API,
+    c.FN_TEMPLATES,
+    c.FN_AUDITOR,
+    c.FN_CAMPAIGNS,
+}
 
 
 def _one(synth: Synth, cfn_type: str) -> tuple[str, dict[str, Any]]:

@@ -116,6 +116,7 @@ def test_who_may_touch_media_objects(synth: Synth) -> None:
         c.FN_MEDIA_WORKER: ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"],
         c.FN_TEMPLATES: [],
         c.FN_AUDITOR: [],
+        c.FN_CAMPAIGNS: [],
     }
 
 

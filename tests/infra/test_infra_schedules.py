@@ -69,7 +69,8 @@ def test_the_local_runtime_reads_the_schedule_from_the_template() -> None:
 def test_the_scheduled_functions_and_their_rates() -> None:
     cfg = WaguardConfig.from_cdk_json(ROOT / "cdk.json")
     scheduled = {name for name, n in functions.NEEDS.items() if n.schedule_minutes or n.audits}
-    assert scheduled == {c.FN_TEMPLATES, c.FN_CONTACTS_API, c.FN_AUDITOR}
+    assert scheduled == {c.FN_TEMPLATES, c.FN_CONTACTS_API, c.FN_AUDITOR, c.FN_CAMPAIGNS}
+    assert functions.NEEDS[c.FN_CAMPAIGNS].schedule_minutes == 1  # starts the campaigns whose send_at came
     every = functions.NEEDS[c.FN_TEMPLATES].schedule_minutes
     assert callable(every) and every(cfg) == cfg.template_sync_minutes == 15  # the template registry's sync
     assert functions.NEEDS[c.FN_CONTACTS_API].schedule_minutes == 15  # overdue data-subject requests

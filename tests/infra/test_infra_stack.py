@@ -124,7 +124,11 @@ def test_messages_table_gsis(synth: Synth) -> None:
     assert gsis[c.GSI_BY_MSG_ID]["KeySchema"] == [{"AttributeName": "msg_id", "KeyType": "HASH"}]
     assert gsis[c.GSI_BY_WAMID]["KeySchema"] == [{"AttributeName": "wamid_h", "KeyType": "HASH"}]
     assert all(g["Projection"] == {"ProjectionType": "ALL"} for g in gsis.values())
-    for other in set(c.TABLES) - {c.TABLE_MESSAGES}:
+    consent = synth.resources[synth.table_ids()[c.TABLE_CONSENT]]["Properties"]["GlobalSecondaryIndexes"]
+    assert [(g["IndexName"], g["KeySchema"]) for g in consent] == [  # a campaign's consented audience
+        (c.GSI_BY_GRANT, [{"AttributeName": c.ATTR_GRANTED_PURPOSE, "KeyType": "HASH"}])
+    ]
+    for other in set(c.TABLES) - {c.TABLE_MESSAGES, c.TABLE_CONSENT}:
         assert "GlobalSecondaryIndexes" not in synth.resources[synth.table_ids()[other]]["Properties"]
 
 
@@ -227,6 +231,7 @@ SECRETS_OF = {
     "media-worker": {c.SECRET_GRAPH},
     "templates": {c.SECRET_GRAPH},  # reads Meta's template list, never a contact
     "auditor": set(),
+    "campaigns": {c.SECRET_PSEUDONYM, c.SECRET_GRAPH},  # audience references; a registry miss syncs
 }
 
 
@@ -560,6 +565,12 @@ ROUTES = {
     "POST /templates": ("templates", "AWS_IAM"),
     "GET /audit/findings": ("auditor", "AWS_IAM"),
     "POST /audit/run": ("auditor", "AWS_IAM"),
+    "POST /campaigns": ("campaigns", "AWS_IAM"),
+    "GET /campaigns": ("campaigns", "AWS_IAM"),
+    "GET /campaigns/{id}": ("campaigns", "AWS_IAM"),
+    "GET /campaigns/{id}/recipients": ("campaigns", "AWS_IAM"),
+    "POST /campaigns/{id}/cancel": ("campaigns", "AWS_IAM"),
+    "POST /campaigns/{id}/resume": ("campaigns", "AWS_IAM"),
     "PUT /contacts/{contact}/restriction": ("contacts-api", "AWS_IAM"),
     "POST /privacy/requests": ("contacts-api", "AWS_IAM"),
     "GET /privacy/requests": ("contacts-api", "AWS_IAM"),

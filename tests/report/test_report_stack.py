@@ -33,6 +33,12 @@ CONTRACT_ROUTES = {
         "POST /media",
         "GET /templates",
         "POST /templates/sync",
+        "POST /campaigns",  # contract (role table): the campaign routes
+        "GET /campaigns",
+        "GET /campaigns/{id}",
+        "GET /campaigns/{id}/recipients",
+        "POST /campaigns/{id}/cancel",
+        "POST /campaigns/{id}/resume",
     },
     c.ROLE_PRIVACY_OFFICER: {
         "PUT /contacts/{contact}/consent",

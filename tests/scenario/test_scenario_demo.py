@@ -16,6 +16,8 @@ def test_the_demo_conversation_plays_through(client, capsys) -> None:
         "STOP",
         "refused",
         "MY DATA",
+        "A campaign",
+        "recipients 2, sent 1, skipped 1 (no_consent 1)",
         "forgotten",
     ):
         assert step in out

@@ -51,3 +51,13 @@ def test_every_override_names_a_settings_field_and_a_contract_variable() -> None
     fields = set(settings.Settings.__dataclass_fields__)
     assert set(settings.OVERRIDES) <= fields
     assert all(key.startswith("WA_") for key, _ in settings.OVERRIDES.values())
+
+
+def test_the_marketing_cap_parses_n_per_d_days() -> None:
+    from shared.settings import ConfigurationError, parse_cap
+
+    assert parse_cap("3/7") == (3, 7)
+    assert parse_cap("0/7") is None and parse_cap("none") is None
+    for bad in ("3/0", "-1/7", "x/7"):
+        with pytest.raises((ConfigurationError, ValueError)):
+            parse_cap(bad)

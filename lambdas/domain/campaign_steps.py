@@ -1,0 +1,286 @@
+"""A campaign's work on the send queue (docs/design.md "Campaigns"): preparation pages and the send-time
+hooks of domain.delivery.
+
+`step` runs on a `{"campaign": ID}` record of the send queue. While preparing, it gates one page of
+recipients (`campaignRatePerSecond` of them, at most `PAGE_MAX`) at eligibility `PREPARE`, writes each once,
+creates each message once and queues it, moves the cursor (conditionally: a redelivered step that lost the
+race stops) and queues the next step a second later, so a campaign larger than one invocation continues by
+itself and 100,000 contacts never sit in one function's memory. Once prepared, it polls until no recipient
+is pending and completes the campaign.
+
+Exactly once per recipient: the recipient item is a conditional put keyed by the person, its message id is
+derived from the campaign and the person (a conditional put too), and the sender's lease and forward-only
+statuses (store/outbound.py) send a queued message once however often it is queued.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from domain import eligibility
+from shared import constants as c
+from shared import ids
+from shared.observability import logger
+from store import campaigns as store
+from store import tables
+
+PAGE_MAX = 100
+LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones are paused by the gate)
+STEP_DELAY_SECONDS = 1
+POLL_DELAY_SECONDS = 2
+ACTIVE = ("preparing", "running")
+SKIPPED_BY = {
+    "restriction": "restricted",
+    "suppression": "erased",
+    "consent": "no_consent",
+    "frequency_cap": "frequency_cap",
+}
+CANCELLED_ERROR = {
+    "code": "campaign_cancelled",
+    "title": "the campaign was cancelled before the message was sent",
+}
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals as ints, in nested dicts."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return int(value) if isinstance(value, Decimal) else value
+
+
+def enqueue(cid: str, delay: int, source_arn: str | None = None) -> None:
+    from store import outbound
+
+    outbound.enqueue("", delay_seconds=delay, source_arn=source_arn, body={"campaign": cid})
+
+
+def message_id(cid: str, person: str) -> str:
+    from store import contacts
+
+    return "msg_" + ids.pseudonym(contacts.contact_key(), f"campaign:{cid}:{person}")[:24]
+
+
+# ---- one step ---------------------------------------------------------------------------------------------
+def step(cid: str, source_arn: str | None = None) -> str:
+    """One step of the campaign; what it did (stopped, raced, prepared, waiting, completed). `source_arn`:
+    the send queue the step came from (the sender is given no queue URL)."""
+    meta = store.get(cid)
+    if meta is None or meta.get("status") not in ACTIVE:
+        return "stopped"
+    if meta.get("redispatch"):
+        _redispatch(meta, source_arn)
+    if not meta.get("prepared"):
+        return _prepare_page(meta, source_arn)
+    counts = store.counts(cid)
+    if counts["pending"]:
+        enqueue(cid, POLL_DELAY_SECONDS, source_arn)
+        return "waiting"
+    if store.set_status(cid, "completed", ACTIVE, completed_at=iso(tables.now())):
+        from domain import events
+
+        events.publish([events.campaign(c.EVENT_CAMPAIGN_COMPLETED, cid, str(meta["name"]), plain(counts))])
+    return "completed"
+
+
+def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
+    from store import consent, ratelimit
+
+    cid = str(meta["id"])
+    size = max(1, min(PAGE_MAX, ratelimit.campaign_limit()))
+    old = str(meta.get("prep_cursor") or "") or None
+    if meta.get("audience") == "consented":
+        pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
+        for pk in pks:
+            if _prepare(meta, _identity_of_pk(pk), None, None, source_arn) == "paused":
+                return "paused"
+        new, done = store.encode_cursor(last), last is None
+    else:
+        start = int(old or 0)
+        entries = store.entries(cid, start, size)
+        for offset, entry in enumerate(entries):
+            got = _prepare(
+                meta, _identity_of_entry(entry), start + offset, entry.get("components"), source_arn
+            )
+            if got == "paused":
+                return "paused"
+        new, done = str(start + len(entries)), start + len(entries) >= int(meta.get("entries", 0))
+    if not store.advance_cursor(cid, old, new, done):
+        return "raced"
+    store.set_status(cid, "running", ("preparing",))
+    enqueue(cid, STEP_DELAY_SECONDS, source_arn)
+    return "prepared"
+
+
+def _identity_of_entry(entry: dict[str, Any]) -> Any:
+    from store import contacts
+
+    if entry.get("invalid"):
+        return None
+    # Unresolved (no number held for the reference): still gated, so that a contact never seen is
+    # `no_consent` and an erased one `erased`; one that passes the gate has no address: `invalid_contact`.
+    return contacts.identity(str(entry["to_ref"]), strict=False)
+
+
+def _identity_of_pk(pk: str) -> Any:
+    from store import contacts
+
+    item = contacts.profile(pk)
+    known = (item["_data"].get("wa_id") or item["_data"].get("user_id")) if item else None
+    return contacts.identity_of(str(known), pk) if known else None
+
+
+def _prepare(
+    meta: dict[str, Any], identity: Any, index: int | None, components: Any, source_arn: str | None
+) -> str:
+    """Gate one recipient and queue its message once; what became of it."""
+    cid = str(meta["id"])
+    mark = f"{index:06d}" if index is not None else ""
+    if identity is None:
+        invalid = {"contact": None, "status": "skipped", "skipped_by": "invalid_contact", "entry": mark}
+        store.add_recipient(meta, f"invalid~{mark or 'grant'}", {**invalid, "rank_n": store.RANK["skipped"]})
+        return "skipped"
+    person = ids.reference_of(min(identity.hashes))
+    template = dict(meta["template"])
+    if components is not None:
+        template["components"] = components
+    found = eligibility.check(
+        eligibility.Candidate(
+            identity, None, eligibility.TEMPLATE, eligibility.PREPARE, str(meta["from"]), template=template
+        )
+    )
+    if found is not None and found.rule == "template":
+        store.set_status(cid, "paused", ACTIVE)
+        return "paused"
+    record: dict[str, Any] = {"contact": person, "entry": mark}
+    if found is None and not identity.resolved:
+        record.update(status="skipped", skipped_by="invalid_contact")
+    elif found is not None:
+        record.update(status="skipped", skipped_by=SKIPPED_BY.get(found.rule, "no_consent"))
+    else:
+        record.update(status="pending")
+    record["rank_n"] = store.RANK[str(record["status"])]
+    before = store.add_recipient(meta, person, record)
+    if before is not None and str(before.get("entry", "")) != mark:
+        if index is not None:  # the same person named again in the list: one duplicate
+            dup = {"contact": person, "status": "skipped", "skipped_by": "duplicate", "entry": mark}
+            store.add_recipient(meta, f"{person}~{mark}", {**dup, "rank_n": store.RANK["skipped"]})
+        return "duplicate"
+    current = before or record
+    if current.get("status") != "pending":
+        return "skipped"
+    _dispatch(meta, identity, person, template, source_arn)
+    return "queued"
+
+
+def _dispatch(
+    meta: dict[str, Any], identity: Any, person: str, template: dict[str, Any], source_arn: str | None
+) -> None:
+    """Create the recipient's message once (its id derives from the campaign and the person) and queue it."""
+    from domain import template_fit, templates
+    from store import outbound, sealed
+
+    cid = str(meta["id"])
+    msg_id = message_id(cid, person)
+    entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
+    content: dict[str, Any] = {
+        "to": identity.ref,
+        "kind": "template",
+        "from": meta["from"],
+        "template": template,
+    }
+    if entry is not None:
+        content["template_text"] = template_fit.render(entry.components, template.get("components"))
+    try:
+        outbound.create(
+            identity.primary,
+            msg_id,
+            str(meta["purpose"]),
+            content,
+            extra={"campaign": cid, "campaign_recipient": person},
+        )
+    except sealed.Cancelled:
+        pass  # created by an earlier attempt of this step: queue it again (the sender sends it once)
+    store.move_extra(cid, person, message_id=msg_id)
+    outbound.enqueue(msg_id, source_arn=source_arn)
+
+
+def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:
+    """After a resume: queue again the messages of every pending recipient (each is sent once)."""
+    from store import outbound
+
+    cid = str(meta["id"])
+    for item in store.recipients(cid, "pending"):
+        if item.get("message_id"):
+            outbound.enqueue(str(item["message_id"]), source_arn=source_arn)
+    store.set_status(cid, str(meta["status"]), (str(meta["status"]),), redispatch=False)
+
+
+# ---- the sender's hooks ------------------------------------------------------------------------------------
+def held(out: Any) -> bool:
+    """A campaign message whose campaign is cancelled (it fails unsent, its recipient `cancelled`) or
+    paused (it stays queued until the campaign resumes): True when it must not be sent now."""
+    from store import outbound
+
+    cid, person = str(out.item["campaign"]), str(out.item.get("campaign_recipient", ""))
+    meta = store.get(cid)
+    status = meta.get("status") if meta else "cancelled"
+    if status == "cancelled":
+        store.move(cid, person, "cancelled", only_from="pending")
+        outbound.mark_failed(out, CANCELLED_ERROR, unsent_only=True)
+        return True
+    return status == "paused"
+
+
+def gate_closed(out: Any, found: eligibility.Ineligible) -> bool:
+    """The send-time gate refused a campaign message: a template no longer APPROVED pauses the campaign
+    (True: the message stays queued); otherwise the recipient is `skipped` (the message fails unsent)."""
+    cid, person = str(out.item["campaign"]), str(out.item.get("campaign_recipient", ""))
+    if found.rule == "template":
+        if store.set_status(cid, "paused", ACTIVE):
+            logger.info("campaign paused", extra={"campaign": cid})
+        return True
+    store.move(
+        cid, person, "skipped", only_from="pending", skipped_by=SKIPPED_BY.get(found.rule, "no_consent")
+    )
+    return False
+
+
+def message_moved(cid: str, person: str, status: str, error: dict[str, Any] | None = None) -> None:
+    """A campaign message's status moved: its recipient's bucket follows (forward only)."""
+    if status not in store.RANK or status == "pending":
+        return
+    if error:
+        store.move(
+            cid, person, status, error={"code": str(error.get("code")), "title": str(error.get("title", ""))}
+        )
+    else:
+        store.move(cid, person, status)
+
+
+def pause_for_templates(changed: list[tuple[str, dict[str, Any]]]) -> int:
+    """`template.changed` events of a webhook: every active campaign whose template left APPROVED is paused
+    at once (the send-time gate would pause it too, at its next message; a scheduled one is paused by
+    the gate of its preparation)."""
+    left = {
+        (str(d.get("name")), str(d.get("language")))
+        for kind, d in changed
+        if kind == c.EVENT_TEMPLATE_CHANGED and d.get("status") != "APPROVED" and d.get("previous_status")
+    }
+    paused = 0
+    if not left:
+        return paused
+    for cid in store.listing(limit=LISTED_MAX):
+        meta = store.get(cid)
+        if meta is None or meta.get("status") not in ACTIVE:
+            continue
+        template = meta["template"]
+        if (str(template["name"]), str(template["language"]["code"])) in left:
+            paused += store.set_status(cid, "paused", ACTIVE)
+    return paused
