@@ -80,7 +80,7 @@ def test_strict_csp_and_nothing_from_another_origin(officer: Console) -> None:
         assert "script-src" not in csp and "unsafe-inline" not in csp
         assert "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert page.headers["x-content-type-options"] == "nosniff"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert page.headers["cache-control"] == "no-store"
         assert "<script" not in page.body and " style=" not in page.body and "<style" not in page.body
         assert re.findall(r'(?:href|src|action)="([^"]*)"', page.body)
