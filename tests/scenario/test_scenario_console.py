@@ -191,6 +191,6 @@ def test_an_unreachable_api_is_a_message(stack: LocalStack) -> None:
     console = start_console(stack, stack.roles["privacy-officer"], api=f"http://127.0.0.1:{aws.free_port()}")
     try:
         page = console.fetch("GET", "/requests")
-        assert page.status == 502 and "The API could not be reached" in page.body
+        assert page.status == 502 and "The API could not be reached (ConnectionRefusedError)." in page.body
     finally:
         assert console.stop() == 0

@@ -98,7 +98,7 @@ class Api:
             return _answer(err.code, err.read())
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
-            return Answer(UNREACHABLE, problem=f"the API could not be reached ({type(reason).__name__})")
+            return Answer(UNREACHABLE, problem=type(reason).__name__)
 
     def get(self, path: str) -> Answer:
         return self.call("GET", path)
@@ -111,4 +111,4 @@ def _answer(status: int, raw: bytes) -> Answer:
     try:
         return Answer(status, json.loads(raw) if raw else None)
     except ValueError:
-        return Answer(status, None, problem=f"the API answered {status} with a body that is not JSON")
+        return Answer(status, None, problem="with a body that is not JSON")

@@ -54,7 +54,9 @@ def problem(answer: Answer, missing: str = "Not found") -> Problem | None:
     if answer.status == 404:
         return Problem(f"{missing} (404).", 404)
     if answer.status == UNREACHABLE:
-        return Problem(f"The API could not be reached: {answer.message}.", UNREACHABLE)
+        return Problem(f"The API could not be reached ({answer.problem}).", UNREACHABLE)
+    if answer.problem:
+        return Problem(f"The API answered {answer.status} {answer.problem}.", answer.status)
     detail = f"{answer.code}: {answer.message}" if answer.code else answer.message
     return Problem(
         f"The API answered {answer.status}" + (f": {detail}" if detail else "") + ".", answer.status
