@@ -181,6 +181,27 @@ def test_opening_and_completing_an_access_request(officer: Browser, client: Clie
     assert client.privacy_request(request_id, "/export").status == 200
 
 
+def test_extending_and_rejecting_from_the_row(officer: Browser, client: Client) -> None:
+    first = client.open_request({"contact": unique_phone(), "type": "access", "law": "ccpa"}).json()
+    second = client.open_request({"contact": unique_phone(), "type": "objection", "law": "gdpr"}).json()
+    officer.open("/requests")
+    officer.field(f"Reason to extend {first['id']}").send_keys("records held offsite")
+    officer.button("Extend", officer.row(first["id"])).click()
+    extended = client.privacy_request(first["id"]).json()
+    assert extended["due_at"] > first["due_at"] and extended["extension_reason"] == "records held offsite"
+    assert f"Request {first['id']} extended. Now due {extended['due_at'][:10]}." in officer.text()
+    assert extended["due_at"][:10] in officer.row(first["id"]).text
+
+    officer.field(f"Reason to reject {second['id']}").send_keys("identity not verified")
+    officer.button("Reject", officer.row(second["id"])).click()
+    assert client.privacy_request(second["id"]).json()["status"] == "rejected"
+    assert f"Request {second['id']} rejected." in officer.text()
+
+    officer.field(f"Reason to extend {first['id']}").send_keys("again")
+    officer.button("Extend", officer.row(first["id"])).click()  # the law allows it once
+    assert "The API answered 409: already_extended" in officer.text()
+
+
 def test_looking_up_a_contact_by_number_export_and_erasure(
     officer: Browser, client: Client, downloads: Path
 ) -> None:
