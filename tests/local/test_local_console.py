@@ -160,3 +160,14 @@ def test_region_and_credentials_are_required(env: None, monkeypatch: pytest.Monk
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(NoCredentials, match="credentials"):
         Api("https://abc.execute-api.ap-south-1.amazonaws.com/prod")
+
+
+def test_a_download_name_cannot_reach_the_headers(console: Any, fake: FakeApi) -> None:
+    fake.answers["/privacy/requests/dsr_1%0D%0AX-Evil%3A%201/export"] = (200, b'{"ref": "ct_x"}')
+    conn = http.client.HTTPConnection("127.0.0.1", console.console.port, timeout=10)
+    path = "/requests/export?request=dsr_1%0D%0AX-Evil%3A%201"
+    conn.request("GET", path, headers={"Cookie": f"waguard_console={console.console.token}"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("X-Evil") is None
+    assert resp.getheader("Content-Disposition") == 'attachment; filename="dsr_1__X-Evil__1-export.json"'
+    assert json.loads(resp.read()) == {"ref": "ct_x"}

@@ -6,6 +6,7 @@ raised: a 403 as "Your role may not do this", a 404 as what is missing, anything
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,9 @@ class Download:
     filename: str
     body: bytes
     content_type: str = "application/json"
+
+    def __post_init__(self) -> None:  # it goes into a header: nothing but a plain file name
+        self.filename = re.sub(r"[^A-Za-z0-9_.-]", "_", self.filename)[:120] or "export.json"
 
 
 @dataclass(frozen=True)
