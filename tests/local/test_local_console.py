@@ -171,3 +171,18 @@ def test_a_download_name_cannot_reach_the_headers(console: Any, fake: FakeApi) -
     assert resp.status == 200 and resp.getheader("X-Evil") is None
     assert resp.getheader("Content-Disposition") == 'attachment; filename="dsr_1__X-Evil__1-export.json"'
     assert json.loads(resp.read()) == {"ref": "ct_x"}
+
+
+def test_a_403_is_the_role_unless_the_api_says_otherwise(console: Any, fake: FakeApi) -> None:
+    fake.answers["/audit/findings"] = (403, b'{"error": "invalid_signature", "message": "Signature expired"}')
+    status, body = get(console, "/audit")
+    assert status == 403 and "The API refused the signature: check the credentials and the region" in body
+    assert "Your role may not do this" not in body
+    fake.answers["/contacts/ct_abc/messages"] = (403, b'{"error": "restricted", "message": "restricted"}')
+    fake.answers["/contacts/ct_abc/export"] = (200, b'{"ref": "ct_abc", "restriction": {"restricted": true}}')
+    fake.answers["/contacts/ct_abc/consent"] = (200, b'{"contact": "ct_abc", "purposes": {}, "history": []}')
+    status, body = get(console, "/contact?contact=ct_abc")
+    assert (
+        status == 200 and "The contact is restricted: this is withheld while it is (403 restricted)." in body
+    )
+    assert "Lift restriction" in body and "Your role may not do this" not in body

@@ -14,6 +14,11 @@ from typing import Any
 from waguard.console.api import UNREACHABLE, Answer, Api, quote
 
 FORBIDDEN = "Your role may not do this"
+NOT_THE_ROLE = {  # 403s that are not about the role
+    "restricted": "The contact is restricted: this is withheld while it is",
+    "invalid_signature": "The API refused the signature: check the credentials and the region",
+    "missing_authentication": "The API refused the call: no route or no signature",
+}
 REQUEST_TYPES = ("access", "erasure", "restriction", "objection")
 LAWS = ("gdpr", "ccpa")
 ACTIONS = ("complete", "extend", "reject")
@@ -53,6 +58,8 @@ def problem(answer: Answer, missing: str = "Not found") -> Problem | None:
     """None for a success; else what the operator reads."""
     if answer.ok:
         return None
+    if answer.status == 403 and answer.code in NOT_THE_ROLE:
+        return Problem(f"{NOT_THE_ROLE[answer.code]} (403 {answer.code}).", 403)
     if answer.status == 403:
         return Problem(f"{FORBIDDEN} (403 {answer.code or 'forbidden'}).", 403)
     if answer.status == 404:
