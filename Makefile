@@ -8,7 +8,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test test-unit test-integration test-scenario serve synth deploy lint bench fuzz audit report clean
+.PHONY: install demo test test-unit test-integration test-scenario serve synth deploy lint bench fuzz audit report clean \
+	browser console-screenshot
 
 install: $(STAMP)
 
@@ -82,6 +83,16 @@ audit: synth $(AUDIT_STAMP)
 report: install synth
 	$(BIN)/waguard report --format html --out cdk.out/report.html
 	$(BIN)/waguard report --format md --out cdk.out/report.md
+
+# Debian's chromium and chromium-driver for the console's browser tests (skipped with a message without
+# them); installs nothing when present or when apt-get is unavailable. CI runs it before `make test`.
+browser:
+	.ci/install-chromium
+
+# docs/console-requests.png (the README's screenshot): the requests page as the browser test renders it.
+console-screenshot: install browser
+	WAGUARD_SCREENSHOT=docs/console-requests.png $(BIN)/python -m pytest -q -n 0 \
+		tests/scenario/test_scenario_console_browser.py -k queue
 
 clean:
 	rm -rf cdk.out .pytest_cache .coverage bench/results.json

@@ -1,4 +1,4 @@
-"""The `waguard` command: `serve`, `invoke`, `report` and `audit`."""
+"""The `waguard` command: `serve`, `invoke`, `report`, `audit` and `console`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waguard", description="waguard local runtime and tools")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,invoke,report,audit}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{serve,invoke,report,audit,console}")
 
     serve = sub.add_parser("serve", help="run the whole stack locally (API, AWS endpoint, functions, queues)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
         "audit", help="check the deployed (or local) resources against the template", add_help=False
     )
     audit.add_argument("args", nargs=argparse.REMAINDER)
+
+    console = sub.add_parser("console", help="the operators' web console on 127.0.0.1, signed as the caller")
+    console.add_argument("--api", required=True, metavar="URL", help="the waguard API's base URL")
+    console.add_argument("--port", type=int, default=8400, help="console port on 127.0.0.1 (default 8400)")
+    console.add_argument(
+        "--profile", default=None, help="AWS profile to sign with (default: the environment's credentials)"
+    )
     return parser
 
 
@@ -73,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from waguard import invoke
 
         return invoke.run(args.function, args.event, args.aws_endpoint)
+    if args.command == "console":
+        from waguard import console
+
+        return console.run(args.api, args.port, args.profile)
     return 2
 
 
