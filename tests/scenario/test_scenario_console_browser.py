@@ -64,6 +64,20 @@ class Browser:
         assert all(e.aria_role == role for e in found), [e.aria_role for e in found]
         return found[0]
 
+    def press(self, name: str, within: Any = None) -> None:
+        """Press a button that submits its form, and wait until the answer replaced the page (reading the
+        page before that would find the old one, or elements gone stale under the reader)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        self.button(name, within).click()
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 30).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+
     def heading(self, name: str) -> Any:
         return self.named("h1, h2", "heading", name)
 
@@ -163,7 +177,7 @@ def test_opening_and_completing_an_access_request(officer: Browser, client: Clie
     officer.field("Contact (number, user id or reference)").send_keys(phone)
     Select(officer.field("Type")).select_by_value("access")
     officer.field("Channel (optional)").send_keys("phone call")
-    officer.button("Open request").click()
+    officer.press("Open request")
     assert "opened, due" in officer.text(), officer.text()
     notice = officer.driver.find_element("css selector", "p.notice")
     assert notice.aria_role == "status"
@@ -172,7 +186,7 @@ def test_opening_and_completing_an_access_request(officer: Browser, client: Clie
     opened = client.privacy_request(request_id).json()
     assert opened["type"] == "access" and opened["channel"] == "phone call" and opened["status"] == "open"
 
-    officer.button("Complete", officer.row(request_id)).click()
+    officer.press("Complete", officer.row(request_id))
     assert f"Request {request_id} completed." in officer.text()
     assert client.privacy_request(request_id).json()["status"] == "completed"
     assert request_id not in " ".join(
@@ -186,19 +200,19 @@ def test_extending_and_rejecting_from_the_row(officer: Browser, client: Client) 
     second = client.open_request({"contact": unique_phone(), "type": "objection", "law": "gdpr"}).json()
     officer.open("/requests")
     officer.field(f"Reason to extend {first['id']}").send_keys("records held offsite")
-    officer.button("Extend", officer.row(first["id"])).click()
+    officer.press("Extend", officer.row(first["id"]))
     extended = client.privacy_request(first["id"]).json()
     assert extended["due_at"] > first["due_at"] and extended["extension_reason"] == "records held offsite"
     assert f"Request {first['id']} extended. Now due {extended['due_at'][:10]}." in officer.text()
     assert extended["due_at"][:10] in officer.row(first["id"]).text
 
     officer.field(f"Reason to reject {second['id']}").send_keys("identity not verified")
-    officer.button("Reject", officer.row(second["id"])).click()
+    officer.press("Reject", officer.row(second["id"]))
     assert client.privacy_request(second["id"]).json()["status"] == "rejected"
     assert f"Request {second['id']} rejected." in officer.text()
 
     officer.field(f"Reason to extend {first['id']}").send_keys("again")
-    officer.button("Extend", officer.row(first["id"])).click()  # the law allows it once
+    officer.press("Extend", officer.row(first["id"]))  # the law allows it once
     assert "The API answered 409: already_extended" in officer.text()
 
 
@@ -209,7 +223,7 @@ def test_looking_up_a_contact_by_number_export_and_erasure(
     officer.open("/contact")
     assert officer.heading("Contact")
     officer.field("Contact").send_keys("+" + phone)
-    officer.button("Look up").click()
+    officer.press("Look up")
     assert ref in officer.heading("Reference").find_element("xpath", "following-sibling::p").text
     text = officer.text()
     assert "marketing granted web-form" in text
@@ -222,14 +236,14 @@ def test_looking_up_a_contact_by_number_export_and_erasure(
     doc = json.loads(exported.read_text())
     assert doc["ref"] == ref and doc["messages"][0]["text"] == "hello"
 
-    officer.button("Erase").click()
+    officer.press("Erase")
     assert officer.heading("Erase contact")
     officer.field("Type the reference to confirm").send_keys(ref[:-1])
-    officer.button("Confirm erasure").click()
+    officer.press("Confirm erasure")
     assert "does not match: nothing was erased" in officer.text()
     assert client.export(phone).status == 200
     officer.field("Type the reference to confirm").send_keys(ref)
-    officer.button("Confirm erasure").click()
+    officer.press("Confirm erasure")
     assert officer.heading("Contact erased")
     assert f"Erased {ref}" in officer.text()
     receipt = officer.driver.find_element("css selector", "dd.receipt").text
@@ -248,7 +262,7 @@ def test_a_sender_console_may_not_use_the_privacy_pages(stack: LocalStack, drive
             assert "Your role may not do this (403" in browser.text()
         browser.open("/contact")
         browser.field("Contact").send_keys(unique_phone())
-        browser.button("Look up").click()
+        browser.press("Look up")
         assert "Your role may not do this (403" in browser.text()
         browser.open("/templates")
         assert browser.heading("Templates") and "Template registry" in browser.text()
