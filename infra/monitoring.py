@@ -104,13 +104,14 @@ class Monitoring(Construct):
         self._build_metric_alarms(cfg)
 
     @staticmethod
-    def _graph_metric(name: str) -> cloudwatch.Metric:
+    def _metric(name: str, period: Duration = PERIOD, statistic: str = "Sum") -> cloudwatch.Metric:
+        """One of waguard's own metrics (namespace Waguard, dimension service only)."""
         return cloudwatch.Metric(
             namespace=c.METRICS_NAMESPACE,
             metric_name=name,
             dimensions_map={"service": c.SERVICE_NAME},
-            period=PERIOD,
-            statistic="Sum",
+            period=period,
+            statistic=statistic,
         )
 
     def _build_metric_alarms(self, cfg: WaguardConfig) -> None:
@@ -118,31 +119,28 @@ class Monitoring(Construct):
         self-audit's findings and overdue data-subject requests."""
         self._alarm(
             GRAPH_AUTH_ERRORS,
-            self._graph_metric(GRAPH_AUTH_ERRORS),
+            self._metric(GRAPH_AUTH_ERRORS),
             threshold=1,
             description="The Graph API refused the access token: sends fail until the secret is fixed.",
         )
         self._alarm(
             GRAPH_THROTTLED,
-            self._graph_metric(GRAPH_THROTTLED),
+            self._metric(GRAPH_THROTTLED),
             threshold=cfg.graph_throttled_alarm_threshold,
             description="The Graph API throttles sends: lower sendRatePerSecond or raise the account tier.",
         )
         self._alarm(
             c.METRIC_UNKNOWN_BUSINESS_NUMBER,
-            self._graph_metric(c.METRIC_UNKNOWN_BUSINESS_NUMBER),
+            self._metric(c.METRIC_UNKNOWN_BUSINESS_NUMBER),
             threshold=1,
             description="Webhook deliveries for a business number this deployment does not serve were "
             "dropped: add it to phoneNumbers in cdk.json, or unsubscribe the app from its account.",
         )
         self._alarm(
             c.METRIC_AUDIT_FINDINGS,
-            cloudwatch.Metric(
-                namespace=c.METRICS_NAMESPACE,
-                metric_name=c.METRIC_AUDIT_FINDINGS,
-                dimensions_map={"service": c.SERVICE_NAME},
-                period=Duration.hours(min(cfg.audit_schedule_hours, 24)),  # alarms look back a day at most
-                statistic="Maximum",
+            # alarms look back a day at most
+            self._metric(
+                c.METRIC_AUDIT_FINDINGS, Duration.hours(min(cfg.audit_schedule_hours, 24)), "Maximum"
             ),
             threshold=1,
             description="The self-audit found the deployed stack differs from its template (audit.finding "
@@ -150,13 +148,7 @@ class Monitoring(Construct):
         )
         self._alarm(
             c.METRIC_PRIVACY_OVERDUE,
-            cloudwatch.Metric(
-                namespace=c.METRICS_NAMESPACE,
-                metric_name=c.METRIC_PRIVACY_OVERDUE,
-                dimensions_map={"service": c.SERVICE_NAME},
-                period=Duration.minutes(PRIVACY_CHECK_MINUTES),
-                statistic="Maximum",
-            ),
+            self._metric(c.METRIC_PRIVACY_OVERDUE, Duration.minutes(PRIVACY_CHECK_MINUTES), "Maximum"),
             threshold=1,
             description="Data-subject requests are open past their legal due date (GDPR Art. 12(3), CCPA "
             "45 days): complete, extend or reject them (GET /privacy/requests?status=overdue).",

@@ -51,6 +51,35 @@ def _conditional(exc: Exception) -> bool:
     return isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
+def _set_extra(extra: dict[str, Any], names: dict[str, str], values: dict[str, Any]) -> list[str]:
+    """`SET` clauses for attributes given by name (placeholders added to `names` and `values`)."""
+    sets = []
+    for i, (name, value) in enumerate(extra.items()):
+        names[f"#x{i}"] = name
+        values[f":x{i}"] = value
+        sets.append(f"#x{i} = :x{i}")
+    return sets
+
+
+def _update_if(
+    cid: str, sk: str, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
+) -> bool:
+    """One conditional update of a campaign item; False when the condition did not hold."""
+    try:
+        tables.table(c.TABLE_MESSAGES).update_item(
+            Key={c.PK: pk(cid), c.SK: sk},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        return True
+    except Exception as exc:
+        if _conditional(exc):
+            return False
+        raise
+
+
 def _ttl_at(meta: dict[str, Any]) -> int:
     return int(meta.get("send_epoch") or meta.get("created_epoch") or tables.now())
 
@@ -103,28 +132,19 @@ def set_status(cid: str, status: str, allowed_from: tuple[str, ...], **extra: An
     """Move the campaign to `status` when it is in one of `allowed_from`; False otherwise."""
     names = {"#s": "status"}
     values: dict[str, Any] = {":s": status}
-    sets = ["#s = :s"]
-    for i, (key, value) in enumerate(extra.items()):
-        names[f"#x{i}"] = key
-        values[f":x{i}"] = value
-        sets.append(f"#x{i} = :x{i}")
+    sets = ["#s = :s", *_set_extra(extra, names, values)]
     froms = []
     for i, state in enumerate(allowed_from):
         values[f":f{i}"] = state
         froms.append(f":f{i}")
-    try:
-        tables.table(c.TABLE_MESSAGES).update_item(
-            Key={c.PK: pk(cid), c.SK: META},
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=f"attribute_exists(pk) AND #s IN ({', '.join(froms)})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        return True
-    except Exception as exc:
-        if _conditional(exc):
-            return False
-        raise
+    return _update_if(
+        cid,
+        META,
+        "SET " + ", ".join(sets),
+        f"attribute_exists(pk) AND #s IN ({', '.join(froms)})",
+        names,
+        values,
+    )
 
 
 def advance_cursor(cid: str, old: str | None, new: str | None, prepared: bool) -> bool:
@@ -139,19 +159,7 @@ def advance_cursor(cid: str, old: str | None, new: str | None, prepared: bool) -
     else:
         condition += "(attribute_not_exists(#c) OR #c = :empty)"
         values[":empty"] = ""
-    try:
-        tables.table(c.TABLE_MESSAGES).update_item(
-            Key={c.PK: pk(cid), c.SK: META},
-            UpdateExpression="SET #c = :new, #d = :done",
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        return True
-    except Exception as exc:
-        if _conditional(exc):
-            return False
-        raise
+    return _update_if(cid, META, "SET #c = :new, #d = :done", condition, names, values)
 
 
 def encode_cursor(value: Any) -> str:
@@ -188,36 +196,22 @@ def move(cid: str, key: str, status: str, only_from: str | None = None, **extra:
     names = {"#s": "status"}
     values: dict[str, Any] = {":s": status, ":r": RANK[status]}
     sets = ["#s = :s", "rank_n = :r"]
-    for i, (name, value) in enumerate(extra.items()):
-        names[f"#x{i}"] = name
-        values[f":x{i}"] = value
-        sets.append(f"#x{i} = :x{i}")
+    sets += _set_extra(extra, names, values)
     condition = "attribute_exists(pk) AND rank_n < :r"
     if only_from:
         condition += " AND #s = :from"
         values[":from"] = only_from
-    try:
-        tables.table(c.TABLE_MESSAGES).update_item(
-            Key={c.PK: pk(cid), c.SK: RECIPIENT + key},
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-        return True
-    except Exception as exc:
-        if _conditional(exc):
-            return False
-        raise
+    return _update_if(cid, RECIPIENT + key, "SET " + ", ".join(sets), condition, names, values)
 
 
 def move_extra(cid: str, key: str, **extra: Any) -> None:
     """Record attributes of a recipient (its message id) without moving its bucket."""
-    names = {f"#x{i}": k for i, k in enumerate(extra)}
-    values = {f":x{i}": v for i, v in enumerate(extra.values())}
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets = _set_extra(extra, names, values)
     tables.table(c.TABLE_MESSAGES).update_item(
         Key={c.PK: pk(cid), c.SK: RECIPIENT + key},
-        UpdateExpression="SET " + ", ".join(f"#x{i} = :x{i}" for i in range(len(extra))),
+        UpdateExpression="SET " + ", ".join(sets),
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeNames=names,
         ExpressionAttributeValues=values,
