@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: install demo test test-unit test-integration test-scenario serve synth deploy lint bench fuzz audit report clean \
+.PHONY: install demo test coverage test-unit test-integration test-scenario serve synth deploy lint bench fuzz audit report clean \
 	browser console-screenshot
 
 install: $(STAMP)
@@ -24,8 +24,13 @@ synth: install
 demo: install synth
 	$(BIN)/python -m waguard.demo
 
-# The whole suite, with line coverage of lambdas/, infra/ and waguard/ (what the tests' own process runs).
+# The whole suite (about three minutes on two cores; docs/decisions.md "A suite that runs in parallel").
 test: install
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# The same suite with line coverage of lambdas/, infra/ and waguard/ (what the tests' own process runs);
+# Python 3.11's tracer roughly doubles the in-process tests' time, so it is not the default.
+coverage: install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --cov --cov-report=term:skip-covered
 
 # The inner loop: one layer of the suite at a time (`make test` runs them all).

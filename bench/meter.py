@@ -58,10 +58,12 @@ def reset_clients() -> None:
     import boto3
 
     boto3.DEFAULT_SESSION = None
+    from shared import secrets
     from store import crypto, outbound, tables
 
     tables.reset()
     crypto.reset()
+    secrets.reset()
     for name in dir(outbound):
         fn = getattr(outbound, name)
         if callable(getattr(fn, "cache_clear", None)):

@@ -55,10 +55,7 @@ def reset_runtime_caches() -> None:
     tables.reset()
     crypto.reset()
     events.reset()
-    try:
-        secrets.clear_cache()
-    except Exception:
-        pass
+    secrets.reset()
 
 
 @dataclass
@@ -232,6 +229,7 @@ def _create_bus(key_arn: str) -> tuple[str, str]:
 
 _ACCOUNT: AwsStack | None = None  # this worker's moto account, built on first use and reset per test
 _CLIENTS: dict[str, Any] = {}  # the reset's clients (a boto3 client costs more to build than a reset)
+_SESSION: Any = None  # this worker's boto3 session, kept across tests (see aws_stack)
 
 
 def _client(service: str) -> Any:
@@ -321,6 +319,16 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
     mock = mock_aws()
     mock.start(reset=False)
+    # moto gives each mock a fresh boto3 default session, and a fresh session parses every service's model
+    # again for each client the product (after reset_runtime_caches) and the test build: about half of an
+    # integration test's time. One session per worker keeps the parsed models; its credentials and region
+    # are the ones set above, the same for every test.
+    global _SESSION  # noqa: PLW0603 - one session per worker process
+    import boto3
+
+    if _SESSION is None:
+        _SESSION = boto3.session.Session()
+    boto3.DEFAULT_SESSION = _SESSION  # moto's patch puts its own value back when the mock stops
     try:
         if _ACCOUNT is None or not _reset_account(_ACCOUNT):
             mock.reset()
@@ -351,6 +359,36 @@ def contact_key() -> str:
     return SECRETS[c.SECRET_CONTACT_KEY]
 
 
+# The xdist groups' rough cost in seconds on two cores (measured with `--durations`; only the order
+# matters). `--dist loadgroup` hands out work in collection order, so a long group collected last would run
+# alone at the end of the suite: the longest go first, then the single tests fill in around them.
+GROUP_SECONDS = {
+    "soak": 45,
+    "scenario-campaigns": 40,
+    "reliability-faults": 35,
+    "scenario-privacy": 30,
+    "local": 30,
+    "scenario-numbers": 25,
+    "infra": 25,
+    "scenario-events": 20,
+    "reliability-webhook-fuzz": 15,
+    "scenario-console-browser": 15,
+    "reliability-api": 12,
+    "reliability-pii-logs": 10,
+    "scenario-console": 10,
+}
+
+
+def _group_seconds(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("xdist_group")
+    if marker is None:
+        return 0
+    name = marker.args[0] if marker.args else marker.kwargs.get("name", "")
+    return GROUP_SECONDS.get(name, 1)
+
+
+@pytest.hookimpl(trylast=True)  # after the scenario conftest has marked its groups, before xdist reads them
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Keep child processes (the local stack) from inheriting a developer's real AWS profile.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    items.sort(key=lambda item: -_group_seconds(item))  # stable: each group keeps its own order

@@ -9,8 +9,10 @@ source mapping -> the API on the API port -> the built-in fake Graph API unless 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -91,6 +93,7 @@ class LocalStack:
         self.schedulers: list[Scheduler] = []
         self.api_server: ApiServer | None = None
         self.tail: LogTail | None = None
+        self.audit_dir: Path | None = None
         self.secret_values: dict[str, str] = {}
         self.overrides: dict[str, str] = {}
         self.principals: dict[str, roles.Principal] = {}
@@ -127,7 +130,10 @@ class LocalStack:
             "WA_PHONE_NUMBER_ID": env.get("WA_PHONE_NUMBER_ID") or runtime.default_phone_number_id(),
             "WA_BUSINESS_ACCOUNT_ID": env.get("WA_BUSINESS_ACCOUNT_ID") or runtime.default_phone_number_id(),
         }
-        audit_source = self.log_dir.parent / "audit-source.json"
+        # this run's own file: two `waguard serve` in one checkout (the test workers run several) each
+        # audit their own moto account
+        self.audit_dir = Path(tempfile.mkdtemp(prefix="waguard-serve-"))
+        audit_source = self.audit_dir / "audit-source.json"
         audit.write_source(tpl, physical, audit_source)
         self.overrides[paths.constants().ENV_AUDIT_SOURCE] = str(audit_source)
         if not env.get("WA_GRAPH_API_URL"):
@@ -289,6 +295,8 @@ class LocalStack:
         if self.tail is not None:
             self.tail.stopping.set()
             self.tail.join(2)
+        if self.audit_dir is not None:
+            shutil.rmtree(self.audit_dir, ignore_errors=True)
 
 
 def run(

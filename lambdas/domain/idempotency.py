@@ -34,6 +34,17 @@ def record_key(caller: str, key: str) -> dict[str, str]:
     return {"pk": IDEMPOTENCY_PK, "sk": f"{IDEMPOTENCY_KEY_PREFIX}#{digest}"}
 
 
+def _session() -> Any:
+    """The process's default boto3 session: Powertools' own (its default) would parse the DynamoDB model
+    again, a cold start's cost for nothing. (The stores' client is a resource's, which converts values
+    itself, so Powertools cannot share it.)"""
+    import boto3
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return boto3.DEFAULT_SESSION
+
+
 class _Idempotency:
     """The Powertools persistence layer, config and wrapped call, built on first use."""
 
@@ -59,6 +70,7 @@ class _Idempotency:
             sort_key_attr=c.SK,
             static_pk_value=IDEMPOTENCY_PK,
             expiry_attr=c.TTL_ATTRIBUTE,
+            boto3_session=_session(),
         )
 
         def once(request: dict[str, Any], run: Accept, idem_key: dict[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ field is a ConfigurationError, never a read of another secret.
 from __future__ import annotations
 
 import os
+from functools import cache
 from typing import Any
 
 from shared import constants as c
@@ -16,14 +17,24 @@ from shared.settings import ConfigurationError
 _MAX_AGE_SECONDS = 300
 
 
+@cache
+def _provider() -> Any:
+    """Powertools' Secrets Manager provider on the process's default boto3 session: its own session
+    (Powertools' default) would parse the service models again, a cold start's cost for nothing."""
+    import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return SecretsProvider(boto3_session=boto3.DEFAULT_SESSION)
+
+
 def _secret(name: str) -> dict[str, Any]:
     """One secret's fields, cached for five minutes (Powertools Parameters)."""
-    from aws_lambda_powertools.utilities import parameters
-
     secret_id = os.environ.get(c.ENV_SECRET_ID[name], "")
     if not secret_id:
         raise ConfigurationError(f"this function is not granted the {name} secret")
-    value: Any = parameters.get_secret(secret_id, transform="json", max_age=_MAX_AGE_SECONDS)
+    value: Any = _provider().get(secret_id, transform="json", max_age=_MAX_AGE_SECONDS)
     if not isinstance(value, dict):
         raise ConfigurationError(f"the {name} secret is not a JSON object")
     return value
@@ -41,6 +52,11 @@ def get_secret_field(name: str, *, required: bool = True) -> str:
 
 
 def clear_cache() -> None:
-    from aws_lambda_powertools.utilities import parameters
+    """Forget the secrets' values (a rotated one is read again); the provider and its client stay."""
+    if _provider.cache_info().currsize:
+        _provider().clear_cache()
 
-    parameters.clear_caches()
+
+def reset() -> None:
+    """Forget the provider too (tests switch endpoints and environments)."""
+    _provider.cache_clear()

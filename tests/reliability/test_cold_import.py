@@ -12,7 +12,7 @@ import pytest
 
 from shared import constants as c
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = pytest.mark.xdist_group("reliability-cold-import")
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 MODULES = sorted({path.rsplit(".", 1)[0] for path in c.HANDLERS.values()})

@@ -23,7 +23,7 @@ from shared import ids
 from tests import factory as f
 from tests.reliability import flows
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = pytest.mark.xdist_group("reliability-faults")
 
 WA_ID = "4917612398745"
 

@@ -24,7 +24,7 @@ from shared import constants as c
 from tests import factory as f
 from tests.reliability import corpus, flows
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = pytest.mark.xdist_group("reliability-pii-logs")
 
 # Not the service's own logs: the AWS SDK's wire traces (at DEBUG they print every request's parameters,
 # see `test_sdk_wire_logs_stay_quiet_when_the_application_log_level_is_debug`) and moto (tests only).

@@ -31,7 +31,7 @@ from tests import factory as f
 from tests.reliability import corpus
 from tests.reliability.profile import scale
 
-pytestmark = pytest.mark.xdist_group("reliability")
+pytestmark = pytest.mark.xdist_group("reliability-webhook-fuzz")
 
 SECRET = f.APP_SECRET
 VERIFY_TOKEN = "test-verify-token"  # tests/conftest.py SECRETS

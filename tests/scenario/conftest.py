@@ -1,4 +1,6 @@
-"""One `waguard serve` per test session (xdist group "scenario"), driven over HTTP like a user would."""
+"""`waguard serve` driven over HTTP like a user would: one shared stack per xdist worker (`stack`), so the
+scenario tests that use it spread over both workers; a module that starts a stack of its own (another
+configuration) or a console keeps its tests together in an xdist group of its own, so it starts once."""
 
 from __future__ import annotations
 
@@ -9,14 +11,26 @@ import pytest
 
 from waguard.demo import Client, LocalStack
 
-pytestmark = pytest.mark.xdist_group("scenario")
+# Modules with a module-scoped stack, console or browser of their own: their tests stay on one worker.
+OWN_GROUP = frozenset(
+    {
+        "test_scenario_campaigns",
+        "test_scenario_events",
+        "test_scenario_numbers",
+        "test_scenario_privacy",
+        "test_scenario_console",
+        "test_scenario_console_browser",
+    }
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/scenario" in str(item.path):
             item.add_marker(pytest.mark.scenario)
-            item.add_marker(pytest.mark.xdist_group("scenario"))
+            if item.path.stem in OWN_GROUP:
+                group = item.path.stem.replace("test_scenario_", "scenario-")
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
