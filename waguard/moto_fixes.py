@@ -15,6 +15,11 @@ runtime's moto server (`waguard serve`, `waguard invoke`), the tests' `aws_stack
   conditions, so the stack's TLS-only Deny would refuse every object request over the local HTTP
   endpoint. Statements with a condition are left out of moto's decision (`FakeBucket.get_permission`);
   the policy itself is stored whole, as the audit reads it back.
+
+Two costs, no change of behaviour (each a third or more of a busy local stack's or test's moto time):
+- moto's EventBridge parses the same JSONPath input paths for every event it delivers to a target, and
+  jsonpath_ng builds a whole PLY parser for each parse: parsed expressions are kept (`jsonpath_ng.ext.parse`).
+- moto lists a response class's methods with `inspect.getmembers` on every request: kept per class.
 """
 
 from __future__ import annotations
@@ -103,6 +108,23 @@ def _unconditional_bucket_policy(real: Any) -> Any:
     return get_permission
 
 
+def _kept_per_argument(real: Any) -> Any:
+    """`real` once per (hashable) argument list; its result is treated as read-only by its callers."""
+    import functools
+
+    return functools.lru_cache(maxsize=512)(real)
+
+
+def _method_names_per_class(real: Any) -> Any:
+    kept = _kept_per_argument(lambda clazz: tuple(real(clazz)))
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        return list(kept(clazz))
+
+    method_names_from_class.__wrapped__ = real  # type: ignore[attr-defined]
+    return method_names_from_class
+
+
 def install() -> None:
     """The corrections, for the rest of the process. Idempotent."""
     global _installed  # noqa: PLW0603
@@ -119,6 +141,11 @@ def install() -> None:
     from moto.s3.models import FakeBucket
 
     FakeBucket.get_permission = _unconditional_bucket_policy(FakeBucket.get_permission)  # type: ignore[method-assign]
+    import jsonpath_ng.ext
+    from moto.core import responses
+
+    jsonpath_ng.ext.parse = _kept_per_argument(jsonpath_ng.ext.parse)  # type: ignore[assignment]
+    responses.method_names_from_class = _method_names_per_class(responses.method_names_from_class)
     _installed = True
 
 

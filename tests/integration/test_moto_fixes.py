@@ -4,6 +4,8 @@ one); a DynamoDB request, reads included, waits for the one in progress, respons
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError
@@ -192,3 +194,28 @@ def test_a_tls_only_bucket_policy_lets_local_requests_through_and_an_uncondition
         s3.put_bucket_policy(Bucket="tls-only", Policy=json.dumps({"Statement": [deny]}))
         with pytest.raises(ClientError):
             s3.put_object(Bucket="tls-only", Key="media/b", Body=b"x")
+
+
+def test_events_to_a_target_keep_their_content_and_parse_each_input_path_once(monkeypatch) -> None:
+    """The kept JSONPath parses and method lists change no answer: events delivered to an SQS target arrive
+    whole, and the second event parses nothing again."""
+    import jsonpath_ng.ext
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_fixes.install()
+    with mock_aws():
+        events = boto3.client("events", region_name="eu-central-1")
+        sqs = boto3.client("sqs", region_name="eu-central-1")
+        url = sqs.create_queue(QueueName="target")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="all", EventPattern=json.dumps({"source": ["waguard"]}))
+        events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": arn}])
+        for n in (1, 2):
+            entry = {"Source": "waguard", "DetailType": "t", "Detail": json.dumps({"n": n})}
+            assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+            if n == 1:
+                misses = jsonpath_ng.ext.parse.cache_info().misses
+        assert jsonpath_ng.ext.parse.cache_info().misses == misses
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert sorted(json.loads(m["Body"])["detail"]["n"] for m in got) == [1, 2]
