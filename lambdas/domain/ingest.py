@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import consent, events, keywords, media
+from domain import consent, events, keywords, media, statuses
 from domain.errors import Refused
 from domain.minimize import clean, content, error_list, said
 from domain.webhook_items import INVALID_SENDER, MALFORMED, parse_value, pick_ref
@@ -334,50 +334,8 @@ def _confirm_stop(identity: Identity, text: str, number: str | None) -> None:
         logger.warning("stop confirmation failed", extra={"error_type": type(exc).__name__})
 
 
-def _advance(
-    wamid_h: str,
-    status: str,
-    timestamp: int | None,
-    error: dict[str, Any] | None,
-    number: str | None,
-    found: list[dict[str, Any]],
-    moved: set[tuple[str, str]] | None = None,
-) -> list[events.Event]:
-    """Move the outbound message forward; what to tell the business: `message.status` when it moved, and
-    again when it was already there (a retry of ours after the event may not have gone out)."""
-    from store import outbound
-
-    at = timestamp if timestamp is not None else tables.now()
-    advanced = outbound.apply_status(wamid_h, status, at, error, found=found, applied=moved)
-    for m in advanced:
-        if m.changed and m.campaign and m.recipient:  # the recipient's bucket follows its message
-            from domain import campaign_steps as campaigns
-
-            campaigns.message_moved(
-                m.campaign, m.recipient, m.status, error if m.status == "failed" else None
-            )
-    return [
-        events.message_status(
-            m.pk, number, m.msg_id, m.status, error if m.status == "failed" else None, m.campaign
-        )
-        for m in advanced
-        if (m.changed or m.already) and m.msg_id
-    ]
-
-
-def _recipient_matches(found: list[dict[str, Any]], wa: str | None, uid: str | None, ref: str) -> bool:
-    """Whether the status's recipient is the one its outbound message went to (any pseudonym of the
-    recipient's identity set); True when no outbound message with that wamid is held here."""
-    holders = {str(item[c.PK]) for item in found}
-    if not holders:
-        return True
-    named = {contacts.chash(r) for r in (_norm(wa), _norm(uid)) if r}
-    if holders & named:
-        return True
-    return bool(holders & set(contacts.identity_of(ref, contacts.chash(ref)).hashes))
-
-
-def _status(st: Status, people: _Contacts, counts: Counts) -> None:
+def _status(st: Status, people: _Contacts, counts: Counts, pre: dict[tuple[str, str], bool]) -> None:
+    """One status (`pre`: those `statuses.prewrite` stored already, and whether each moved its message)."""
     from store import outbound
 
     if not st.id or not st.status:
@@ -393,7 +351,7 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
     if wamid_h not in counts.found:  # the statuses of one message in one delivery: one lookup
         counts.found[wamid_h] = outbound.with_wamid(wamid_h)
     found = counts.found[wamid_h]
-    if not _recipient_matches(found, wa, uid, ref):
+    if not statuses.recipient_matches(found, wa, uid, ref):
         # Another person's message: never stored under this recipient, never moves that message, never
         # changes this recipient's consent (counted, logged without values).
         counts.mismatched_recipients += 1
@@ -403,7 +361,12 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
         people.replayed(wa, uid)  # nor filed from this change's contacts
         return
     marker = (seen.STATUS, f"{wamid_h}#{st.status}")
-    if _may_be_gone(pk, {}) and messages.gone(pk, messages.status_sk(wamid_h, st.status), marker):
+    written = pre.get((wamid_h, str(st.status)))
+    if (
+        written is None
+        and _may_be_gone(pk, {})
+        and messages.gone(pk, messages.status_sk(wamid_h, st.status), marker)
+    ):
         counts.duplicates += 1
         people.replayed(wa, uid)
         return
@@ -416,9 +379,13 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
     also = (
         (lambda w: outbound.declare_status(w, found[0], said_status, at, error)) if len(found) == 1 else None
     )
-    applied: list[bool] = []
-    state = messages.put_status(
-        pk, wamid_h, st.status, st.timestamp, error, data, counts.restricted, also, applied
+    applied: list[bool] = [] if written is None else [written]
+    state = (
+        messages.NEW
+        if written is not None
+        else messages.put_status(
+            pk, wamid_h, st.status, st.timestamp, error, data, counts.restricted, also, applied
+        )
     )
     if state in messages.REPEATS:
         counts.duplicates += 1
@@ -430,7 +397,9 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
     if status in c.STATUS_RANK:
         one = applied and applied[0] and len(found) == 1  # this write (or an earlier try's) moved it
         moved = {(str(found[0][c.PK]), str(found[0][c.SK]))} if one else set()
-        counts.told += _advance(wamid_h, status, st.timestamp, error, people.business_number, found, moved)
+        counts.told += statuses.advance(
+            wamid_h, status, st.timestamp, error, people.business_number, found, moved
+        )
     if status == "failed" and any(e.get("code") == ERROR_USER_STOPPED_MARKETING for e in errors):
         ident = people.link(wa, uid) or contacts.identity_of(ref, pk)
         consent.record(
@@ -479,8 +448,9 @@ def preference_digest(ref: str, pref: UserPreference) -> str:
 def _messages_change(value: ChangeValue, people: _Contacts, settings: Settings, counts: Counts) -> None:
     for msg in value.messages:
         _message(msg, people, settings, counts)
+    pre = statuses.prewrite(value.statuses, counts.found, counts.restricted) if value.statuses else {}
     for st in value.statuses:
-        _status(st, people, counts)
+        _status(st, people, counts, pre)
     people.file_rest()
     if value.errors:
         counts.errors += len(value.errors)

@@ -261,25 +261,84 @@ def put_status(
 ) -> str:
     """Store a status event once per (wamid, status). Returns NEW, DUPLICATE or GONE (`known`, `also`,
     `applied`: see `_put_once`)."""
-    sk = status_sk(wamid_h, status)
 
     def build_item(write: Any) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            c.PK: pk,
-            c.SK: sk,
-            "status": status,
-            "received_at": tables.now(),
-            c.ATTR_STORED_US: tables.now_us(),
-            "state": NEW,
-            contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
-        }
-        if timestamp is not None:
-            item["timestamp"] = int(timestamp)
-        if error:
-            item["error"] = error
-        return tables.stamp(item, c.CLASS_STATUSES)
+        return _status_item(write, pk, wamid_h, status, timestamp, error, data)
 
     return _put_once(build_item, (seen.STATUS, f"{wamid_h}#{status}"), known, also, applied)
+
+
+def _status_item(
+    write: Any,
+    pk: str,
+    wamid_h: str,
+    status: str,
+    timestamp: int | None,
+    error: dict[str, Any] | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    sk = status_sk(wamid_h, status)
+    item: dict[str, Any] = {
+        c.PK: pk,
+        c.SK: sk,
+        "status": status,
+        "received_at": tables.now(),
+        c.ATTR_STORED_US: tables.now_us(),
+        "state": NEW,
+        contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
+    }
+    if timestamp is not None:
+        item["timestamp"] = int(timestamp)
+    if error:
+        item["error"] = error
+    return tables.stamp(item, c.CLASS_STATUSES)
+
+
+def put_statuses(
+    pk: str,
+    wamid_h: str,
+    entries: list[tuple[str, int | None, dict[str, Any]]],
+    out_item: dict[str, Any],
+    known: dict[str, bool],
+) -> dict[str, bool]:
+    """Several statuses of one outbound message (`out_item`, the index copy), without errors, in one
+    guarded write: each status item with its delivery marker, one forward-only move of the message to the
+    highest of them (store.outbound.declare_status) and, unless `known`, the restriction check.
+    {status: whether it moved the message (as one at a time, in order, would have)}; empty when any
+    condition refused the write (nothing was written: the caller stores them one by one)."""
+    from store import outbound, privacy, sealed
+
+    def rank(status: str) -> int:
+        return c.STATUS_RANK[c.STATUS_ALIASES.get(status, status)]
+
+    moved: dict[str, bool] = {}
+    current = int(out_item.get("status_rank", -1))
+    for status, _, _ in entries:
+        moved[status] = rank(status) > current
+        current = max(current, rank(status))
+    top = max(entries, key=lambda e: rank(e[0]))
+    check = pk not in known
+
+    def build(write: Any) -> None:
+        at = top[1] if top[1] is not None else tables.now()
+        items = [_status_item(write, pk, wamid_h, s, ts, None, data) for s, ts, data in entries]
+        if outbound.declare_status(write, out_item, top[0], at) is None:
+            moved.update(dict.fromkeys(moved, False))
+        for item, (status, _, _) in zip(items, entries, strict=True):
+            if moved[status]:
+                item[MOVED] = True
+            write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+            seen.declare(write, seen.STATUS, f"{wamid_h}#{status}")
+        if check:
+            privacy.declare_unrestricted(write, pk)
+
+    try:
+        sealed.run(build)
+    except sealed.Cancelled:
+        return {}
+    if check:
+        known[pk] = False
+    return moved
 
 
 def mark_done(pk: str, sk: str) -> None:

@@ -224,3 +224,55 @@ def test_the_sender_reading_a_stale_index_copy_sends_nothing_twice(aws_stack, fa
         assert run_sender({**record, "messageId": "again"}) == []
     assert len(fake.calls()) == 1  # the lease's condition on the table decided
     assert view(message_id)["status"] == "sent"
+
+
+def test_the_statuses_of_one_message_in_one_delivery_are_one_write(aws_stack, fake) -> None:
+    from bench.meter import Meter
+    from store import events
+
+    inbound(aws_stack)
+    message_id = accept(TEXT)
+    run_sender(*receive(aws_stack))
+    wamid = view(message_id)["wamid"]
+    with Meter() as meter:
+        events.reset()
+        f.deliver(aws_stack, f.webhook_body(statuses=[f.status(wamid, "sent", PHONE)]))  # warms the key
+        aws_stack.events()
+        body = f.webhook_body(statuses=[f.status(wamid, s, PHONE) for s in ("delivered", "read")])
+        assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+        bodies = f.drain(aws_stack.queues["inbound"])
+        meter.reset()
+        assert f.run_processor(bodies) == {"batchItemFailures": []}
+    assert view(message_id)["status"] == "read"
+    told = of_type(aws_stack.events(), c.EVENT_MESSAGE_STATUS)
+    assert [d["message"]["status"] for d in told] == ["delivered", "read"]  # as one at a time would
+    kinds = sorted(str(i[c.SK]).rsplit("#", 1)[1] for i in status_items(aws_stack))
+    assert kinds == ["delivered", "read", "sent"]
+    assert {i["state"] for i in status_items(aws_stack)} == {"done"}
+    assert [i.get("moved") for i in status_items(aws_stack) if i["status"] != "sent"] == [True, True]
+    # one write for both statuses, their marks and the move; one to mark them done; one lookup
+    assert meter.count("dynamodb", "TransactWriteItems") == 2
+    assert meter.count("dynamodb", "Query") == 1
+    assert meter.count("dynamodb", "UpdateItem") == 0
+    # Meta's retry of the same delivery: duplicates, nothing told, nothing moved
+    assert f.run_processor(bodies) == {"batchItemFailures": []}
+    assert of_type(aws_stack.events(), c.EVENT_MESSAGE_STATUS) == []
+
+
+def test_statuses_listed_together_over_a_stale_index_copy_go_one_by_one(aws_stack, fake, monkeypatch) -> None:
+    from store import outbound
+
+    inbound(aws_stack)
+    message_id = accept(TEXT)
+    run_sender(*receive(aws_stack))
+    wamid = view(message_id)["wamid"]
+    stale = outbound_item(aws_stack, message_id)  # `sent`
+    f.deliver(aws_stack, f.webhook_body(statuses=[f.status(wamid, "read", PHONE)]))
+    aws_stack.events()
+    monkeypatch.setattr(outbound, "with_wamid", lambda wamid_h: [dict(stale)])
+    body = f.webhook_body(statuses=[f.status(wamid, s, PHONE) for s in ("delivered", "played")])
+    f.deliver(aws_stack, body)  # the joint write's move fails (the table says read): one by one
+    assert view(message_id)["status"] == "read"
+    kinds = sorted(str(i[c.SK]).rsplit("#", 1)[1] for i in status_items(aws_stack))
+    assert kinds == ["delivered", "played", "read"]
+    assert of_type(aws_stack.events(), c.EVENT_MESSAGE_STATUS) == []  # neither moved it (as before)
