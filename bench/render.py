@@ -431,7 +431,8 @@ def _summary(results: dict[str, Any]) -> list[str]:
         rows.append(
             f"| aws_cost per 1,000 messages: single send / campaign message | ${single} / ${camp} | "
             f"channel fee: Twilio ${fees['twilio']:g}, AWS End User Messaging Social "
-            f"${fees['aws_end_user_messaging_social']:g} | <= ${r['goal_usd_per_1000']} | {_met(r['met'])} |"
+            f"${fees['aws_end_user_messaging_social']:g} | <= ${r['goal_usd_per_1000']} | "
+            f"{_met(r['single_send']['met'])} / {_met(r['campaign_message']['met'])} |"
         )
     r = results.get("synth_seconds") or {}
     if "seconds" in r:
