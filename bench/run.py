@@ -35,6 +35,7 @@ SECTIONS = (
     "aws_calls_per_message",
     "dsr_scaling",
     "sender_throughput",
+    "aws_cost",
     "synth_seconds",
     "media_memory",
     "media_send_memory",
@@ -63,7 +64,7 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
     if name == "aws_calls_per_message":
         from bench import aws_calls
 
-        return lambda: aws_calls.run(*((10, 5, 20) if quick else (100, 10, 200)))
+        return lambda: aws_calls.run(*((10, 5, 20, 20) if quick else (100, 10, 200, 200)))
     if name == "dsr_scaling":
         from bench import dsr
 
@@ -72,6 +73,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from bench import sender
 
         return lambda: sender.run(messages=40 if quick else 300)
+    if name == "aws_cost":
+        from bench import cost
+
+        return lambda: cost.run(*((20, 20) if quick else (200, 200)))
     if name == "synth_seconds":
         from bench import synth
 

@@ -253,5 +253,6 @@ def run(messages: int = 300) -> dict[str, Any]:
         "baseline": bare,
         "ratio_to_baseline": round(per_invocation / bare["msg_per_s"], 2),
         "goal_msg_per_s": GOAL,
-        "met": per_invocation >= GOAL,
+        "goal_at": "the deployed memory's vCPU share (issue 23)",
+        "met": rate(deployed["ms"]) >= GOAL,
     }

@@ -5,8 +5,9 @@ See docs/sending.md.
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain import graph
@@ -38,6 +39,51 @@ class Outcome:
     final: bool = False
 
 
+@dataclass
+class Told:
+    """The `message.status` events of one sender invocation, told together once its sends are done
+    (`flush`: ten per PutEvents call), with what the sends' reads found of restriction."""
+
+    events: list[Any] = field(default_factory=list)
+    known: dict[str, bool] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, event: Any) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def learn(self, restricted: dict[str, bool]) -> None:
+        with self.lock:
+            self.known.update(restricted)
+
+    def flush(self) -> int:
+        """Publish what was collected; an event EventBridge would not take (after store.events' retries)
+        is counted (`EventsUnpublished`, alarmed) and logged without personal data, never resent as a
+        message. Returns how many were handed to the bus."""
+        from domain import events
+
+        with self.lock:
+            pending, self.events = self.events, []
+        if not pending:
+            return 0
+        try:
+            with events.knowing(self.known):
+                events.publish(pending)
+        except Exception as exc:
+            _unpublished(len(pending), exc)
+            return 0
+        return len(pending)
+
+
+def _unpublished(count: int, exc: Exception) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from shared.observability import metrics
+
+    metrics.add_metric(name="EventsUnpublished", unit=MetricUnit.Count, value=count)
+    logger.error("status event not published", extra={"error_type": type(exc).__name__})
+
+
 def deliver(
     message_id: str,
     receive_count: int,
@@ -46,15 +92,21 @@ def deliver(
     now: float | None = None,
     source_arn: str | None = None,
     deadline: float | None = None,
+    told: Told | None = None,
 ) -> Outcome:
     """One attempt at the message: gate re-check, rate budget, lease, (media to Meta), Graph API call,
-    status. `deadline`: `time.monotonic()` by which the invocation must be done (media needs time)."""
+    status. `deadline`: `time.monotonic()` by which the invocation must be done (media needs time).
+    `told`: where its status events go (None: published at once).
+
+    The message is read from GSI `by_msg_id` without a second, consistent read of the table: a copy that
+    lags (a status already moved) changes nothing, because every write of the attempt is conditional on
+    the stored item (the lease needs `queued`, a refusal only fails an unsent message)."""
     from domain import eligibility
-    from store import contacts, ratelimit
+    from store import contacts
 
     settings = get_settings()
     at = time.time() if now is None else now
-    out = outbound.get_by_id(message_id)
+    out = outbound.get_by_id(message_id, confirm=False)
     if out is None:
         if at - enqueued_at < INDEX_GRACE_SECONDS:  # GSI by_msg_id is eventually consistent
             return Outcome("deferred", delay=INDEX_RETRY_SECONDS, retry=True)
@@ -64,7 +116,9 @@ def deliver(
     content = out.content()
     if content is None:
         return Outcome("dropped")  # the contact's key is shredded: erased
-    identity = contacts.identity_of(str(content["to"]), out.pk)
+    identity = contacts.read_set(str(content["to"]), out.pk)  # PROFILEs and restriction in one read
+    if told is not None and identity.seen is not None:
+        told.learn(identity.seen.restricted)
     number = str(content.get("from") or out.business_number or settings.phone_number_id)
     kind, purpose = str(out.item.get("kind", "")), str(out.item.get("purpose", ""))
     template = content.get("template") if kind == eligibility.TEMPLATE else None
@@ -82,16 +136,8 @@ def deliver(
             return Outcome("dropped")  # the template stopped being APPROVED: the campaign is paused
         refusal = found.error()
         if outbound.mark_failed(out, refusal, unsent_only=True):  # no lease held: never over a send
-            _tell(out, "failed", refusal, mirror=not campaign)
+            _tell(out, "failed", refusal, mirror=not campaign, told=told)
         return Outcome("failed")
-
-    budget = (ratelimit.campaign_key(number), ratelimit.campaign_limit()) if campaign else (number, None)
-    if not ratelimit.acquire(*budget):
-        if receive_count >= settings.max_send_attempts:
-            # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
-            outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)
-            return Outcome("requeued")
-        return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
 
     media_id = _media_id(content)
     lease = LEASE_SECONDS
@@ -102,8 +148,14 @@ def deliver(
         if room < MEDIA_MIN_SECONDS:
             return Outcome("deferred", delay=1, retry=True)  # too little time left in this invocation
         lease = int(min(room, MEDIA_LEASE_SECONDS)) + LEASE_SECONDS
-    claimed = outbound.claim(out, lease)
-    if claimed is None:
+    claimed = _lease(out, lease, number, bool(campaign))
+    if claimed is SPENT_BUDGET:
+        if receive_count >= settings.max_send_attempts:
+            # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
+            outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)
+            return Outcome("requeued")
+        return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
+    if not isinstance(claimed, outbound.Outbound):
         fresh = outbound.get(out.pk, message_id)
         if fresh is None or fresh.status != "queued":
             return Outcome("dropped")
@@ -115,12 +167,38 @@ def deliver(
         until = time.monotonic() + lease - LEASE_SECONDS
         meta_id = media_out.for_meta(out.pk, media_id, number, token, settings, until)
         if isinstance(meta_id, graph.GraphResult):
-            return _answered(claimed, meta_id, receive_count, identity, message_id)
+            return _answered(claimed, meta_id, receive_count, identity, message_id, told)
         content = {**content, "graph": {**(content.get("graph") or {}), "media": meta_id}}
     url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
-    return _answered(
-        claimed, graph.send(url, token, graph.message_body(content)), receive_count, identity, message_id
-    )
+    answer = graph.send(url, token, graph.message_body(content))
+    return _answered(claimed, answer, receive_count, identity, message_id, told)
+
+
+SPENT_BUDGET = "spent"
+
+
+def _lease(out: outbound.Outbound, lease: int, number: str, campaign: bool) -> outbound.Outbound | str | None:
+    """A token of the number's budget (the campaigns' own for a campaign message) and the send lease, in
+    one transaction (store/outbound.py `claim` with a token): the claimed message, None when it is not
+    ours to send (no token spent), or `SPENT_BUDGET` when no token came within the wait."""
+    from store import ratelimit
+
+    key, per = (ratelimit.campaign_key(number), ratelimit.campaign_limit()) if campaign else (number, None)
+    got: list[outbound.Outbound | None] = []
+
+    def take(phone_number_id: str, per_second: int, second: int) -> bool:
+        answer = outbound.claim(out, lease, token=ratelimit.take_op(phone_number_id, per_second, second))
+        if answer == outbound.SPENT:
+            return False
+        got.append(answer if isinstance(answer, outbound.Outbound) else None)
+        return True
+
+    if not ratelimit.acquire(key, per, take=take):
+        return SPENT_BUDGET
+    if got:
+        return got[0]
+    answer = outbound.claim(out, lease)  # a token taken another way: the lease on its own
+    return answer if isinstance(answer, outbound.Outbound) else None
 
 
 def _media_id(content: dict[str, Any]) -> str | None:
@@ -133,7 +211,12 @@ def _media_id(content: dict[str, Any]) -> str | None:
 
 
 def _answered(
-    claimed: outbound.Outbound, result: graph.GraphResult, receive_count: int, identity: Any, message_id: str
+    claimed: outbound.Outbound,
+    result: graph.GraphResult,
+    receive_count: int,
+    identity: Any,
+    message_id: str,
+    told: Told | None = None,
 ) -> Outcome:
     """The outcome of Meta's answer to the holder of the send lease: sent, retried with backoff (the lease
     given back), or failed for good."""
@@ -144,12 +227,12 @@ def _answered(
     if result.ok:
         assert result.wamid is not None
         if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid)):
-            _tell(claimed, "sent")
+            _tell(claimed, "sent", told=told)
         return Outcome("sent", answer=result)
     if result.retryable:
         if max(receive_count, claimed.attempts) >= settings.max_send_attempts:
             if outbound.mark_failed(claimed, result.error):
-                _tell(claimed, "failed", result.error)
+                _tell(claimed, "failed", result.error, told=told)
             # Reported as a failure, visible at once: SQS moves it to the DLQ on its next receive.
             return Outcome("failed", delay=0, retry=True, answer=result, final=True)
         outbound.release(claimed, result.error)
@@ -158,7 +241,7 @@ def _answered(
         )
         return Outcome("retry", delay=delay, retry=True, answer=result)
     if outbound.mark_failed(claimed, result.error):
-        _tell(claimed, "failed", result.error)
+        _tell(claimed, "failed", result.error, told=told)
     if result.code == graph.MARKETING_STOPPED_CODE:
         consent.record(
             identity,
@@ -171,37 +254,38 @@ def _answered(
 
 
 def _tell(
-    out: outbound.Outbound, status: str, error: dict[str, Any] | None = None, mirror: bool = True
+    out: outbound.Outbound,
+    status: str,
+    error: dict[str, Any] | None = None,
+    mirror: bool = True,
+    told: Told | None = None,
 ) -> None:
     """`message.status` for the business (and a campaign message's recipient follows it, unless `mirror`
-    is False). The status itself is recorded already; an event EventBridge would not take is counted
-    (`EventsUnpublished`, alarmed) and logged without personal data, rather than resending the message."""
+    is False), into `told` (or published at once). The status itself is recorded already; an event
+    EventBridge would not take is counted (`EventsUnpublished`, alarmed) and logged without personal
+    data, rather than resending the message."""
     from domain import events
-    from shared.observability import metrics
 
     if mirror and out.item.get("campaign") and out.item.get("campaign_recipient"):
         from domain import campaign_steps as campaigns
 
         campaigns.message_moved(str(out.item["campaign"]), str(out.item["campaign_recipient"]), status, error)
 
+    event = events.message_status(
+        out.pk,
+        out.business_number or get_settings().phone_number_id,
+        str(out.item.get("msg_id", "")),
+        status,
+        error,
+        out.item.get("campaign"),
+    )
+    if told is not None:
+        told.add(event)
+        return
     try:
-        events.publish(
-            [
-                events.message_status(
-                    out.pk,
-                    out.business_number or get_settings().phone_number_id,
-                    str(out.item.get("msg_id", "")),
-                    status,
-                    error,
-                    out.item.get("campaign"),
-                )
-            ]
-        )
+        events.publish([event])
     except Exception as exc:
-        from aws_lambda_powertools.metrics import MetricUnit
-
-        metrics.add_metric(name="EventsUnpublished", unit=MetricUnit.Count, value=1)
-        logger.error("status event not published", extra={"error_type": type(exc).__name__})
+        _unpublished(1, exc)
 
 
 def give_up(message_id: str, error: dict[str, Any]) -> bool:

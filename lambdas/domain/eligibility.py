@@ -232,9 +232,11 @@ def check(candidate: Candidate) -> Ineligible | None:
 
     if candidate.moment not in MOMENTS:
         raise ValueError(f"unknown moment {candidate.moment!r}")
-    if candidate.moment == ACCEPT:
+    seen = candidate.identity.seen
+    if candidate.moment == ACCEPT and not (seen is not None and seen.fresh):
         # Decide on what the API would show now: keys cached by this container may predate an erasure
-        # served elsewhere (the consent and export routes read them fresh too).
+        # served elsewhere (the consent and export routes read them fresh too; `contacts.read_set` with
+        # `fresh` read them with the contact's items just now).
         contacts.fresh_keys(candidate.identity.hashes)
     if candidate.kind == TEMPLATE and candidate.entry is None:
         candidate = replace(candidate, entry=template_entry(candidate.template, candidate.moment))

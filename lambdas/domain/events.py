@@ -10,6 +10,9 @@ failure retries both), so a retry can publish it again; consumers deduplicate on
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +27,21 @@ def iso(epoch: float | int) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
 
 
+_known = threading.local()
+
+
+@contextmanager
+def knowing(restricted: dict[str, bool]) -> Iterator[None]:
+    """While inside, `publish` takes the restriction state of these pseudonyms as given (what a write that
+    just happened learned, store.privacy.declare_unrestricted) instead of reading it."""
+    before = getattr(_known, "map", None)
+    _known.map = {**(before or {}), **restricted}
+    try:
+        yield
+    finally:
+        _known.map = before
+
+
 def publish(events: list[Event]) -> None:
     """Put the events on the bus, but none about a restricted contact (GDPR Art. 18) except
     `EVENTS_WHILE_RESTRICTED`: consumers stop using their copies while processing is restricted."""
@@ -33,16 +51,18 @@ def publish(events: list[Event]) -> None:
 
 
 def withhold_restricted(events: list[Event]) -> list[Event]:
-    """`events` without those about a restricted contact (one read per contact named)."""
+    """`events` without those about a restricted contact (one read per contact named, unless `knowing`)."""
     from store import privacy
 
+    known: dict[str, bool] = getattr(_known, "map", None) or {}
     restricted: dict[str, bool] = {}
     out = []
     for detail_type, detail in events:
         ref = detail.get("contact")
         if ref and detail_type not in c.EVENTS_WHILE_RESTRICTED:
             if ref not in restricted:
-                restricted[ref] = privacy.is_restricted(ids.pseudonym_of(str(ref)))
+                pk = ids.pseudonym_of(str(ref))
+                restricted[ref] = known[pk] if pk in known else privacy.is_restricted(pk)
             if restricted[ref]:
                 continue
         out.append((detail_type, detail))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import consent, events, keywords, media
+from domain import consent, events, keywords, media, statuses
 from domain.errors import Refused
 from domain.minimize import clean, content, error_list, said
 from domain.webhook_items import INVALID_SENDER, MALFORMED, parse_value, pick_ref
@@ -54,6 +54,12 @@ class Counts:
     dropped: dict[str, int] = field(default_factory=dict)  # "<list>:<reason>" -> count (no values)
     gone: set[str] = field(default_factory=set)  # wamid_h of replays whose record is gone: told to nobody
     fields: dict[str, int] = field(default_factory=dict)
+    # Left for `finish` (the processor finishes a whole SQS batch at once): the events to tell, then the
+    # status items to mark done, and what the writes learned of restriction (pseudonym -> restricted).
+    told: list[events.Event] = field(default_factory=list)
+    done: list[tuple[str, str]] = field(default_factory=list)
+    restricted: dict[str, bool] = field(default_factory=dict)
+    found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # wamid_h -> outbound items
 
     def drop(self, kind: str, reason: str) -> None:
         if reason == INVALID_SENDER:
@@ -166,7 +172,7 @@ def _message(msg: Message, people: _Contacts, settings: Settings, counts: Counts
     wants = keywords.intent(said(msg), settings)
     at = window_start(msg, settings)
     if wants is None:
-        state = _store_ordinary(msg, people, pk, wamid_h, clean(data), at)
+        state = _store_ordinary(msg, people, pk, wamid_h, clean(data), at, counts.restricted)
         if state in messages.REPEATS:
             _repeat(state, wamid_h, msg, people, counts)
         else:
@@ -253,13 +259,23 @@ def served(value: ChangeValue, settings: Settings) -> bool:
 
 
 def _store_ordinary(
-    msg: Message, people: _Contacts, pk: str, wamid_h: str, data: dict[str, Any], at: int | None
+    msg: Message,
+    people: _Contacts,
+    pk: str,
+    wamid_h: str,
+    data: dict[str, Any],
+    at: int | None,
+    known: dict[str, bool],
 ) -> str:
     """An ordinary message (its only side effect, the PROFILE touch, is idempotent): the touch and the
     message, stored done, in one guarded write. Meta's retry finds the message taken (a duplicate); an
-    older message than the newest one keeps `last_inbound_at` and is stored."""
+    older message than the newest one keeps `last_inbound_at` and is stored. The write also checks that
+    the contact is not restricted (`known[pk]`, so its event needs no read of its own)."""
+    from store import privacy
+
     msg_type = msg.type or "unknown"
     forward_only = at
+    check = pk not in known  # learned already in this delivery: not checked again
 
     def build(write: Any) -> None:  # the PROFILE touch(es) first, then the message and its marker
         people.declare(write, msg.from_, msg.from_user_id, inbound_at=forward_only)
@@ -272,12 +288,16 @@ def _store_ordinary(
             write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)"),
             seen.declare(write, seen.MESSAGE, wamid_h),
         ]
+        if check:
+            index.append(privacy.declare_unrestricted(write, pk))
 
     built: list[dict[str, Any]] = []
     index: list[int] = []
     while True:
         try:
             sealed.run(build)
+            if check:
+                known[pk] = False
             return messages.NEW
         except sealed.Cancelled as exc:
             if exc.failed(index[0]):  # the message is stored already
@@ -290,6 +310,9 @@ def _store_ordinary(
                 )
             if exc.failed(index[1]):  # processed before, its record erased or expired: nothing changes
                 return messages.GONE
+            if check and exc.failed(index[2]):  # restricted: stored all the same, told to nobody
+                known[pk], check = True, False
+                continue
             if forward_only is None:
                 raise
             forward_only = None  # older than the newest message seen: store it, keep the newer window
@@ -311,51 +334,8 @@ def _confirm_stop(identity: Identity, text: str, number: str | None) -> None:
         logger.warning("stop confirmation failed", extra={"error_type": type(exc).__name__})
 
 
-def _advance(
-    wamid_h: str,
-    status: str,
-    timestamp: int | None,
-    error: dict[str, Any] | None,
-    number: str | None,
-    found: list[dict[str, Any]],
-) -> None:
-    """Move the outbound message forward and tell the business: `message.status` when it moved, and again
-    when it was already there (a retry of ours after the event may not have gone out)."""
-    from store import outbound
-
-    at = timestamp if timestamp is not None else tables.now()
-    moved = outbound.apply_status(wamid_h, status, at, error, found=found)
-    for m in moved:
-        if m.changed and m.campaign and m.recipient:  # the recipient's bucket follows its message
-            from domain import campaign_steps as campaigns
-
-            campaigns.message_moved(
-                m.campaign, m.recipient, m.status, error if m.status == "failed" else None
-            )
-    events.publish(
-        [
-            events.message_status(
-                m.pk, number, m.msg_id, m.status, error if m.status == "failed" else None, m.campaign
-            )
-            for m in moved
-            if (m.changed or m.already) and m.msg_id
-        ]
-    )
-
-
-def _recipient_matches(found: list[dict[str, Any]], wa: str | None, uid: str | None, ref: str) -> bool:
-    """Whether the status's recipient is the one its outbound message went to (any pseudonym of the
-    recipient's identity set); True when no outbound message with that wamid is held here."""
-    holders = {str(item[c.PK]) for item in found}
-    if not holders:
-        return True
-    named = {contacts.chash(r) for r in (_norm(wa), _norm(uid)) if r}
-    if holders & named:
-        return True
-    return bool(holders & set(contacts.identity_of(ref, contacts.chash(ref)).hashes))
-
-
-def _status(st: Status, people: _Contacts, counts: Counts) -> None:
+def _status(st: Status, people: _Contacts, counts: Counts, pre: dict[tuple[str, str], bool]) -> None:
+    """One status (`pre`: those `statuses.prewrite` stored already, and whether each moved its message)."""
     from store import outbound
 
     if not st.id or not st.status:
@@ -368,8 +348,10 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
         return
     pk = contacts.chash(ref)
     wamid_h = contacts.wamid_hash(st.id)
-    found = outbound.with_wamid(wamid_h)
-    if not _recipient_matches(found, wa, uid, ref):
+    if wamid_h not in counts.found:  # the statuses of one message in one delivery: one lookup
+        counts.found[wamid_h] = outbound.with_wamid(wamid_h)
+    found = counts.found[wamid_h]
+    if not statuses.recipient_matches(found, wa, uid, ref):
         # Another person's message: never stored under this recipient, never moves that message, never
         # changes this recipient's consent (counted, logged without values).
         counts.mismatched_recipients += 1
@@ -378,14 +360,33 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
         )
         people.replayed(wa, uid)  # nor filed from this change's contacts
         return
-    if messages.gone(pk, messages.status_sk(wamid_h, st.status), (seen.STATUS, f"{wamid_h}#{st.status}")):
+    marker = (seen.STATUS, f"{wamid_h}#{st.status}")
+    written = pre.get((wamid_h, str(st.status)))
+    if (
+        written is None
+        and _may_be_gone(pk, {})
+        and messages.gone(pk, messages.status_sk(wamid_h, st.status), marker)
+    ):
         counts.duplicates += 1
         people.replayed(wa, uid)
         return
     errors = error_list(st.errors)
     error = errors[0] if errors else None
     data = clean({"wamid": st.id, "recipient": wa, "recipient_user_id": uid, "errors": errors})
-    state = messages.put_status(pk, wamid_h, st.status, st.timestamp, error, data)
+    # The outbound message's move rides on the status's own write when one message has this wamid.
+    at = st.timestamp if st.timestamp is not None else tables.now()
+    said_status = str(st.status)
+    also = (
+        (lambda w: outbound.declare_status(w, found[0], said_status, at, error)) if len(found) == 1 else None
+    )
+    applied: list[bool] = [] if written is None else [written]
+    state = (
+        messages.NEW
+        if written is not None
+        else messages.put_status(
+            pk, wamid_h, st.status, st.timestamp, error, data, counts.restricted, also, applied
+        )
+    )
     if state in messages.REPEATS:
         counts.duplicates += 1
         if state == messages.GONE:
@@ -394,13 +395,17 @@ def _status(st: Status, people: _Contacts, counts: Counts) -> None:
     counts.statuses += 1
     status = c.STATUS_ALIASES.get(st.status, st.status)
     if status in c.STATUS_RANK:
-        _advance(wamid_h, status, st.timestamp, error, people.business_number, found)
+        one = applied and applied[0] and len(found) == 1  # this write (or an earlier try's) moved it
+        moved = {(str(found[0][c.PK]), str(found[0][c.SK]))} if one else set()
+        counts.told += statuses.advance(
+            wamid_h, status, st.timestamp, error, people.business_number, found, moved
+        )
     if status == "failed" and any(e.get("code") == ERROR_USER_STOPPED_MARKETING for e in errors):
         ident = people.link(wa, uid) or contacts.identity_of(ref, pk)
         consent.record(
             ident, MARKETING, consent.REVOKED, ERROR_131050_SOURCE, f"failed status of {st.id}", st.timestamp
         )
-    messages.mark_done(pk, messages.status_sk(wamid_h, st.status))
+    counts.done.append((pk, messages.status_sk(wamid_h, st.status)))  # once its events are told
 
 
 _PREFERENCE_STATUS = {"stop": consent.REVOKED, "resume": consent.GRANTED, "signup": consent.GRANTED}
@@ -443,8 +448,9 @@ def preference_digest(ref: str, pref: UserPreference) -> str:
 def _messages_change(value: ChangeValue, people: _Contacts, settings: Settings, counts: Counts) -> None:
     for msg in value.messages:
         _message(msg, people, settings, counts)
+    pre = statuses.prewrite(value.statuses, counts.found, counts.restricted) if value.statuses else {}
     for st in value.statuses:
-        _status(st, people, counts)
+        _status(st, people, counts, pre)
     people.file_rest()
     if value.errors:
         counts.errors += len(value.errors)
@@ -533,10 +539,21 @@ def received_events(
 
 
 def ingest(delivery: Delivery, settings: Settings | None = None) -> Counts:
-    """Process one webhook delivery (or one part of a split delivery), item by item."""
+    """Process one webhook delivery (or one part of a split delivery), item by item. What is left to tell
+    and mark done is in the Counts: the caller `finish`es it (the processor, a whole SQS batch at once)."""
     settings = settings or get_settings()
     counts = Counts()
     for name, value in changes(delivery, counts):
         _change(name, value, settings, counts)
     _log_dropped(counts)
     return counts
+
+
+def finish(
+    told: list[events.Event], done: list[tuple[str, str]], restricted: dict[str, bool] | None = None
+) -> None:
+    """Tell the events the statuses left (store.events.Unpublished when the bus refuses them), then mark
+    those statuses done: a retry before that redoes their side effects and tells them again."""
+    with events.knowing(restricted or {}):
+        events.publish(told)
+    messages.mark_done_all(done)

@@ -54,4 +54,6 @@ def state(identity: Identity) -> dict[str, Any] | None:
 
 
 def is_restricted(identity: Identity) -> bool:
-    return any(store.is_restricted(pk) for pk in identity.hashes)
+    """Whether any pseudonym of the set is restricted (as the set's batched read found it, when it was)."""
+    seen = identity.seen.restricted if identity.seen is not None else {}
+    return any(seen[pk] if pk in seen else store.is_restricted(pk) for pk in identity.hashes)

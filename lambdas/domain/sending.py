@@ -38,7 +38,7 @@ def accept(request: SendMessageRequest, idem_key: dict[str, str] | None = None) 
     from domain import eligibility, references
     from store import contacts
 
-    identity = contacts.identity(normalize(request.to))
+    identity = contacts.identity(normalize(request.to), fresh=True)
     if not identity.resolved:  # a contact reference nobody holds data for: no number to send to
         raise Refused(404, "not_found", "no contact is known by this reference")
     number = references.business_number(request.from_, identity)

@@ -8,11 +8,16 @@ Order: a record is stored first and told second (`message.received`). An applica
 event by contact reference therefore always finds the contact and the message; when the bus refuses, the
 record fails and SQS delivers it again: storing is idempotent (the repeat counts as a duplicate) and the
 events are built from the delivery again, so no stored message goes untold (at least once).
+
+The events of the whole SQS batch go out together once every record is processed (PutEvents takes ten
+per call), then the batch's status items are marked done (one transaction): when the bus refuses, every
+record with events fails back to SQS, its statuses still `new`, so their events are told on the retry.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -20,12 +25,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from domain import events, ingest, templates
+from domain import ingest, templates
 from models.webhook import Delivery
 from shared import constants as c
 from shared.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS)
+_batch = threading.local()  # the records of the batch being handled: (id, events, statuses, restricted)
 
 
 def _metric(name: str, value: int) -> None:
@@ -47,15 +53,14 @@ def record_handler(record: SQSRecord) -> None:
         logger.warning("inbound body is not a webhook delivery", extra={"message_id": record.message_id})
         return
     counts = ingest.ingest(delivery)
-    told = ingest.received_events(delivery, counts=counts)
+    told = counts.told + ingest.received_events(delivery, counts=counts)
     changed = templates.from_delivery(delivery)  # the registry's entries change at once
     if changed:
         from domain import campaign_steps
 
         campaign_steps.pause_for_templates(changed)  # a template that left APPROVED pauses its campaigns
     told += changed
-    events.publish(told)
-    _metric("EventsPublished", len(told))
+    _batch.pending.append((record.message_id, told, counts.done, counts.restricted))
     _metric("InboundMessages", counts.messages)
     _metric("StatusEvents", counts.statuses)
     _metric("Duplicates", counts.duplicates)
@@ -80,9 +85,41 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
+def _finish() -> list[str]:
+    """Tell the batch's events and mark its statuses done; the records to fail back to SQS (all those
+    with something to tell or mark when the bus or the table refused)."""
+    pending = _batch.pending
+    told = [e for _, t, _, _ in pending for e in t]
+    done = [k for _, _, d, _ in pending for k in d]
+    known: dict[str, bool] = {}
+    for _, _, _, restricted in pending:
+        for pk, state in restricted.items():
+            known[pk] = known.get(pk, False) or state
+    try:
+        ingest.finish(told, done, known)
+    except Exception as exc:
+        logger.warning("batch events not told", extra={"error_type": type(exc).__name__})
+        return [mid for mid, t, d, _ in pending if t or d]
+    _metric("EventsPublished", len(told))
+    return []
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> Any:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    _batch.pending = []
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        failed = _finish()
+    finally:
+        _batch.pending = []
+    if failed:
+        items = response.setdefault("batchItemFailures", [])
+        items += [{"itemIdentifier": mid} for mid in failed]
+        if len(items) >= len(event.get("Records") or []):
+            raise BatchProcessingError("every record of the batch failed", [])
+    return response

@@ -25,7 +25,11 @@ class RetryLater(Exception):
 
 
 def _one(
-    record: dict[str, Any], token: str, max_attempts: int, deadline: float | None = None
+    record: dict[str, Any],
+    token: str,
+    max_attempts: int,
+    deadline: float | None = None,
+    told: delivery.Told | None = None,
 ) -> delivery.Outcome:
     attributes = record.get("attributes") or {}
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
@@ -43,7 +47,7 @@ def _one(
     try:
         enqueued_at = int(attributes.get("SentTimestamp") or 0) / 1000
         outcome = delivery.deliver(
-            message_id, receive_count, enqueued_at, token, source_arn=source_arn, deadline=deadline
+            message_id, receive_count, enqueued_at, token, source_arn=source_arn, deadline=deadline, told=told
         )
     except Exception as exc:
         logger.error(
@@ -94,8 +98,9 @@ def _campaign_step(cid: str, source_arn: str | None) -> delivery.Outcome:
 
 
 def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, delivery.Outcome]:
-    """Every record's outcome (by SQS messageId), the records sent concurrently; metrics recorded.
-    `deadline`: `time.monotonic()` by which the invocation must have answered."""
+    """Every record's outcome (by SQS messageId), the records sent concurrently, their status events told
+    together at the end (domain.delivery.Told); metrics recorded. `deadline`: `time.monotonic()` by which
+    the invocation must have answered."""
     from shared.secrets import clear_cache, get_secret_field
     from shared.settings import get_settings
     from store import tables
@@ -106,11 +111,16 @@ def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) ->
     token = get_secret_field(c.SECRET_ACCESS_TOKEN)
     get_secret_field(c.SECRET_CONTACT_KEY)  # one fetch of each secret for all threads
     tables.table(c.TABLE_MESSAGES)
+    told = delivery.Told()
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(records)), thread_name_prefix="send") as pool:
         futures = {
-            r["messageId"]: pool.submit(_one, r, token, settings.max_send_attempts, deadline) for r in records
+            r["messageId"]: pool.submit(_one, r, token, settings.max_send_attempts, deadline, told)
+            for r in records
         }
-        outcomes = {mid: future.result() for mid, future in futures.items()}
+        try:
+            outcomes = {mid: future.result() for mid, future in futures.items()}
+        finally:
+            told.flush()
     counts = {"MessagesSent": 0, "MessagesFailed": 0, "GraphThrottled": 0, "GraphAuthErrors": 0}
     for outcome in outcomes.values():
         counts["MessagesSent"] += outcome.result == "sent"

@@ -10,6 +10,7 @@ back from a backup after erasure) is treated as absent.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,16 +20,30 @@ from store import tables
 
 PROFILE = "PROFILE"
 SUPPRESSED = "SUPPRESSED"
+RESTRICTION = "RESTRICTION"  # a pseudonym's restriction record (store.privacy)
 DATA = "data"
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What one batched read of an identity set found (`read_set`): each pseudonym's PROFILE (decrypted as
+    `profile` gives it, None when absent or unreadable) and restriction state; `fresh` when the data keys
+    were read from the table with it (the gate's acceptance reads keys fresh)."""
+
+    profiles: dict[str, dict[str, Any] | None]
+    restricted: dict[str, bool]
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
 class Identity:
-    """A contact reference, its own pseudonym and every pseudonym linked to it (primary first)."""
+    """A contact reference, its own pseudonym and every pseudonym linked to it (primary first); `seen`:
+    the items one batched read found for it just now (`read_set`), None when read item by item."""
 
     ref: str
     primary: str
     hashes: tuple[str, ...]
+    seen: Seen | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def reference(self) -> str:
@@ -94,7 +109,17 @@ FIELD_PREFIX = "d_"  # PROFILE fields are encrypted one attribute each: d_wa_id,
 def profile(pk: str) -> dict[str, Any] | None:
     """The live PROFILE item of one pseudonym, its encrypted fields decrypted into `_data`; None when any
     of them is unreadable (the contact's key was shredded, or the item came back from a backup)."""
-    item = tables.get_live(c.TABLE_CONTACTS, pk, PROFILE)
+    return _opened(pk, tables.get_live(c.TABLE_CONTACTS, pk, PROFILE))
+
+
+def _profile_of(identity: Identity, pk: str) -> dict[str, Any] | None:
+    """The PROFILE of one pseudonym of the set: as its batched read found it, else read now."""
+    if identity.seen is not None and pk in identity.seen.profiles:
+        return identity.seen.profiles[pk]
+    return profile(pk)
+
+
+def _opened(pk: str, item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
     data: dict[str, Any] = {}
@@ -107,10 +132,11 @@ def profile(pk: str) -> dict[str, Any] | None:
     return {**item, "_data": data}
 
 
-def identity(ref: str, strict: bool = True) -> Identity:
+def identity(ref: str, strict: bool = True, fresh: bool = False) -> Identity:
     """The identity set of a contact as a client names it: a wa_id, a user id or a contact reference
     (normalized here; InvalidContact when `strict` and invalid). A reference resolves to the wa_id or
-    user id its PROFILE holds; one nobody holds data for stays a bare reference."""
+    user id its PROFILE holds; one nobody holds data for stays a bare reference. `fresh`: the set is read
+    with its restriction state and data keys in one batch (`read_set`), as `POST /messages` decides on."""
     try:
         norm = ids.normalize_contact(ref)
     except ids.InvalidContact:
@@ -122,15 +148,45 @@ def identity(ref: str, strict: bool = True) -> Identity:
         item = profile(primary)
         known = item["_data"].get("wa_id") or item["_data"].get("user_id") if item else None
         if not known:
-            return identity_of(norm, primary)
+            return read_set(norm, primary, fresh) if fresh else identity_of(norm, primary)
         norm = str(known)
-    return identity_of(norm, chash(norm))
+    return read_set(norm, chash(norm), fresh) if fresh else identity_of(norm, chash(norm))
 
 
 def identity_of(ref: str, primary: str) -> Identity:
     item = profile(primary)
     linked = sorted(set(item.get("linked") or ()) - {primary}) if item else []
     return Identity(ref=ref, primary=primary, hashes=(primary, *linked))
+
+
+def read_set(ref: str, primary: str, fresh: bool = False) -> Identity:
+    """`identity_of` in one BatchGetItem per round (one round unless pseudonyms are linked): each
+    pseudonym's PROFILE and RESTRICTION, and its data key from the keys table when `fresh` (then this
+    container's cached key is replaced by the stored one: an erasure elsewhere takes effect at once) or
+    when this container holds none. The gate and the sender use what it found instead of reading again."""
+    from store.crypto import DATA_KEY_SK, cipher
+
+    profiles: dict[str, dict[str, Any] | None] = {}
+    restricted: dict[str, bool] = {}
+    todo, hashes = [primary], [primary]
+    while todo:
+        keyed = [pk for pk in todo if fresh or not cipher().holds(pk)]
+        got = tables.batch_get(
+            {
+                c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION)],
+                c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
+            }
+        )
+        for pk in keyed:
+            cipher().adopt(pk, got.get((c.TABLE_KEYS, pk, DATA_KEY_SK)))
+        for pk in todo:
+            profiles[pk] = _opened(pk, got.get((c.TABLE_CONTACTS, pk, PROFILE)))
+            found = got.get((c.TABLE_CONTACTS, pk, RESTRICTION))
+            restricted[pk] = bool(found and found.get("restricted"))
+        first = profiles[primary] if todo == [primary] else None
+        todo = sorted(set(first.get("linked") or ()) - {primary}) if first else []
+        hashes += todo
+    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh))
 
 
 LAST_INBOUND_PREFIX = "li_"  # PROFILE's `li_<phone_number_id>`: the newest inbound time on that number
@@ -162,7 +218,7 @@ def last_inbound_at(identity: Identity, number: str | None = None) -> int | None
     """The newest inbound time (epoch seconds) on business number `number` (None: the default) of a
     message that was not an opt-out keyword: the service window is per (business number, contact)."""
     wanted = window_attr(number)[len(LAST_INBOUND_PREFIX) :]
-    found = [inbound_times(item).get(wanted) for pk in identity.hashes if (item := profile(pk))]
+    found = [inbound_times(item).get(wanted) for pk in identity.hashes if (item := _profile_of(identity, pk))]
     times = [t for t in found if t is not None]
     return max(times) if times else None
 
@@ -174,7 +230,7 @@ def last_number(identity: Identity) -> str | None:
     number within one second), the one stored last wins, so the answer never depends on attribute order."""
     newest: tuple[int, int, str] | None = None
     for pk in identity.hashes:
-        item = profile(pk) or {}
+        item = _profile_of(identity, pk) or {}
         for number, at in inbound_times(item).items():
             candidate = (at, int(item.get(ARRIVAL_PREFIX + number, 0)), number)
             if newest is None or candidate[:2] > newest[:2]:

@@ -204,6 +204,19 @@ class FieldCipher:
         key = _open(branch.key, bytes(item["wrapped"]), _aad(chash))
         return _DataKey(key, int(item[c.TTL_ATTRIBUTE]), time.monotonic(), str(item.get(KEY_ID, "")))
 
+    def adopt(self, chash: str, item: dict[str, Any] | None) -> None:
+        """Take the contact's key item as a batched read just found it (`_read_key` without the read):
+        cached when live, the cache dropped when there is none (shredded)."""
+        with self._lock:
+            if not tables.is_live(item):
+                self._keys.pop(chash, None)
+                return
+            assert item is not None
+            branch = self._load_branch(str(item["branch_id"]))
+            key = _open(branch.key, bytes(item["wrapped"]), _aad(chash))
+            data_key = _DataKey(key, int(item[c.TTL_ATTRIBUTE]), time.monotonic(), str(item.get(KEY_ID, "")))
+            self._remember(chash, data_key)
+
     def _write_key(self, chash: str, key: bytes, key_id: str) -> _DataKey:
         """Re-wrap the stored key under the active branch with a later TTL, only while it is still the
         contact's key (`key_id` unchanged: never resurrect a key erased meanwhile)."""

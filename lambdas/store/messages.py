@@ -30,19 +30,26 @@ DONE = "done"
 DUPLICATE = "duplicate"
 GONE = "gone"  # a duplicate whose record is gone (erased or expired): only its delivery marker is left
 REPEATS = (DUPLICATE, GONE)
+MOVED = "moved"  # a status item whose own write moved its outbound message (store.outbound.declare_status)
 
 
 def settle(
-    item: dict[str, Any], rebuild: Callable[[Any], dict[str, Any]], marker: tuple[str, str] | None = None
+    item: dict[str, Any],
+    rebuild: Callable[[Any], dict[str, Any]],
+    marker: tuple[str, str] | None = None,
+    moved: list[bool] | None = None,
 ) -> str:
     """After a conditional put of `item` found the key taken: DUPLICATE when that item is done, NEW when
-    it is unfinished (its side effects are redone). When it is expired but not yet deleted by TTL, it is
-    a DUPLICATE while its delivery marker (`marker`: kind, digest; store.seen) is held, else
-    `rebuild(write)` is stored in its place with the marker (NEW)."""
+    it is unfinished (its side effects are redone; `moved[0]`: its own write moved the outbound message
+    already, `MOVED`). When it is expired but not yet deleted by TTL, it is a DUPLICATE while its
+    delivery marker (`marker`: kind, digest; store.seen) is held, else `rebuild(write)` is stored in its
+    place with the marker (NEW)."""
     from store import sealed
 
     existing = tables.get_live(c.TABLE_MESSAGES, item[c.PK], item[c.SK])
     if existing is not None:
+        if moved is not None:
+            moved[:] = [bool(existing.get(MOVED))]
         return DUPLICATE if existing.get("state") == DONE else NEW
     if marker is not None and seen.held(*marker):
         return GONE
@@ -59,27 +66,58 @@ def settle(
     return NEW
 
 
-def _put_once(build_item: Callable[[Any], dict[str, Any]], marker: tuple[str, str]) -> str:
+def _put_once(
+    build_item: Callable[[Any], dict[str, Any]],
+    marker: tuple[str, str],
+    known: dict[str, bool] | None = None,
+    also: Callable[[Any], int | None] | None = None,
+    applied: list[bool] | None = None,
+) -> str:
     """Put the item and its delivery marker (store.seen) unless either is held: NEW when written (or left
     unfinished), DUPLICATE when done before, GONE when only the marker is left (the item was erased or
-    expired: a replay or a redrive changes nothing and is told to nobody)."""
-    from store import sealed
+    expired: a replay or a redrive changes nothing and is told to nobody). With `known`, the write also
+    checks that its contact is not restricted and records what it learned (`known[pk]`, no extra read).
+    `also` declares one more conditional op in the same write (its index, or None); when its condition
+    fails the write is made again without it. `applied[0]` says whether it was written."""
+    from store import privacy, sealed
 
     built: list[dict[str, Any]] = []
     index: list[int] = []
+    check = known is not None
 
     def build(write: Any) -> None:
+        nonlocal check
         built[:] = [build_item(write)]
-        index[:] = [write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)")]
-        seen.declare(write, *marker)
+        index[:] = [
+            write.put(c.TABLE_MESSAGES, built[0], "attribute_not_exists(pk)"),
+            seen.declare(write, *marker),
+        ]
+        check = check and str(built[0][c.PK]) not in (known or {})  # learned already in this delivery
+        index.append(privacy.declare_unrestricted(write, str(built[0][c.PK])) if check else -1)
+        index.append(-1 if extra is None else (-1 if (at := extra(write)) is None else at))
+        if index[3] >= 0:  # written with the move: a retry before `done` knows it moved the message
+            built[0][MOVED] = True
 
-    try:
-        sealed.run(build)
-        return NEW
-    except sealed.Cancelled as exc:
-        if exc.failed(index[0]):
-            return settle(built[0], build_item, marker)
-        return GONE
+    extra = also
+    while True:
+        try:
+            sealed.run(build)
+            if known is not None and check:
+                known[str(built[0][c.PK])] = False
+            if applied is not None:
+                applied[:] = [index[3] >= 0]
+            return NEW
+        except sealed.Cancelled as exc:
+            if exc.failed(index[0]):
+                return settle(built[0], build_item, marker, applied)
+            if exc.failed(index[1]):
+                return GONE
+            if index[3] >= 0 and exc.failed(index[3]):
+                extra = None  # its condition decides nothing here: written again without it
+            if index[2] >= 0 and exc.failed(index[2]) and known is not None:
+                known[str(built[0][c.PK])], check = True, False  # restricted: stored all the same
+            elif not (index[3] >= 0 and exc.failed(index[3])):
+                return GONE
 
 
 def gone(pk: str, sk: str, marker: tuple[str, str]) -> bool:
@@ -217,27 +255,90 @@ def put_status(
     timestamp: int | None,
     error: dict[str, Any] | None,
     data: dict[str, Any],
+    known: dict[str, bool] | None = None,
+    also: Callable[[Any], int | None] | None = None,
+    applied: list[bool] | None = None,
 ) -> str:
-    """Store a status event once per (wamid, status). Returns NEW, DUPLICATE or GONE."""
-    sk = status_sk(wamid_h, status)
+    """Store a status event once per (wamid, status). Returns NEW, DUPLICATE or GONE (`known`, `also`,
+    `applied`: see `_put_once`)."""
 
     def build_item(write: Any) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            c.PK: pk,
-            c.SK: sk,
-            "status": status,
-            "received_at": tables.now(),
-            c.ATTR_STORED_US: tables.now_us(),
-            "state": NEW,
-            contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
-        }
-        if timestamp is not None:
-            item["timestamp"] = int(timestamp)
-        if error:
-            item["error"] = error
-        return tables.stamp(item, c.CLASS_STATUSES)
+        return _status_item(write, pk, wamid_h, status, timestamp, error, data)
 
-    return _put_once(build_item, (seen.STATUS, f"{wamid_h}#{status}"))
+    return _put_once(build_item, (seen.STATUS, f"{wamid_h}#{status}"), known, also, applied)
+
+
+def _status_item(
+    write: Any,
+    pk: str,
+    wamid_h: str,
+    status: str,
+    timestamp: int | None,
+    error: dict[str, Any] | None,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    sk = status_sk(wamid_h, status)
+    item: dict[str, Any] = {
+        c.PK: pk,
+        c.SK: sk,
+        "status": status,
+        "received_at": tables.now(),
+        c.ATTR_STORED_US: tables.now_us(),
+        "state": NEW,
+        contacts.DATA: write.seal(pk, c.TABLE_MESSAGES, pk, sk, contacts.DATA, data),
+    }
+    if timestamp is not None:
+        item["timestamp"] = int(timestamp)
+    if error:
+        item["error"] = error
+    return tables.stamp(item, c.CLASS_STATUSES)
+
+
+def put_statuses(
+    pk: str,
+    wamid_h: str,
+    entries: list[tuple[str, int | None, dict[str, Any]]],
+    out_item: dict[str, Any],
+    known: dict[str, bool],
+) -> dict[str, bool]:
+    """Several statuses of one outbound message (`out_item`, the index copy), without errors, in one
+    guarded write: each status item with its delivery marker, one forward-only move of the message to the
+    highest of them (store.outbound.declare_status) and, unless `known`, the restriction check.
+    {status: whether it moved the message (as one at a time, in order, would have)}; empty when any
+    condition refused the write (nothing was written: the caller stores them one by one)."""
+    from store import outbound, privacy, sealed
+
+    def rank(status: str) -> int:
+        return c.STATUS_RANK[c.STATUS_ALIASES.get(status, status)]
+
+    moved: dict[str, bool] = {}
+    current = int(out_item.get("status_rank", -1))
+    for status, _, _ in entries:
+        moved[status] = rank(status) > current
+        current = max(current, rank(status))
+    top = max(entries, key=lambda e: rank(e[0]))
+    check = pk not in known
+
+    def build(write: Any) -> None:
+        at = top[1] if top[1] is not None else tables.now()
+        items = [_status_item(write, pk, wamid_h, s, ts, None, data) for s, ts, data in entries]
+        if outbound.declare_status(write, out_item, top[0], at) is None:
+            moved.update(dict.fromkeys(moved, False))
+        for item, (status, _, _) in zip(items, entries, strict=True):
+            if moved[status]:
+                item[MOVED] = True
+            write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+            seen.declare(write, seen.STATUS, f"{wamid_h}#{status}")
+        if check:
+            privacy.declare_unrestricted(write, pk)
+
+    try:
+        sealed.run(build)
+    except sealed.Cancelled:
+        return {}
+    if check:
+        known[pk] = False
+    return moved
 
 
 def mark_done(pk: str, sk: str) -> None:
@@ -247,6 +348,31 @@ def mark_done(pk: str, sk: str) -> None:
         ExpressionAttributeNames={"#s": "state"},
         ExpressionAttributeValues={":d": DONE},
     )
+
+
+def mark_done_all(keys: list[tuple[str, str]]) -> None:
+    """`mark_done` of many items: one TransactWriteItems per 100 (one UpdateItem for a single one)."""
+    from shared.settings import table_name
+
+    unique = list(dict.fromkeys(keys))
+    if len(unique) == 1:
+        mark_done(*unique[0])
+        return
+    for start in range(0, len(unique), 100):
+        tables.client().transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table_name(c.TABLE_MESSAGES),
+                        "Key": {c.PK: pk, c.SK: sk},
+                        "UpdateExpression": "SET #s = :d",
+                        "ExpressionAttributeNames": {"#s": "state"},
+                        "ExpressionAttributeValues": {":d": DONE},
+                    }
+                }
+                for pk, sk in unique[start : start + 100]
+            ]
+        )
 
 
 def held(pk: str) -> list[dict[str, Any]]:

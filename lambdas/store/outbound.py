@@ -171,46 +171,81 @@ def get(chash: str, msg_id: str) -> Outbound | None:
     return Outbound(item) if item else None
 
 
-def get_by_id(msg_id: str) -> Outbound | None:
-    """The live outbound message with this id, read consistently from the table after the GSI lookup."""
+def get_by_id(msg_id: str, confirm: bool = True) -> Outbound | None:
+    """The live outbound message with this id, read consistently from the table after the GSI lookup
+    (unless not `confirm`: the index's copy, whose status may lag; the sender's conditional writes are
+    what decide, see domain/delivery.py)."""
     from boto3.dynamodb.conditions import Attr
 
     if not is_message_id(msg_id):
         return None
-    item = tables.find_message(msg_id, Attr(c.SK).eq(_sk(msg_id)))
+    item = tables.find_message(msg_id, Attr(c.SK).eq(_sk(msg_id)), confirm)
     return Outbound(item) if item else None
 
 
 # ---- the send attempt ----------------------------------------------------------------------------------
-def claim(out: Outbound, lease_seconds: int, now: int | None = None) -> Outbound | None:
+SPENT = "spent"  # `claim` with a token: the budget of this second is spent (nothing was written)
+
+
+def _claim_args(out: Outbound, lease_seconds: int, at: int) -> dict[str, Any]:
+    return {
+        "Key": {c.PK: out.pk, c.SK: out.sk},
+        "UpdateExpression": "SET #lease = :until, updated_at = :now ADD attempts :one",
+        "ConditionExpression": (
+            "attribute_exists(pk) AND #status = :queued AND expires_at > :now "
+            "AND (attribute_not_exists(#lease) OR #lease < :now)"
+        ),
+        "ExpressionAttributeNames": {"#lease": LEASE_ATTR, "#status": "status"},
+        "ExpressionAttributeValues": {
+            ":until": at + lease_seconds,
+            ":now": at,
+            ":one": 1,
+            ":queued": "queued",
+        },
+    }
+
+
+def claim(
+    out: Outbound, lease_seconds: int, now: int | None = None, token: dict[str, Any] | None = None
+) -> Outbound | str | None:
     """Take the send lease of a queued message and count one attempt; None when it is not ours to send.
 
     Two deliveries of the same queue message (SQS is at-least-once) or a re-delivery while an earlier
     attempt is still in flight never both call the Graph API: only the holder of an unexpired lease does.
+    `token`: the rate budget's update (store.ratelimit.take_op), taken in the same transaction: `SPENT`
+    when the budget refused it (then nothing was written); the claimed item is then the caller's copy
+    with the lease and attempt applied (a transaction returns no values).
     """
     at = tables.now() if now is None else now
+    args = _claim_args(out, lease_seconds, at)
+    if token is not None:
+        return _claim_with_token(out, args, token, at + lease_seconds, at)
     try:
-        got = tables.table(c.TABLE_MESSAGES).update_item(
-            Key={c.PK: out.pk, c.SK: out.sk},
-            UpdateExpression="SET #lease = :until, updated_at = :now ADD attempts :one",
-            ConditionExpression=(
-                "attribute_exists(pk) AND #status = :queued AND expires_at > :now "
-                "AND (attribute_not_exists(#lease) OR #lease < :now)"
-            ),
-            ExpressionAttributeNames={"#lease": LEASE_ATTR, "#status": "status"},
-            ExpressionAttributeValues={
-                ":until": at + lease_seconds,
-                ":now": at,
-                ":one": 1,
-                ":queued": "queued",
-            },
-            ReturnValues="ALL_NEW",
-        )
+        got = tables.table(c.TABLE_MESSAGES).update_item(**args, ReturnValues="ALL_NEW")
     except Exception as exc:
         if _is_conditional_failure(exc):
             return None
         raise
     return Outbound(got["Attributes"])
+
+
+def _claim_with_token(
+    out: Outbound, args: dict[str, Any], token: dict[str, Any], until: int, at: int
+) -> Outbound | str | None:
+    from shared.settings import table_name
+
+    client = tables.client()
+    update = {"TableName": table_name(c.TABLE_MESSAGES), **args}
+    try:
+        client.transact_write_items(TransactItems=[{"Update": update}, {"Update": token}])
+    except client.exceptions.TransactionCanceledException as exc:
+        codes = [str(r.get("Code")) for r in exc.response.get("CancellationReasons") or []]
+        if codes[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
+            return None  # not ours (or another attempt is at it right now)
+        if codes[1:2] == ["ConditionalCheckFailed"]:
+            return SPENT
+        raise
+    return Outbound({**out.item, LEASE_ATTR: until, "updated_at": at, "attempts": out.attempts + 1})
 
 
 def release(out: Outbound, error: dict[str, Any] | None = None) -> None:
@@ -294,7 +329,7 @@ def mark_failed(out: Outbound, error: dict[str, Any], unsent_only: bool = False)
     return _advance(out.pk, out.sk, "failed", error=error, release_lease=True, below=below)
 
 
-def _advance(
+def _advance_args(
     pk: str,
     sk: str,
     status: str,
@@ -302,8 +337,9 @@ def _advance(
     error: dict[str, Any] | None = None,
     release_lease: bool = False,
     below: int | None = None,
-) -> bool:
-    """Move one outbound message to `status` when its stored rank is lower (and lower than `below`)."""
+) -> dict[str, Any]:
+    """The conditional update that moves one outbound message to `status` when its stored rank is lower
+    (and lower than `below`)."""
     rank = c.STATUS_RANK[status]
     at = tables.now()
     names = {"#status": "status"}
@@ -323,19 +359,72 @@ def _advance(
     if release_lease:
         update += " REMOVE #lease"
         names["#lease"] = LEASE_ATTR
+    return {
+        "Key": {c.PK: pk, c.SK: sk},
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _advance(
+    pk: str,
+    sk: str,
+    status: str,
+    timestamp: int | None = None,
+    error: dict[str, Any] | None = None,
+    release_lease: bool = False,
+    below: int | None = None,
+) -> bool:
+    """Move one outbound message to `status` when its stored rank is lower (and lower than `below`)."""
     try:
         tables.table(c.TABLE_MESSAGES).update_item(
-            Key={c.PK: pk, c.SK: sk},
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            **_advance_args(pk, sk, status, timestamp, error, release_lease, below)
         )
         return True
     except Exception as exc:
         if _is_conditional_failure(exc):
             return False
         raise
+
+
+def _status_args(
+    status: str, timestamp: int | float | str, error: dict | None
+) -> tuple[int | None, Any, Any]:
+    """(timestamp, error, below) of a status webhook's update (`failed` only before `delivered`)."""
+    try:
+        ts: int | None = int(float(timestamp))
+    except (TypeError, ValueError):
+        ts = None
+    failed = status == "failed"
+    return ts, error if failed else None, c.STATUS_RANK["delivered"] if failed else None
+
+
+def declare_status(
+    write: Any, item: dict[str, Any], status: str, timestamp: int | float | str, error: dict | None = None
+) -> int | None:
+    """Declare, in a guarded write (store.sealed), the forward-only update `apply_status` would make to
+    this outbound message (its index), or None when its stored rank says it would change nothing. A
+    status webhook's own write carries it, so the status costs no call of its own; when the op's
+    condition fails the caller writes again without it and `apply_status` decides."""
+    status = c.STATUS_ALIASES.get(status, status)
+    if status not in c.STATUS_RANK or status == "queued":
+        return None
+    if int(item.get("status_rank", -1)) >= c.STATUS_RANK[status]:
+        return None
+    ts, err, below = _status_args(status, timestamp, error)
+    args = _advance_args(str(item[c.PK]), str(item[c.SK]), status, ts, err, below=below)
+    return int(
+        write.update(
+            c.TABLE_MESSAGES,
+            args["Key"],
+            args["UpdateExpression"],
+            args["ExpressionAttributeNames"],
+            args["ExpressionAttributeValues"],
+            args["ConditionExpression"],
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -372,6 +461,7 @@ def apply_status(
     timestamp: int | float | str,
     error: dict | None = None,
     found: list[dict[str, Any]] | None = None,
+    applied: set[tuple[str, str]] | None = None,
 ) -> list[Advanced]:
     """Apply a status webhook to the outbound messages with this wamid pseudonym, forward only.
 
@@ -380,27 +470,28 @@ def apply_status(
     error `{code, title}`, but only before `delivered`: a message that reached the phone cannot fail, so a
     `failed` after `delivered` or `read` is ignored (statuses never move backwards). Empty when no
     outbound message has this wamid (an inbound message's wamid, an erased or expired message).
-    `found`: `with_wamid(wamid_h)` when the caller has just read it.
+    `found`: `with_wamid(wamid_h)` when the caller has just read it; `applied`: the (pk, sk) of those
+    the status webhook's own write moved already (`declare_status`).
     """
     status = c.STATUS_ALIASES.get(status, status)
     if found is None:
         found = with_wamid(wamid_h)
     out: list[Advanced] = []
     movable = status in c.STATUS_RANK and status != "queued"
-    try:
-        ts: int | None = int(float(timestamp))
-    except (TypeError, ValueError):
-        ts = None
+    ts, err, below = _status_args(status, timestamp, error)
     for item in found:
-        changed = movable and _advance(
-            str(item[c.PK]),
-            str(item[c.SK]),
-            status,
-            timestamp=ts,
-            error=error if status == "failed" else None,
-            below=c.STATUS_RANK["delivered"] if status == "failed" else None,
+        stored = int(item.get("status_rank", -1))  # from the index: never ahead of the table
+        key = (str(item[c.PK]), str(item[c.SK]))
+        changed = movable and (
+            key in (applied or ())
+            or (
+                stored < c.STATUS_RANK[status]
+                and _advance(*key, status, timestamp=ts, error=err, below=below)
+            )
         )
         already = str(item.get("status")) == status
+        if changed:  # the caller's copy follows (a later status of the same delivery reads it)
+            item.update({"status": status, "status_rank": c.STATUS_RANK[status]})
         out.append(
             Advanced(
                 str(item[c.PK]),

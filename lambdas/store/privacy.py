@@ -25,7 +25,7 @@ from store import contacts, sealed, tables
 
 PARTITION = "DSR"
 OPEN = "open"
-RESTRICTION = "RESTRICTION"
+RESTRICTION = contacts.RESTRICTION
 NOTICE_PREFIX = "NOTICE#"
 EXPORT_PREFIX = "DSREXPORT#"
 EXPORT_KEEP_SECONDS = 30 * 86400
@@ -159,6 +159,21 @@ def restriction(pk: str) -> dict[str, Any] | None:
     if data.get("reason"):
         out["reason"] = data["reason"]
     return out
+
+
+def declare_unrestricted(write: Any, pk: str) -> int:
+    """Declare, in a guarded write (store.sealed), that the pseudonym is not restricted: a ConditionCheck
+    on its `RESTRICTION` item that fails while processing is restricted, so a write that happens anyway
+    learns the state at no extra read (its op index; the caller writes again without it when it failed)."""
+    return int(
+        write.check(
+            c.TABLE_CONTACTS,
+            {c.PK: pk, c.SK: RESTRICTION},
+            "attribute_not_exists(pk) OR restricted <> :yes OR attribute_not_exists(#e) OR #e <= :now",
+            {"#e": c.TTL_ATTRIBUTE},
+            {":yes": True, ":now": tables.now()},
+        )
+    )
 
 
 def is_restricted(pk: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from shared import constants as c
 from shared.settings import get_settings
@@ -38,21 +39,33 @@ def campaign_limit() -> int:
     return max(1, min(int(settings.campaign_rate_per_second), limit()))
 
 
+def _take_args(phone_number_id: str, per_second: int, second: int) -> dict[str, Any]:
+    return {
+        "Key": {c.PK: RATE_PREFIX + phone_number_id, c.SK: str(second)},
+        "UpdateExpression": "ADD n :one SET expires_at = if_not_exists(expires_at, :ttl)",
+        "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
+        "ExpressionAttributeValues": {
+            ":one": 1,
+            ":limit": per_second,
+            ":ttl": tables.expires_at(c.CLASS_OPERATIONAL, second),
+        },
+    }
+
+
+def take_op(phone_number_id: str, per_second: int, second: int) -> dict[str, Any]:
+    """`try_take`'s update as a TransactWriteItems `Update`, for a caller that takes the token inside a
+    write it makes anyway (the sender's lease, store/outbound.py `claim`)."""
+    from shared.settings import table_name
+
+    return {"TableName": table_name(c.TABLE_MESSAGES), **_take_args(phone_number_id, per_second, second)}
+
+
 def try_take(phone_number_id: str, per_second: int, second: int) -> bool:
     """Take one token of `second`'s budget; False when the budget of that second is spent."""
     from botocore.exceptions import ClientError
 
     try:
-        tables.table(c.TABLE_MESSAGES).update_item(
-            Key={c.PK: RATE_PREFIX + phone_number_id, c.SK: str(second)},
-            UpdateExpression="ADD n :one SET expires_at = if_not_exists(expires_at, :ttl)",
-            ConditionExpression="attribute_not_exists(n) OR n < :limit",
-            ExpressionAttributeValues={
-                ":one": 1,
-                ":limit": per_second,
-                ":ttl": tables.expires_at(c.CLASS_OPERATIONAL, second),
-            },
-        )
+        tables.table(c.TABLE_MESSAGES).update_item(**_take_args(phone_number_id, per_second, second))
         return True
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -67,16 +80,18 @@ def acquire(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     jitter: Callable[[], float] = random.random,
+    take: Callable[[str, int, int], bool] | None = None,
 ) -> bool:
     """One send token, waiting for the next second(s) while the budget is spent, at most `max_wait`.
 
     False when no token came within `max_wait`: the caller defers the message instead of waiting longer.
+    `take`: how a token is taken (default `try_take`; the sender takes it inside its lease's write).
     """
     per_second = per_second or limit()
     waited = 0.0
     while True:
         now = clock()
-        if try_take(phone_number_id, per_second, int(now)):
+        if (take or try_take)(phone_number_id, per_second, int(now)):
             return True
         # Wake just after the next second starts, spread by up to 50 ms so waiters do not stampede.
         pause = (int(now) + 1 - now) + 0.05 * jitter()

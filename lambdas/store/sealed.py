@@ -93,6 +93,23 @@ class Write:
         self.ops.append({"Update": op})
         return len(self.ops) - 1
 
+    def check(
+        self,
+        logical: str,
+        key: dict[str, Any],
+        condition: str,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> int:
+        """Declare a ConditionCheck on another item (read inside the write at no extra call); its index."""
+        op: dict[str, Any] = {"TableName": table_name(logical), "Key": key, "ConditionExpression": condition}
+        if names:
+            op["ExpressionAttributeNames"] = names
+        if values:
+            op["ExpressionAttributeValues"] = values
+        self.ops.append({"ConditionCheck": op})
+        return len(self.ops) - 1
+
     def _guards(self) -> list[dict[str, Any]]:
         from store.crypto import DATA_KEY_SK, KEY_ID
 

@@ -70,10 +70,44 @@ def get_live(logical: str, pk: str, sk: str, consistent: bool = True) -> dict[st
     return item if is_live(item) else None
 
 
-def find_message(msg_id: str, sk_condition: Any) -> dict[str, Any] | None:
+def batch_get(
+    wanted: dict[str, list[tuple[str, str]]], consistent: bool = True
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Many items of several tables in one BatchGetItem (100 keys a call; unprocessed keys asked again):
+    {(logical table, pk, sk): item} of the live ones found."""
+    from shared.settings import table_name
+
+    names = {table_name(logical): logical for logical in wanted}
+    keys = [
+        (name, {c.PK: pk, c.SK: sk})
+        for logical, ks in wanted.items()
+        for pk, sk in dict.fromkeys(ks)
+        for name in (table_name(logical),)
+    ]
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {}
+        for name, key in keys[start : start + 100]:
+            request.setdefault(name, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
+        for attempt in range(8):
+            answer = client().batch_get_item(RequestItems=request)
+            for name, items in (answer.get("Responses") or {}).items():
+                for item in items:
+                    if is_live(item):
+                        out[(names[name], str(item[c.PK]), str(item[c.SK]))] = item
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        if request:
+            raise RuntimeError("DynamoDB left keys of a batch read unprocessed")
+    return out
+
+
+def find_message(msg_id: str, sk_condition: Any, confirm: bool = True) -> dict[str, Any] | None:
     """The live messages-table item with waguard's message id `msg_id` whose sort key meets
     `sk_condition`: found through GSI `by_msg_id` (eventually consistent), then read consistently from
-    the table, which is the truth."""
+    the table, which is the truth (unless not `confirm`: the index's copy, which may lag the table)."""
     from boto3.dynamodb.conditions import Key
 
     found = next(
@@ -82,7 +116,9 @@ def find_message(msg_id: str, sk_condition: Any) -> dict[str, Any] | None:
         ),
         None,
     )
-    return get_live(c.TABLE_MESSAGES, str(found[c.PK]), str(found[c.SK])) if found else None
+    if found is None or not confirm:
+        return found
+    return get_live(c.TABLE_MESSAGES, str(found[c.PK]), str(found[c.SK]))
 
 
 def query_live(logical: str, key_condition: Any, index: str | None = None, **kwargs: Any) -> Iterator[dict]:

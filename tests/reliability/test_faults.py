@@ -418,7 +418,7 @@ def test_sender_permanent_graph_error_fails_with_the_reason_at_once(
     "fault",
     [
         faults.unavailable("dynamodb", "Query", times=1),
-        faults.throttle("dynamodb", "UpdateItem", times=1),
+        faults.throttle("dynamodb", "TransactWriteItems", times=1),  # the lease and rate token
         faults.unreachable("dynamodb", "GetItem", times=1),
         faults.unavailable("kms", "Decrypt", times=1),
         faults.throttle("secretsmanager", times=1),

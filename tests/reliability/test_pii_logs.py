@@ -258,11 +258,11 @@ def test_failures_log_no_personal_data(
     assert flows.webhook(body)["statusCode"] == 503
     meter.inject(faults.throttle("dynamodb", "PutItem", times=1))
     assert flows.inbound(aws_stack, body)["statusCode"] == 200
-    meter.inject(faults.unavailable("dynamodb", "GetItem", times=1))
+    meter.inject(faults.unavailable("dynamodb", "BatchGetItem", times=1))  # the contact's batched read
     assert flows.send(corpus.PHONE, text=corpus.OUT_TEXT)["statusCode"] >= 500
     reply = flows.send(corpus.PHONE, text=corpus.OUT_TEXT)
     assert reply["statusCode"] == 202
-    meter.inject(faults.unavailable("dynamodb", "UpdateItem", times=2))
+    meter.inject(faults.unavailable("dynamodb", "TransactWriteItems", times=2))  # the lease, the record
     graph.script(
         [{"status": 500, "body": {"error": {"message": f"bad recipient {corpus.PHONE}", "code": 1}}}]
     )
