@@ -85,7 +85,7 @@ def deliver(
             _tell(out, "failed", refusal, mirror=not campaign)
         return Outcome("failed")
 
-    budget = (ratelimit.campaign_key(number), ratelimit.campaign_limit()) if campaign else (number, None)
+    budget = (ratelimit.campaign_key(number), ratelimit.campaign_rate(number)) if campaign else (number, None)
     if not ratelimit.acquire(*budget):
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
@@ -118,9 +118,10 @@ def deliver(
             return _answered(claimed, meta_id, receive_count, identity, message_id)
         content = {**content, "graph": {**(content.get("graph") or {}), "media": meta_id}}
     url = graph.messages_url(settings.graph_api_url, settings.graph_api_version, number)
-    return _answered(
-        claimed, graph.send(url, token, graph.message_body(content)), receive_count, identity, message_id
-    )
+    result = graph.send(url, token, graph.message_body(content))
+    if result.code == graph.THROUGHPUT_CODE:  # the number's throughput is exceeded: campaigns slow down
+        ratelimit.slow_campaigns(number)
+    return _answered(claimed, result, receive_count, identity, message_id)
 
 
 def _media_id(content: dict[str, Any]) -> str | None:
