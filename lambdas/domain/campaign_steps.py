@@ -36,6 +36,7 @@ SKIPPED_BY = {
     "consent": "no_consent",
     "frequency_cap": "frequency_cap",
 }
+ERASED = object()  # the identity of an entry blanked by an erasure
 CANCELLED_ERROR = {
     "code": "campaign_cancelled",
     "title": "the campaign was cancelled before the message was sent",
@@ -121,6 +122,8 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
 def _identity_of_entry(entry: dict[str, Any]) -> Any:
     from store import contacts
 
+    if entry.get("erased"):  # blanked by an erasure (or its key shredded): an anonymous `erased` line
+        return ERASED
     if entry.get("invalid"):
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
@@ -142,6 +145,8 @@ def _prepare(
     """Gate one recipient and queue its message once; what became of it."""
     cid = str(meta["id"])
     mark = f"{index:06d}" if index is not None else ""
+    if identity is ERASED:
+        return _erased(meta, mark)
     if identity is None:
         invalid = {"contact": None, "status": "skipped", "skipped_by": "invalid_contact", "entry": mark}
         store.add_recipient(meta, f"invalid~{mark or 'grant'}", {**invalid, "rank_n": store.RANK["skipped"]})
@@ -158,6 +163,8 @@ def _prepare(
     if found is not None and found.rule == "template":
         store.set_status(cid, "paused", ACTIVE)
         return "paused"
+    if found is not None and found.rule == "suppression" and index is not None:
+        return _erased(meta, mark)  # erased: no line that names the contact
     record: dict[str, Any] = {"contact": person, "entry": mark}
     if found is None and not identity.resolved:
         record.update(status="skipped", skipped_by="invalid_contact")
@@ -177,6 +184,13 @@ def _prepare(
         return "skipped"
     _dispatch(meta, identity, person, template, source_arn)
     return "queued"
+
+
+def _erased(meta: dict[str, Any], mark: str) -> str:
+    """An entry whose contact is erased: an anonymous line (keyed by the entry), `skipped` / `erased`."""
+    line = {"contact": None, "status": "skipped", "skipped_by": "erased", "entry": mark}
+    store.add_recipient(meta, f"{store.ERASED}e{mark}", {**line, "rank_n": store.RANK["skipped"]})
+    return "skipped"
 
 
 def _dispatch(
