@@ -4,7 +4,8 @@ hooks of domain.delivery.
 `step` runs on a `{"campaign": ID}` record of the send queue. While preparing, it gates one page of
 recipients (`campaignRatePerSecond` of them, at most `PAGE_MAX`) at eligibility `PREPARE`, writes each once,
 creates each message once and queues it, moves the cursor (conditionally: a redelivered step that lost the
-race stops) and queues the next step a second later, so a campaign larger than one invocation continues by
+race stops) and queues the next step (at once while less than two pages wait to be sent, else a second
+later), so a campaign larger than one invocation continues by
 itself and 100,000 contacts never sit in one function's memory. Once prepared, it polls until no recipient
 is pending and completes the campaign.
 
@@ -28,6 +29,7 @@ from store import tables
 PAGE_MAX = 100
 LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones are paused by the gate)
 STEP_DELAY_SECONDS = 1
+BACKLOG_PAGES = 2  # pages of queued, unsent messages preparation keeps ahead of the sending
 POLL_DELAY_SECONDS = 2
 ACTIVE = ("preparing", "running")
 SKIPPED_BY = {
@@ -115,8 +117,17 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     if not store.advance_cursor(cid, old, new, done):
         return "raced"
     store.set_status(cid, "running", ("preparing",))
-    enqueue(cid, STEP_DELAY_SECONDS, source_arn)
+    enqueue(cid, _next_delay(cid, size), source_arn)
     return "prepared"
+
+
+def _next_delay(cid: str, size: int) -> int:
+    """The next page at once while fewer than `BACKLOG_PAGES` pages of messages wait to be sent (a page
+    takes time to prepare: waiting a second after each would feed the queue slower than the pace), else a
+    second later (the queue does not fill with messages that would only be deferred)."""
+    if STEP_DELAY_SECONDS and int(store.counts(cid)["pending"]) < size * BACKLOG_PAGES:
+        return 0
+    return STEP_DELAY_SECONDS
 
 
 def _identity_of_entry(entry: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ from tests.integration.test_campaigns import (
     PHONE_NUMBER_ID,
     PROMO,
     A,
+    B,
     E,
     call,
     create,
@@ -157,3 +158,17 @@ def test_131049_is_failed_without_retry(fake, aws_stack) -> None:
     assert len(fake.calls()) == 1
     (row,) = _recipients(cid).values()
     assert row["status"] == "failed" and row["error"]["code"] == "131049"
+
+
+def test_preparation_runs_ahead_while_less_than_two_pages_wait_to_be_sent(
+    fake, aws_stack, monkeypatch
+) -> None:
+    from domain import campaign_steps
+
+    for phone in (A, E, B):
+        grant(phone)
+    cid = create({"contacts": [{"to": A}, {"to": E}, {"to": B}]})
+    run_sender(*receive(aws_stack))  # one page: three pending recipients, their messages queued
+    monkeypatch.setattr(campaign_steps, "STEP_DELAY_SECONDS", 1)
+    assert campaign_steps._next_delay(cid, 2) == 0  # 3 pending < 2 pages of 2: the next page at once
+    assert campaign_steps._next_delay(cid, 1) == 1  # 3 pending >= 2 pages of 1: a second later
