@@ -85,8 +85,11 @@ def deliver(
             _tell(out, "failed", refusal, mirror=not campaign)
         return Outcome("failed")
 
-    budget = (ratelimit.campaign_key(number), ratelimit.campaign_rate(number)) if campaign else (number, None)
-    if not ratelimit.acquire(*budget):
+    if campaign:  # evenly spaced slots of the campaigns' own budget of the number
+        paced = ratelimit.acquire_spaced(ratelimit.campaign_key(number), ratelimit.campaign_rate(number))
+    else:
+        paced = ratelimit.acquire(number)
+    if not paced:
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
             outbound.enqueue(message_id, delay_seconds=RATE_DEFER_SECONDS, source_arn=source_arn)

@@ -22,6 +22,7 @@ RATE_PREFIX = "RATE#"
 MAX_WAIT_SECONDS = 1.5  # bounded: a worker waits at most this long for a token before deferring
 META_MAX_RATE = 1000
 SLOW_SK = "SLOW"
+NEXT_SK = "NEXT"  # a campaign budget's next free send slot (claim_slot)
 COOLDOWN_SECONDS = 60  # a halved campaign budget holds this long after the last 130429, then recovers
 HALVING_GAP_SECONDS = 5  # a burst of 130429 answers (every message in flight) halves once, not per answer
 MAX_DIVISOR = 16
@@ -163,6 +164,65 @@ def acquire(
             return False
         sleep(pause)
         waited += pause
+
+
+def claim_slot(key: str, per_second: int, now: float, max_wait: float = MAX_WAIT_SECONDS) -> float | None:
+    """The time (epoch seconds) of the next free send slot of budget `key`, slots `1 / per_second` apart
+    (one item `RATE#<key>` / `NEXT`, `t` the next free slot in ms); None when it is more than `max_wait`
+    away. One conditional update while the budget is busy, two when it was idle."""
+    from botocore.exceptions import ClientError
+
+    interval = max(1, round(1000 / per_second))
+    now_ms, last_ms = int(now * 1000), int((now + max_wait) * 1000)
+    key_item = {c.PK: RATE_PREFIX + key, c.SK: NEXT_SK}
+    values = {":now": now_ms, ":ttl": tables.expires_at(c.CLASS_OPERATIONAL, now)}
+    table = tables.table(c.TABLE_MESSAGES)
+    for _ in range(4):
+        try:  # busy: the next free slot is ahead; take it and move it one interval on
+            got = table.update_item(
+                Key=key_item,
+                UpdateExpression="SET t = t + :i, expires_at = :ttl",
+                ConditionExpression="t >= :now AND t <= :last",
+                ExpressionAttributeValues={**values, ":i": interval, ":last": last_ms},
+                ReturnValues="UPDATED_NEW",
+            )
+            return (int(got["Attributes"]["t"]) - interval) / 1000
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        try:  # idle: the slot is now
+            table.update_item(
+                Key=key_item,
+                UpdateExpression="SET t = :next, expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(t) OR t < :now",
+                ExpressionAttributeValues={**values, ":next": now_ms + interval},
+            )
+            return now_ms / 1000
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        item = tables.get_live(c.TABLE_MESSAGES, key_item[c.PK], NEXT_SK)
+        if item is not None and int(item["t"]) > last_ms:
+            return None  # the budget is taken further ahead than we may wait
+    return None
+
+
+def acquire_spaced(
+    key: str,
+    per_second: int,
+    max_wait: float = MAX_WAIT_SECONDS,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """A campaign's send slot: sends of every instance spaced `1 / per_second` apart (never a burst as a
+    second starts), waiting for the slot at most `max_wait`; False: the caller defers the message."""
+    slot = claim_slot(key, per_second, clock(), max_wait)
+    if slot is None:
+        return False
+    wait = slot - clock()
+    if wait > 0:
+        sleep(wait)
+    return True
 
 
 def used(phone_number_id: str, second: int) -> int:

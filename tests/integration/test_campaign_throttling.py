@@ -63,14 +63,14 @@ def test_130429_halves_the_campaign_budget_for_every_instance_and_it_recovers(
     grant(A)
     grant(E)
     assert ratelimit.campaign_rate(PHONE_NUMBER_ID) == 50
-    budgets: list[tuple[str, int | None]] = []
-    real = ratelimit.acquire
+    budgets: list[tuple[str, int]] = []
+    real = ratelimit.acquire_spaced
 
-    def recorded(key: str, per_second: int | None = None, *args, **kwargs) -> bool:
+    def recorded(key: str, per_second: int, *args, **kwargs) -> bool:
         budgets.append((key, per_second))
         return real(key, per_second, *args, **kwargs)
 
-    monkeypatch.setattr(ratelimit, "acquire", recorded)
+    monkeypatch.setattr(ratelimit, "acquire_spaced", recorded)
     fake.script([{"code": 130429}])
     cid = create({"contacts": [{"to": A}, {"to": E}]})
     drive(aws_stack)
@@ -172,3 +172,23 @@ def test_preparation_runs_ahead_while_less_than_two_pages_wait_to_be_sent(
     monkeypatch.setattr(campaign_steps, "STEP_DELAY_SECONDS", 1)
     assert campaign_steps._next_delay(cid, 2) == 0  # 3 pending < 2 pages of 2: the next page at once
     assert campaign_steps._next_delay(cid, 1) == 1  # 3 pending >= 2 pages of 1: a second later
+
+
+def test_a_campaigns_sends_take_evenly_spaced_slots_shared_by_every_instance(aws_stack) -> None:
+    from store import ratelimit
+
+    key = ratelimit.campaign_key(PHONE_NUMBER_ID)
+    now = float(int(time.time()) + 5)
+    slots = [ratelimit.claim_slot(key, 4, now) for _ in range(7)]  # as seven senders at the same moment
+    assert slots == [now, now + 0.25, now + 0.5, now + 0.75, now + 1.0, now + 1.25, now + 1.5]
+    assert ratelimit.claim_slot(key, 4, now) is None  # more than 1.5 s ahead: the message is deferred
+    assert ratelimit.claim_slot(key, 4, now + 3) == now + 3  # idle again: the slot is now
+    clock, slept = [now + 10], []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 3))
+        clock[0] += seconds
+
+    for _ in range(3):
+        assert ratelimit.acquire_spaced(key, 2, clock=lambda: clock[0], sleep=sleep)
+    assert slept == [0.5, 0.5]  # never two sends closer than 1 / rate
