@@ -276,6 +276,11 @@ def _pacing(r: dict[str, Any]) -> list[str]:
         f"| overall rate, first to last send (msg/s) | {r.get('overall_rate')} | {r['configured_rate']} |",
         f"| sent / duplicates / lost | {r['sent']} / **{r['duplicates']}** / **{r['lost']}** | "
         f"{r['recipients']} / 0 / 0 |",
+        *(
+            [f"| not yet sent when the run was stopped (not lost) | {r['not_sent_when_stopped']} | 0 |"]
+            if r.get("not_sent_when_stopped")
+            else []
+        ),
         "",
         f"Windows (msg/s): {', '.join(str(x) for x in r.get('windows', []))}.",
         "",
