@@ -292,7 +292,7 @@ def _pacing(r: dict[str, Any]) -> list[str]:
         "",
         f"Goal: every window within {r['tolerance'] * 100:g}% of the configured rate, 0 duplicates, 0 lost: "
         f"{_met(r['met'])}. The rate is chosen for this machine (moto in-process costs several ms of Python "
-        "CPU per AWS call under one GIL), not for AWS; the budget is per second whatever the rate.",
+        "CPU per AWS call under one GIL), not for AWS; the slots are 1/rate apart whatever the rate.",
     ]
 
 
