@@ -4,6 +4,7 @@
     python -m bench.run --only cold_import   # one or more sections, merged into the existing results
     python -m bench.run --quick              # small sizes, for a smoke run (figures not comparable)
     python -m bench.run --render-only        # re-render docs/performance.md from bench/results.json
+    python -m bench.run --only campaign_pacing --campaign-recipients 2000   # a smaller pacing run
 
 Each section reports its figure beside a baseline measured in the same run. The exit status is 0 when
 every section ran (goals missed are reported, not failed), 1 when a section could not run.
@@ -39,6 +40,7 @@ SECTIONS = (
     "synth_seconds",
     "media_memory",
     "media_send_memory",
+    "campaign_pacing",
 )
 
 
@@ -52,7 +54,7 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
+def _section(name: str, quick: bool, recipients: int | None = None) -> Callable[[], dict[str, Any]]:
     if name == "cold_import":
         from bench import cold_import
 
@@ -89,6 +91,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from bench import media_send
 
         return lambda: media_send.run(size_mb=10 if quick else 100)
+    if name == "campaign_pacing":
+        from bench import pacing
+
+        return lambda: pacing.run(recipients=recipients or (300 if quick else 10_000))
     raise ValueError(f"unknown section {name!r}; one of {', '.join(SECTIONS)}")
 
 
@@ -119,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--doc", type=Path, default=DOC)
     parser.add_argument("--render-only", action="store_true")
+    parser.add_argument(
+        "--campaign-recipients", type=int, default=None, help="campaign_pacing's size (10,000; --quick 300)"
+    )
     args = parser.parse_args(argv)
 
     from bench import render
@@ -152,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-                figure = _section(name, args.quick)()
+                figure = _section(name, args.quick, args.campaign_recipients)()
         except Exception as exc:  # a section that cannot run is reported, the others still run
             traceback.print_exc()
             figure = {"error": f"{type(exc).__name__}: {exc}"}

@@ -48,9 +48,10 @@ def settings_json() -> str:
 
 def reset_runtime_caches() -> None:
     from shared import secrets, settings
-    from store import crypto, events, media, tables
+    from store import crypto, events, media, ratelimit, tables
 
     settings.reset()
+    ratelimit.reset()
     media.reset()
     tables.reset()
     crypto.reset()

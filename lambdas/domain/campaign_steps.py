@@ -4,7 +4,8 @@ hooks of domain.delivery.
 `step` runs on a `{"campaign": ID}` record of the send queue. While preparing, it gates one page of
 recipients (`campaignRatePerSecond` of them, at most `PAGE_MAX`) at eligibility `PREPARE`, writes each once,
 creates each message once and queues it, moves the cursor (conditionally: a redelivered step that lost the
-race stops) and queues the next step a second later, so a campaign larger than one invocation continues by
+race stops) and queues the next step (at once while less than two pages wait to be sent, else a second
+later), so a campaign larger than one invocation continues by
 itself and 100,000 contacts never sit in one function's memory. Once prepared, it polls until no recipient
 is pending and completes the campaign.
 
@@ -28,6 +29,7 @@ from store import tables
 PAGE_MAX = 100
 LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones are paused by the gate)
 STEP_DELAY_SECONDS = 1
+BACKLOG_PAGES = 2  # pages of queued, unsent messages preparation keeps ahead of the sending
 POLL_DELAY_SECONDS = 2
 ACTIVE = ("preparing", "running")
 SKIPPED_BY = {
@@ -36,6 +38,7 @@ SKIPPED_BY = {
     "consent": "no_consent",
     "frequency_cap": "frequency_cap",
 }
+ERASED = object()  # the identity of an entry blanked by an erasure
 CANCELLED_ERROR = {
     "code": "campaign_cancelled",
     "title": "the campaign was cancelled before the message was sent",
@@ -114,13 +117,24 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     if not store.advance_cursor(cid, old, new, done):
         return "raced"
     store.set_status(cid, "running", ("preparing",))
-    enqueue(cid, STEP_DELAY_SECONDS, source_arn)
+    enqueue(cid, _next_delay(cid, size), source_arn)
     return "prepared"
+
+
+def _next_delay(cid: str, size: int) -> int:
+    """The next page at once while fewer than `BACKLOG_PAGES` pages of messages wait to be sent (a page
+    takes time to prepare: waiting a second after each would feed the queue slower than the pace), else a
+    second later (the queue does not fill with messages that would only be deferred)."""
+    if STEP_DELAY_SECONDS and int(store.counts(cid)["pending"]) < size * BACKLOG_PAGES:
+        return 0
+    return STEP_DELAY_SECONDS
 
 
 def _identity_of_entry(entry: dict[str, Any]) -> Any:
     from store import contacts
 
+    if entry.get("erased"):  # blanked by an erasure (or its key shredded): an anonymous `erased` line
+        return ERASED
     if entry.get("invalid"):
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
@@ -142,6 +156,8 @@ def _prepare(
     """Gate one recipient and queue its message once; what became of it."""
     cid = str(meta["id"])
     mark = f"{index:06d}" if index is not None else ""
+    if identity is ERASED:
+        return _erased(meta, mark)
     if identity is None:
         invalid = {"contact": None, "status": "skipped", "skipped_by": "invalid_contact", "entry": mark}
         store.add_recipient(meta, f"invalid~{mark or 'grant'}", {**invalid, "rank_n": store.RANK["skipped"]})
@@ -158,6 +174,8 @@ def _prepare(
     if found is not None and found.rule == "template":
         store.set_status(cid, "paused", ACTIVE)
         return "paused"
+    if found is not None and found.rule == "suppression" and index is not None:
+        return _erased(meta, mark)  # erased: no line that names the contact
     record: dict[str, Any] = {"contact": person, "entry": mark}
     if found is None and not identity.resolved:
         record.update(status="skipped", skipped_by="invalid_contact")
@@ -177,6 +195,13 @@ def _prepare(
         return "skipped"
     _dispatch(meta, identity, person, template, source_arn)
     return "queued"
+
+
+def _erased(meta: dict[str, Any], mark: str) -> str:
+    """An entry whose contact is erased: an anonymous line (keyed by the entry), `skipped` / `erased`."""
+    line = {"contact": None, "status": "skipped", "skipped_by": "erased", "entry": mark}
+    store.add_recipient(meta, f"{store.ERASED}e{mark}", {**line, "rank_n": store.RANK["skipped"]})
+    return "skipped"
 
 
 def _dispatch(

@@ -17,6 +17,7 @@ from typing import Any
 from domain import events, template_fit
 from shared import constants as c
 from store import audit, contacts, media, messages, tables
+from store import campaigns as campaign_store
 from store import consent as ledger
 from store.contacts import Identity
 
@@ -165,6 +166,30 @@ def _profile(identity: Identity) -> dict[str, Any] | None:
     return merged
 
 
+def _campaigns(held: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The campaigns the contact is a recipient of (through the pointers in their partition): the
+    campaign, the bucket, why skipped, the message (by waguard's id)."""
+    out = []
+    for ptr in held:
+        if not str(ptr[c.SK]).startswith(campaign_store.POINTER):
+            continue
+        csk = str(ptr.get("camp_sk", ""))
+        line = (
+            tables.get_live(c.TABLE_MESSAGES, str(ptr.get("camp_pk")), csk) if csk.startswith("R#") else None
+        )
+        if line is None:
+            continue
+        row = {
+            "campaign": str(ptr["camp_pk"])[len(campaign_store.PK_PREFIX) :],
+            "status": line.get("status"),
+            "skipped_by": line.get("skipped_by"),
+            "message_id": line.get("message_id"),
+            "deletes_at": deletes_at(line),
+        }
+        out.append({k: v for k, v in row.items() if v is not None})
+    return sorted(out, key=lambda r: str(r["campaign"]))
+
+
 def collect(identity: Identity) -> dict[str, Any] | None:
     """The export document, or None when nothing readable is held on the contact."""
     contacts.fresh_keys(identity.hashes)
@@ -234,7 +259,10 @@ def collect(identity: Identity) -> dict[str, Any] | None:
         ),
         key=lambda n: str(n["sent_at"]),
     )
-    if not (conversation or statuses or consent or profile or held_media or restricted or notices):
+    in_campaigns = _campaigns(held)
+    if not (
+        conversation or statuses or consent or profile or held_media or restricted or notices or in_campaigns
+    ):
         return None
     conversation.sort(  # Meta's second, then the order stored (one second holds several), then direction
         key=lambda pair: (
@@ -257,6 +285,7 @@ def collect(identity: Identity) -> dict[str, Any] | None:
             "media": sorted(held_media, key=lambda m: str(m["id"])),
             "notices": notices,
             "restriction": restricted or {"restricted": False},
+            "campaigns": in_campaigns,
         }
     )
 
@@ -305,6 +334,11 @@ def erase(identity: Identity, actor: str) -> dict[str, Any]:
                 items = [i for i in items if i[c.SK] != contacts.SUPPRESSED]
                 deleted += _erase_media(items)
             if logical == c.TABLE_MESSAGES:
+                # Campaign items that name the contact (entries, recipient lines), found by their pointers
+                # in the contact's partition: blanked or made anonymous, the counts kept right.
+                deleted += campaign_store.erase_lines(
+                    [i for i in items if str(i[c.SK]).startswith(campaign_store.POINTER)]
+                )
                 idem_keys += [
                     {c.PK: i["idem_pk"], c.SK: i["idem_sk"]}
                     for i in items

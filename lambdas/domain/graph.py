@@ -29,6 +29,7 @@ TRANSIENT_CODES = frozenset({131000, 1, 2, 131057})  # something went wrong, unk
 RETRYABLE_CODES = THROTTLE_CODES | TRANSIENT_CODES
 PERMANENT_CODES = frozenset({131047, 131050, 131026, 131049, 190, 100})
 AUTH_CODES = frozenset({190})
+THROUGHPUT_CODE = 130429  # the business number's throughput is exceeded: campaigns slow down
 PAIR_RATE_CODE = 131056  # Meta: retry after 4^X seconds
 MARKETING_STOPPED_CODE = 131050
 TEMPLATE_CODES = range(132000, 133000)

@@ -9,6 +9,7 @@ limit in any wall-clock second. See docs/sending.md.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,14 @@ from store import tables
 RATE_PREFIX = "RATE#"
 MAX_WAIT_SECONDS = 1.5  # bounded: a worker waits at most this long for a token before deferring
 META_MAX_RATE = 1000
+SLOW_SK = "SLOW"
+NEXT_SK = "NEXT"  # a campaign budget's next free send slot (claim_slot)
+COOLDOWN_SECONDS = 60  # a halved campaign budget holds this long after the last 130429, then recovers
+HALVING_GAP_SECONDS = 5  # a burst of 130429 answers (every message in flight) halves once, not per answer
+MAX_DIVISOR = 16
+SLOW_CACHE_SECONDS = 1.0
+_slow_cache: dict[str, tuple[float, int, int]] = {}  # number -> (read at, divisor, until)
+_slow_lock = threading.Lock()
 
 
 def limit() -> int:
@@ -58,6 +67,76 @@ def take_op(phone_number_id: str, per_second: int, second: int) -> dict[str, Any
     from shared.settings import table_name
 
     return {"TableName": table_name(c.TABLE_MESSAGES), **_take_args(phone_number_id, per_second, second)}
+
+
+def campaign_rate(phone_number_id: str, now: float | None = None) -> int:
+    """The campaigns' messages per second for the number now: `campaign_limit()`, divided while Meta's
+    throughput limit (130429) slowed it down."""
+    return max(1, campaign_limit() // _divisor(phone_number_id, time.time() if now is None else now))
+
+
+def _slow_item(phone_number_id: str, consistent: bool = True) -> dict[str, Any] | None:
+    return tables.get_live(
+        c.TABLE_MESSAGES, RATE_PREFIX + campaign_key(phone_number_id), SLOW_SK, consistent=consistent
+    )
+
+
+def _divisor(phone_number_id: str, now: float) -> int:
+    """The divisor in force (1 when none or its cool-down is over); read at most once a second."""
+    with _slow_lock:
+        cached = _slow_cache.get(phone_number_id)
+    if cached is None or not 0 <= now - cached[0] < SLOW_CACHE_SECONDS:
+        item = _slow_item(phone_number_id, consistent=False)
+        cached = (now, int(item["divisor"]), int(item["until"])) if item else (now, 1, 0)
+        with _slow_lock:
+            _slow_cache[phone_number_id] = cached
+    return cached[1] if now < cached[2] else 1
+
+
+def slow_campaigns(phone_number_id: str, now: float | None = None) -> int:
+    """Meta answered 130429 (throughput exceeded) for the number: halve its campaigns' budget for
+    `COOLDOWN_SECONDS` (once per `HALVING_GAP_SECONDS`, down to 1/`MAX_DIVISOR`). The divisor in force."""
+    from botocore.exceptions import ClientError
+
+    at = int(time.time() if now is None else now)
+    item = _slow_item(phone_number_id)
+    until, halved_at = (int(item["until"]), int(item["halved_at"])) if item else (0, 0)
+    active = at < until
+    current = int(item["divisor"]) if item and active else 1
+    if active and at - halved_at < HALVING_GAP_SECONDS:
+        return current  # this burst already halved it
+    divisor = min(MAX_DIVISOR, current * 2)
+    values: dict[str, Any] = {
+        ":d": divisor,
+        ":u": at + COOLDOWN_SECONDS,
+        ":h": at,
+        ":ttl": tables.expires_at(c.CLASS_OPERATIONAL, at),
+    }
+    condition = "attribute_not_exists(halved_at)"
+    if item:
+        condition = "halved_at = :prev"
+        values[":prev"] = item["halved_at"]
+    try:
+        tables.table(c.TABLE_MESSAGES).update_item(
+            Key={c.PK: RATE_PREFIX + campaign_key(phone_number_id), c.SK: SLOW_SK},
+            UpdateExpression="SET divisor = :d, #u = :u, halved_at = :h, expires_at = :ttl",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#u": "until"},
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        divisor = current  # another instance halved it at the same moment
+    with _slow_lock:
+        _slow_cache.pop(phone_number_id, None)
+    return divisor
+
+
+def reset() -> None:
+    """Forget the cached slowdowns (tests: a fresh container)."""
+    with _slow_lock:
+        _slow_cache.clear()
 
 
 def try_take(phone_number_id: str, per_second: int, second: int) -> bool:
@@ -99,6 +178,65 @@ def acquire(
             return False
         sleep(pause)
         waited += pause
+
+
+def claim_slot(key: str, per_second: int, now: float, max_wait: float = MAX_WAIT_SECONDS) -> float | None:
+    """The time (epoch seconds) of the next free send slot of budget `key`, slots `1 / per_second` apart
+    (one item `RATE#<key>` / `NEXT`, `t` the next free slot in ms); None when it is more than `max_wait`
+    away. One conditional update while the budget is busy, two when it was idle."""
+    from botocore.exceptions import ClientError
+
+    interval = max(1, round(1000 / per_second))
+    now_ms, last_ms = int(now * 1000), int((now + max_wait) * 1000)
+    key_item = {c.PK: RATE_PREFIX + key, c.SK: NEXT_SK}
+    values = {":now": now_ms, ":ttl": tables.expires_at(c.CLASS_OPERATIONAL, now)}
+    table = tables.table(c.TABLE_MESSAGES)
+    for _ in range(4):
+        try:  # busy: the next free slot is ahead; take it and move it one interval on
+            got = table.update_item(
+                Key=key_item,
+                UpdateExpression="SET t = t + :i, expires_at = :ttl",
+                ConditionExpression="t >= :now AND t <= :last",
+                ExpressionAttributeValues={**values, ":i": interval, ":last": last_ms},
+                ReturnValues="UPDATED_NEW",
+            )
+            return (int(got["Attributes"]["t"]) - interval) / 1000
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        try:  # idle: the slot is now
+            table.update_item(
+                Key=key_item,
+                UpdateExpression="SET t = :next, expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(t) OR t < :now",
+                ExpressionAttributeValues={**values, ":next": now_ms + interval},
+            )
+            return now_ms / 1000
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        item = tables.get_live(c.TABLE_MESSAGES, key_item[c.PK], NEXT_SK)
+        if item is not None and int(item["t"]) > last_ms:
+            return None  # the budget is taken further ahead than we may wait
+    return None
+
+
+def acquire_spaced(
+    key: str,
+    per_second: int,
+    max_wait: float = MAX_WAIT_SECONDS,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """A campaign's send slot: sends of every instance spaced `1 / per_second` apart (never a burst as a
+    second starts), waiting for the slot at most `max_wait`; False: the caller defers the message."""
+    slot = claim_slot(key, per_second, clock(), max_wait)
+    if slot is None:
+        return False
+    wait = slot - clock()
+    if wait > 0:
+        sleep(wait)
+    return True
 
 
 def used(phone_number_id: str, second: int) -> int:
