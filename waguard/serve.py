@@ -27,8 +27,9 @@ from waguard.pollers import Poller
 from waguard.schedules import Scheduler
 from waguard.workers import FunctionPool, InvocationError
 
-# Execution environments per function: behind the API (concurrent requests), or fed only by queues
-# (one poller each). WAGUARD_API_WORKERS overrides the first.
+# Execution environments per function at most: behind the API (concurrent requests), or fed only by queues
+# (one poller each). WAGUARD_API_WORKERS overrides the first. One starts with the stack, the others when a
+# request finds every one busy (waguard/workers.py FunctionPool).
 API_WORKERS = 2
 QUEUE_WORKERS = 1
 TEMPLATES_FUNCTION = "templates"  # its schedule also runs once before the API is served (the first sync)

@@ -318,6 +318,7 @@ class FunctionPool:
         self._workers: list[Worker] = []
         self._closed = threading.Event()
         self._lock = threading.Lock()
+        self._grow_lock = threading.Lock()
 
     @property
     def init_error(self) -> dict[str, Any] | None:
@@ -326,18 +327,36 @@ class FunctionPool:
     def start(self) -> FunctionPool:
         if self.cfg.log_path:
             Path(self.cfg.log_path).parent.mkdir(parents=True, exist_ok=True)
-        for index in range(self.size):
-            worker = Worker(self.cfg, index).start()
-            self._workers.append(worker)
-            self._idle.put(worker)
+        # One warm worker; the others start when a request finds every worker busy (a cold start, as Lambda
+        # scales out): a stack whose functions mostly wait does not pay `size` imports per function.
+        self._idle.put(self._add())
         return self
+
+    def _add(self) -> Worker:
+        worker = Worker(self.cfg, len(self._workers)).start()
+        with self._lock:
+            self._workers.append(worker)
+        return worker
+
+    def _grow(self) -> Worker | None:
+        """A new worker when the pool may still grow, else None (the caller waits for a free one)."""
+        with self._grow_lock:
+            if len(self._workers) >= self.size or self._closed.is_set():
+                return None
+            return self._add()
 
     def invoke(self, event: Any, timeout: float | None = None) -> Any:
         """Run the handler on `event` in a free worker; raise `InvocationError` when it fails."""
         if self._closed.is_set():
             raise InvocationError("Runtime.Unavailable", "the local stack is stopping")
+        found: Worker | None
         try:
-            worker = self._idle.get(timeout=timeout if timeout is not None else self.cfg.timeout + 30)
+            found = self._idle.get_nowait()
+        except queue.Empty:
+            found = self._grow()
+        wait = timeout if timeout is not None else self.cfg.timeout + 30
+        try:
+            worker = found or self._idle.get(timeout=wait)
         except queue.Empty as exc:
             raise InvocationError(
                 "TooManyRequestsException", f"{self.cfg.name}: every worker is busy"
