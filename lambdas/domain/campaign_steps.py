@@ -98,18 +98,21 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     cid = str(meta["id"])
     size = max(1, min(PAGE_MAX, ratelimit.campaign_limit()))
     old = str(meta.get("prep_cursor") or "") or None
+    # The template's registry entry, read once per page (every recipient's gate and message use it; the
+    # send-time gate reads it again, fresh, before each send).
+    entry = eligibility.template_entry(dict(meta["template"]), eligibility.PREPARE)
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
         for pk in pks:
-            if _prepare(meta, _identity_of_pk(pk), None, None, source_arn) == "paused":
+            if _prepare(meta, _identity_of_pk(pk), None, None, source_arn, entry) == "paused":
                 return "paused"
         new, done = store.encode_cursor(last), last is None
     else:
         start = int(old or 0)
         entries = store.entries(cid, start, size)
-        for offset, entry in enumerate(entries):
+        for offset, line in enumerate(entries):
             got = _prepare(
-                meta, _identity_of_entry(entry), start + offset, entry.get("components"), source_arn
+                meta, _identity_of_entry(line), start + offset, line.get("components"), source_arn, entry
             )
             if got == "paused":
                 return "paused"
@@ -151,9 +154,15 @@ def _identity_of_pk(pk: str) -> Any:
 
 
 def _prepare(
-    meta: dict[str, Any], identity: Any, index: int | None, components: Any, source_arn: str | None
+    meta: dict[str, Any],
+    identity: Any,
+    index: int | None,
+    components: Any,
+    source_arn: str | None,
+    entry: Any = None,
 ) -> str:
-    """Gate one recipient and queue its message once; what became of it."""
+    """Gate one recipient and queue its message once; what became of it (`entry`: the template's registry
+    entry read for the page, None to read it here)."""
     cid = str(meta["id"])
     mark = f"{index:06d}" if index is not None else ""
     if identity is ERASED:
@@ -168,7 +177,13 @@ def _prepare(
         template["components"] = components
     found = eligibility.check(
         eligibility.Candidate(
-            identity, None, eligibility.TEMPLATE, eligibility.PREPARE, str(meta["from"]), template=template
+            identity,
+            None,
+            eligibility.TEMPLATE,
+            eligibility.PREPARE,
+            str(meta["from"]),
+            template=template,
+            entry=entry,
         )
     )
     if found is not None and found.rule == "template":
@@ -193,7 +208,7 @@ def _prepare(
     current = before or record
     if current.get("status") != "pending":
         return "skipped"
-    _dispatch(meta, identity, person, template, source_arn)
+    _dispatch(meta, identity, person, template, source_arn, entry)
     return "queued"
 
 
@@ -205,7 +220,12 @@ def _erased(meta: dict[str, Any], mark: str) -> str:
 
 
 def _dispatch(
-    meta: dict[str, Any], identity: Any, person: str, template: dict[str, Any], source_arn: str | None
+    meta: dict[str, Any],
+    identity: Any,
+    person: str,
+    template: dict[str, Any],
+    source_arn: str | None,
+    entry: Any = None,
 ) -> None:
     """Create the recipient's message once (its id derives from the campaign and the person) and queue it."""
     from domain import template_fit, templates
@@ -213,7 +233,8 @@ def _dispatch(
 
     cid = str(meta["id"])
     msg_id = message_id(cid, person)
-    entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
+    if entry is None:
+        entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
     content: dict[str, Any] = {
         "to": identity.ref,
         "kind": "template",
