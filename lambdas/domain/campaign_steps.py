@@ -93,32 +93,45 @@ def step(cid: str, source_arn: str | None = None) -> str:
 
 
 def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
-    from store import consent, ratelimit
+    from store import consent, outbound, ratelimit
 
     cid = str(meta["id"])
     size = max(1, min(PAGE_MAX, ratelimit.campaign_limit()))
     old = str(meta.get("prep_cursor") or "") or None
+    # The template's registry entry, read once per page (every recipient's gate and message use it; the
+    # send-time gate reads it again, fresh, before each send).
+    entry = eligibility.template_entry(dict(meta["template"]), eligibility.PREPARE)
+    queued: list[str] = []  # the page's messages, queued together once the page is gated (or paused)
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
         for pk in pks:
-            if _prepare(meta, _identity_of_pk(pk), None, None, source_arn) == "paused":
-                return "paused"
+            if _prepare(meta, _identity_of_pk(pk), None, None, (queued, entry)) == "paused":
+                return _paused(queued, source_arn)
         new, done = store.encode_cursor(last), last is None
     else:
         start = int(old or 0)
         entries = store.entries(cid, start, size)
-        for offset, entry in enumerate(entries):
+        for offset, line in enumerate(entries):
             got = _prepare(
-                meta, _identity_of_entry(entry), start + offset, entry.get("components"), source_arn
+                meta, _identity_of_entry(line), start + offset, line.get("components"), (queued, entry)
             )
             if got == "paused":
-                return "paused"
+                return _paused(queued, source_arn)
         new, done = str(start + len(entries)), start + len(entries) >= int(meta.get("entries", 0))
+    outbound.enqueue_many(queued, source_arn)
     if not store.advance_cursor(cid, old, new, done):
         return "raced"
     store.set_status(cid, "running", ("preparing",))
     enqueue(cid, _next_delay(cid, size), source_arn)
     return "prepared"
+
+
+def _paused(queued: list[str], source_arn: str | None) -> str:
+    """A page cut short by a pause: the messages it created still wait in the queue (held while paused)."""
+    from store import outbound
+
+    outbound.enqueue_many(queued, source_arn)
+    return "paused"
 
 
 def _next_delay(cid: str, size: int) -> int:
@@ -151,9 +164,15 @@ def _identity_of_pk(pk: str) -> Any:
 
 
 def _prepare(
-    meta: dict[str, Any], identity: Any, index: int | None, components: Any, source_arn: str | None
+    meta: dict[str, Any],
+    identity: Any,
+    index: int | None,
+    components: Any,
+    page: tuple[list[str], Any],
 ) -> str:
-    """Gate one recipient and queue its message once; what became of it."""
+    """Gate one recipient and create its message once; what became of it (`page`: the list its message id
+    joins, to be queued with the page's, and the template's registry entry read for the page)."""
+    queued, entry = page
     cid = str(meta["id"])
     mark = f"{index:06d}" if index is not None else ""
     if identity is ERASED:
@@ -168,7 +187,13 @@ def _prepare(
         template["components"] = components
     found = eligibility.check(
         eligibility.Candidate(
-            identity, None, eligibility.TEMPLATE, eligibility.PREPARE, str(meta["from"]), template=template
+            identity,
+            None,
+            eligibility.TEMPLATE,
+            eligibility.PREPARE,
+            str(meta["from"]),
+            template=template,
+            entry=entry,
         )
     )
     if found is not None and found.rule == "template":
@@ -193,7 +218,7 @@ def _prepare(
     current = before or record
     if current.get("status") != "pending":
         return "skipped"
-    _dispatch(meta, identity, person, template, source_arn)
+    queued.append(_dispatch(meta, identity, person, template, entry))
     return "queued"
 
 
@@ -205,15 +230,21 @@ def _erased(meta: dict[str, Any], mark: str) -> str:
 
 
 def _dispatch(
-    meta: dict[str, Any], identity: Any, person: str, template: dict[str, Any], source_arn: str | None
-) -> None:
-    """Create the recipient's message once (its id derives from the campaign and the person) and queue it."""
+    meta: dict[str, Any],
+    identity: Any,
+    person: str,
+    template: dict[str, Any],
+    entry: Any = None,
+) -> str:
+    """Create the recipient's message once (its id derives from the campaign and the person); its id, for
+    the caller to queue."""
     from domain import template_fit, templates
     from store import outbound, sealed
 
     cid = str(meta["id"])
     msg_id = message_id(cid, person)
-    entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
+    if entry is None:
+        entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
     content: dict[str, Any] = {
         "to": identity.ref,
         "kind": "template",
@@ -233,7 +264,7 @@ def _dispatch(
     except sealed.Cancelled:
         pass  # created by an earlier attempt of this step: queue it again (the sender sends it once)
     store.move_extra(cid, person, message_id=msg_id)
-    outbound.enqueue(msg_id, source_arn=source_arn)
+    return msg_id
 
 
 def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:

@@ -556,6 +556,23 @@ def enqueue(
     _sqs().send_message(**args)
 
 
+def enqueue_many(msg_ids: list[str], source_arn: str | None = None) -> None:
+    """Queue messages for the sender, ten to a SendMessageBatch (bodies as `enqueue`'s); raises when any
+    is not accepted (the caller's retry queues them again: the sender sends each once)."""
+    if len(msg_ids) == 1:
+        enqueue(msg_ids[0], source_arn=source_arn)
+        return
+    url = queue_url(source_arn) if msg_ids else ""
+    for at in range(0, len(msg_ids), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps({"message_id": m})}
+            for i, m in enumerate(msg_ids[at : at + 10])
+        ]
+        out = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
+        if out.get("Failed"):
+            raise RuntimeError(f"{len(out['Failed'])} of {len(entries)} queue messages refused")
+
+
 def defer(receipt_handle: str, seconds: int, source_arn: str | None = None) -> None:
     """Make one received send-queue message visible again after `seconds` (SQS allows 0..43200)."""
     _sqs().change_message_visibility(

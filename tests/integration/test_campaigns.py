@@ -276,27 +276,30 @@ def test_a_scheduled_campaign_starts_when_due(fake, aws_stack) -> None:
 def test_a_step_killed_mid_page_and_redelivered_sends_each_recipient_once(
     fake, aws_stack, monkeypatch
 ) -> None:
-    """The sender dies after queueing some of a page's messages (here: the third enqueue raises): the step's
-    record is retried, the page prepared again, and every recipient is still sent exactly once."""
+    """The sender dies after queueing some of a page's messages (here: the page's batch queues two of them,
+    then the function dies): the step's record is retried, the page prepared again, and every recipient is
+    still sent exactly once."""
     from store import outbound
 
     phones = [f"49151000001{i:02d}" for i in range(6)]
     for phone in phones:
         grant(phone)
     cid = create({"contacts": [{"to": p} for p in phones]})
-    real = outbound.enqueue
+    real = outbound.enqueue_many
     seen: list[int] = []
 
-    def dies_once(msg_id: str, *args, **kwargs) -> None:
+    def dies_once(msg_ids: list[str], *args, **kwargs) -> None:
         seen.append(1)
-        if len(seen) == 3:
+        if len(seen) == 1:
+            real(msg_ids[:2], *args, **kwargs)
             raise RuntimeError("the function was killed")
-        real(msg_id, *args, **kwargs)
+        real(msg_ids, *args, **kwargs)
 
-    monkeypatch.setattr(outbound, "enqueue", dies_once)
+    monkeypatch.setattr(outbound, "enqueue_many", dies_once)
     (record,) = receive(aws_stack, visibility_timeout=0)
     assert run_sender(record) == [record["messageId"]]  # reported failed: SQS delivers it again
-    monkeypatch.setattr(outbound, "enqueue", real)
+    assert seen == [1]
+    monkeypatch.setattr(outbound, "enqueue_many", real)
     drive(aws_stack, redeliver=True)
     view = call("GET", f"/campaigns/{cid}")[1]
     assert view["status"] == "completed" and view["counts"]["sent"] == 6
