@@ -16,7 +16,7 @@ from tests.scenario.util import calls_to, unique_phone
 from waguard.demo import Client, LocalStack, wait_for
 
 RATE = 2
-JITTER = 0.05
+JITTER = 0.25  # how much later than its slot a send may reach the fake on a loaded machine
 PROMO = {"name": "spring_sale", "language": {"code": "en_US"}}
 
 
@@ -89,10 +89,12 @@ def test_mixed_audience_paced_with_every_skipped_reason(cclient: Client, graph: 
         assert calls_to(graph, phone) == []
     starts = sorted(c["started"] for p in ok for c in calls_to(graph, p))
     # Never more than RATE in any one-second window: the sends take slots 1/RATE apart, and each reaches the
-    # fake a few ms after its slot (JITTER: a thread's wake-up and the HTTP call), so the window is one
-    # second less that jitter; sends leaving together at each second's start would fail this.
+    # fake some ms after its slot (JITTER: a thread's wake-up and the HTTP call, longer on a loaded machine),
+    # so the window is one second less that jitter; sends leaving together (a burst) fail this. Over the
+    # whole campaign the rate is at most RATE.
     for i, at in enumerate(starts):
-        assert len([s for s in starts[i:] if s - at < 1.0 - JITTER]) <= RATE
+        assert len([s for s in starts[i:] if s - at < 1.0 - JITTER]) <= RATE, starts
+    assert (len(starts) - 1) / (starts[-1] - starts[0]) <= RATE * 1.05, starts
     rows = campaign(cclient, view["id"], "/recipients").json()["recipients"]
     assert all(str(r["contact"] or "ct_").startswith("ct_") for r in rows) and len(rows) == 9
     message_id = next(r["message_id"] for r in rows if r.get("message_id"))
