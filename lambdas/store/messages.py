@@ -94,11 +94,11 @@ def _put_once(
         ]
         check = check and str(built[0][c.PK]) not in (known or {})  # learned already in this delivery
         index.append(privacy.declare_unrestricted(write, str(built[0][c.PK])) if check else -1)
-        index.append(-1 if extra is None else (-1 if (at := extra(write)) is None else at))
+        index.append(-1 if joined is None else (-1 if (at := joined(write)) is None else at))
         if index[3] >= 0:  # written with the move: a retry before `done` knows it moved the message
             built[0][MOVED] = True
 
-    extra = also
+    joined = also  # the write `also` adds to this one (dropped when its own condition fails)
     while True:
         try:
             sealed.run(build)
@@ -113,7 +113,7 @@ def _put_once(
             if exc.failed(index[1]):
                 return GONE
             if index[3] >= 0 and exc.failed(index[3]):
-                extra = None  # its condition decides nothing here: written again without it
+                joined = None  # its condition decides nothing here: written again without it
             if index[2] >= 0 and exc.failed(index[2]) and known is not None:
                 known[str(built[0][c.PK])], check = True, False  # restricted: stored all the same
             elif not (index[3] >= 0 and exc.failed(index[3])):
