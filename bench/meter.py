@@ -53,11 +53,23 @@ def install() -> None:
     _installed = True
 
 
+_session: Any = None  # the default session with the handlers, kept: a new one parses every model again
+
+
+def _metered_session() -> Any:
+    global _session  # noqa: PLW0603 - one per process, created after install()
+    import boto3
+
+    if _session is None:
+        _session = boto3.session.Session()
+    return _session
+
+
 def reset_clients() -> None:
     """Forget every AWS client waguard's runtime caches (they are re-created, with the handlers, on use)."""
     import boto3
 
-    boto3.DEFAULT_SESSION = None
+    boto3.DEFAULT_SESSION = _metered_session() if _installed else None
     from shared import secrets
     from store import crypto, outbound, tables
 

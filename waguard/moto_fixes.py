@@ -20,6 +20,11 @@ Two costs, no change of behaviour (each a third or more of a busy local stack's 
 - moto's EventBridge parses the same JSONPath input paths for every event it delivers to a target, and
   jsonpath_ng builds a whole PLY parser for each parse: parsed expressions are kept (`jsonpath_ng.ext.parse`).
 - moto lists a response class's methods with `inspect.getmembers` on every request: kept per class.
+- moto's generic JSON response serializer looks up each of a DynamoDB AttributeValue's ten members through
+  its alias pickers for every attribute of every item returned: about a third of a DynamoDB-heavy test's
+  time. An AttributeValue (a dict in DynamoDB's wire form already) is written directly, with the same
+  conversions the generic path applies (strings as `str`, binaries base64, maps and lists recursively);
+  anything else, or an AttributeValue holding a key the model does not know, takes the generic path.
 """
 
 from __future__ import annotations
@@ -125,6 +130,58 @@ def _method_names_per_class(real: Any) -> Any:
     return method_names_from_class
 
 
+_STRINGS = frozenset({"S", "N"})
+_STRING_LISTS = frozenset({"SS", "NS"})
+_AS_IS = frozenset({"BOOL", "NULL"})
+
+
+def _attribute_value(serializer: Any, value: dict[str, Any]) -> dict[str, Any] | None:
+    """An AttributeValue as moto's JSON serializer writes it, or None when it is not one this knows."""
+    out: dict[str, Any] = {}
+    for name, member in value.items():
+        if member is None:
+            continue
+        if name in _STRINGS:
+            out[name] = member if member in ("", {}, []) or type(member) is str else str(member)
+        elif name in _AS_IS:
+            out[name] = member
+        elif name in _STRING_LISTS:
+            out[name] = [str(x) for x in member]
+        elif name == "B":
+            out[name] = serializer._base64(member)
+        elif name == "BS":
+            out[name] = [serializer._base64(x) for x in member]
+        elif name == "M" and isinstance(member, dict):
+            inner: dict[str, Any] = {}
+            for key, nested in member.items():
+                done = _attribute_value(serializer, nested) if type(nested) is dict else None
+                if done is None:
+                    return None
+                inner[key] = done
+            out[name] = inner
+        elif name == "L" and isinstance(member, list):
+            items = [_attribute_value(serializer, x) if type(x) is dict else None for x in member]
+            if any(x is None for x in items):
+                return None
+            out[name] = items
+        else:
+            return None
+    return out
+
+
+def _attribute_values_directly(real: Any) -> Any:
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and type(value) is dict:
+            done = _attribute_value(self, value)
+            if done is not None:
+                self._default_serialize(serialized, done, shape, key)
+                return
+        real(self, serialized, value, shape, key)
+
+    serialize_structure.__wrapped__ = real  # type: ignore[attr-defined]
+    return serialize_structure
+
+
 def install() -> None:
     """The corrections, for the rest of the process. Idempotent."""
     global _installed  # noqa: PLW0603
@@ -146,6 +203,11 @@ def install() -> None:
 
     jsonpath_ng.ext.parse = _kept_per_argument(jsonpath_ng.ext.parse)  # type: ignore[assignment]
     responses.method_names_from_class = _method_names_per_class(responses.method_names_from_class)
+    from moto.core.serialize import BaseJSONSerializer
+
+    BaseJSONSerializer._serialize_type_structure = _attribute_values_directly(  # type: ignore[method-assign]
+        BaseJSONSerializer._serialize_type_structure
+    )
     _installed = True
 
 

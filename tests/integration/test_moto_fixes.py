@@ -219,3 +219,50 @@ def test_events_to_a_target_keep_their_content_and_parse_each_input_path_once(mo
         assert jsonpath_ng.ext.parse.cache_info().misses == misses
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert sorted(json.loads(m["Body"])["detail"]["n"] for m in got) == [1, 2]
+
+
+def _every_kind_of_value() -> dict:
+    return {
+        "pk": {"S": "p"},
+        "sk": {"S": "s"},
+        "blank": {"S": ""},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\x01binary"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"x", b"\xff"]},
+        "yes": {"BOOL": True},
+        "no": {"BOOL": False},
+        "nil": {"NULL": True},
+        "m": {"M": {"a": {"S": "1"}, "deep": {"M": {"l": {"L": [{"N": "1"}, {"S": "s"}, {"M": {}}]}}}}},
+        "l": {"L": [{"B": b"\x02"}, {"L": []}, {"NULL": True}]},
+        "empty": {"M": {}},
+    }
+
+
+def test_attribute_values_written_directly_answer_what_the_generic_serializer_does(ddb) -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    item = _every_kind_of_value()
+    ddb.put_item(TableName="t", Item=item)
+    key = {"pk": {"S": "p"}, "sk": {"S": "s"}}
+
+    def read() -> tuple:
+        got = ddb.get_item(TableName="t", Key=key)["Item"]
+        page = ddb.query(
+            TableName="t",
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "p"}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        return got, page["Items"], page["Count"], page["ConsumedCapacity"]
+
+    fast = read()
+    patched = BaseJSONSerializer._serialize_type_structure
+    BaseJSONSerializer._serialize_type_structure = patched.__wrapped__  # moto's own, for this comparison
+    try:
+        generic = read()
+    finally:
+        BaseJSONSerializer._serialize_type_structure = patched
+    assert fast == generic
+    assert fast[0] == item  # and both are the item as it was written

@@ -1,16 +1,14 @@
 """One synthesized stack per test session for the report tests (synth takes a while: four rule packs).
 
-The app is synthesized into a temporary cloud assembly (CDK_OUTDIR) so the tests never race with a
-`make synth` writing cdk.out; the report reads the template, the assembly metadata and cdk-nag's
-validation report from there.
+The project's assembly is synthesized when stale (as `waguard serve` does it, once per suite) and copied
+into a temporary directory, so the tests never race with a later synth writing cdk.out; the report reads
+the template, the assembly metadata and cdk-nag's validation report from the copy.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,22 +33,18 @@ class Synth:
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    env = {**os.environ, "CDK_OUTDIR": str(outdir)}
-    proc = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, f"synth failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    """The project's own assembly (`ensure_synthesized`: one synth per suite, shared with `waguard serve`
+    and the other worker under its file lock; `python app.py` when stale), copied to a temporary directory
+    so that a later synth cannot change it under a test."""
+    from waguard.cfn.assembly import TemplateError, ensure_synthesized
+
+    try:
+        built = ensure_synthesized(ROOT)
+    except TemplateError as exc:
+        pytest.fail(str(exc))
+    outdir = tmp_path_factory.mktemp("assembly") / "cdk.out"
+    shutil.copytree(built.parent, outdir)
     template = outdir / f"{STACK}.template.json"
-    if not template.exists():  # an app that ignores CDK_OUTDIR writes ./cdk.out
-        outdir = ROOT / "cdk.out"
-        template = outdir / f"{STACK}.template.json"
     assert template.exists(), f"no {template} after synth"
     return Synth(outdir=outdir, template_path=template, cdk_json=ROOT / "cdk.json")
 
