@@ -211,8 +211,8 @@ def test_serve_refuses_a_busy_port_at_once(tmp_path: Path) -> None:
 def test_sigterm_stops_everything_and_exits_0(tmp_path: Path) -> None:
     stack = Serve(tmp_path)
     stack.wait_ready()
-    workers = _children(stack.proc.pid)
-    assert len(workers) >= 5  # one process per function at least
+    workers = _descendants(stack.proc.pid)
+    assert len(workers) >= 5  # one process per function at least (and the server they fork from)
     assert stack.stop() == 0
     assert stack.lines[-1].startswith("waguard: stopped")
     time.sleep(0.5)
@@ -221,11 +221,18 @@ def test_sigterm_stops_everything_and_exits_0(tmp_path: Path) -> None:
         urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/webhook", timeout=2)
 
 
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
-    )
-    return [int(x) for x in out.stdout.split()]
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True, check=False)
+    children: dict[int, list[int]] = {}
+    for line in out.stdout.splitlines():
+        child, parent = (int(x) for x in line.split())
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -91,10 +91,11 @@ def test_mixed_audience_paced_with_every_skipped_reason(cclient: Client, graph: 
     # Never more than RATE in any one-second window: the sends take slots 1/RATE apart, and each reaches the
     # fake some ms after its slot (JITTER: a thread's wake-up and the HTTP call, longer on a loaded machine),
     # so the window is one second less that jitter; sends leaving together (a burst) fail this. Over the
-    # whole campaign the rate is at most RATE.
+    # whole campaign the rate is at most RATE: the last slot is (n - 1) / RATE after the first, and the
+    # first send may have reached the fake up to JITTER after its own slot.
     for i, at in enumerate(starts):
         assert len([s for s in starts[i:] if s - at < 1.0 - JITTER]) <= RATE, starts
-    assert (len(starts) - 1) / (starts[-1] - starts[0]) <= RATE * 1.05, starts
+    assert starts[-1] - starts[0] >= (len(starts) - 1) / RATE - JITTER, starts
     rows = campaign(cclient, view["id"], "/recipients").json()["recipients"]
     assert all(str(r["contact"] or "ct_").startswith("ct_") for r in rows) and len(rows) == 9
     message_id = next(r["message_id"] for r in rows if r.get("message_id"))
