@@ -43,6 +43,22 @@ def make_driver(downloads: Path) -> Any:
     return driver
 
 
+def replaced(element: Any) -> bool:
+    """The element's page was replaced. Selenium's `staleness_of`, and also chromedriver's other answer when
+    the node left the document between two of its own steps ("does not belong to the document")."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return True
+        raise
+    return False
+
+
 class Browser:
     """A page found by what a screen reader announces (Chromium computes the accessible names)."""
 
@@ -68,12 +84,11 @@ class Browser:
         """Press a button that submits its form, and wait until the answer replaced the page (reading the
         page before that would find the old one, or elements gone stale under the reader)."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.driver.find_element(By.TAG_NAME, "html")
         self.button(name, within).click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 30).until(lambda _: replaced(page))
         WebDriverWait(self.driver, 30).until(
             lambda d: d.execute_script("return document.readyState") == "complete"
         )
