@@ -67,3 +67,13 @@ def test_a_cron_schedule_is_refused_rather_than_run_at_the_wrong_times() -> None
     tpl = _rule("cron(0 3 * * ? *)")
     with pytest.raises(cfn.TemplateError):
         model.schedules(tpl, cfn.Resolver(tpl), FNS)
+
+
+def test_a_run_may_shorten_named_schedules_and_refuses_a_malformed_entry() -> None:
+    from waguard.serve import schedule_periods
+
+    assert schedule_periods("") == {}
+    assert schedule_periods("campaigns=2, auditor=0.5") == {"campaigns": 2.0, "auditor": 0.5}
+    for bad in ("campaigns", "campaigns=", "campaigns=0", "campaigns=-1", "=2", "campaigns=soon"):
+        with pytest.raises(ValueError, match="WAGUARD_SCHEDULE_SECONDS"):
+            schedule_periods(bad)

@@ -17,6 +17,7 @@ from waguard.demo import Client, LocalStack, wait_for
 
 RATE = 2
 JITTER = 0.25  # how much later than its slot a send may reach the fake on a loaded machine
+SCHEDULE_SECONDS = 3  # the campaigns function's schedule in this stack (deployed: every minute)
 PROMO = {"name": "spring_sale", "language": {"code": "en_US"}}
 
 
@@ -26,6 +27,7 @@ def cstack(graph: Any) -> Iterator[LocalStack]:
         "WA_GRAPH_API_URL": graph.base_url,
         "WA_BUSINESS_ACCOUNT_ID": graph.waba.id,
         "WA_CAMPAIGN_RATE": str(RATE),
+        "WAGUARD_SCHEDULE_SECONDS": f"campaigns={SCHEDULE_SECONDS}",  # the deployed rule's minute, shortened
     }
     local = LocalStack(env_extra=env).start()
     yield local
@@ -153,8 +155,9 @@ def test_scheduled_start_pause_on_a_template_that_left_approved_and_resume(
     try:
         change = graph.waba.update({"name": "spring_sale", "language": "en_US", "status": "PAUSED"})
         assert cclient.deliver(change["webhook"]).status == 200
-        # The local scheduler runs every minute, as the deployed rule does; the preparation's gate pauses.
-        wait_for(lambda: campaign(cclient, cid).json()["status"] == "paused", timeout=150, interval=1)
+        # The local scheduler runs the campaigns function (every SCHEDULE_SECONDS here, every minute as
+        # deployed): it starts the campaign once send_at has come, and the preparation's gate pauses it.
+        wait_for(lambda: campaign(cclient, cid).json()["status"] == "paused", timeout=60, interval=0.5)
         assert cclient.request("POST", f"/campaigns/{cid}/resume").status == 409
     finally:
         change = graph.waba.update({"name": "spring_sale", "language": "en_US", "status": "REINSTATED"})
