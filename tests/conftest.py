@@ -370,7 +370,7 @@ GROUP_SECONDS = {
     "scenario-privacy": 30,
     "local": 30,
     "scenario-numbers": 25,
-    "infra": 25,
+    "infra": 35,
     "scenario-events": 20,
     "reliability-webhook-fuzz": 15,
     "scenario-console-browser": 15,

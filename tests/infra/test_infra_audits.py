@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match
 
 from lambdas.shared import constants as c
 from tests.infra.support import Synth
+
+pytestmark = pytest.mark.xdist_group("infra")  # one synthesis per suite (conftest.py)
 
 READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|Query|ConditionCheck)[A-Za-z]*$")
 

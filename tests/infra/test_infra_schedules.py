@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from aws_cdk import App, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
@@ -14,6 +15,8 @@ from infra import functions
 from infra.config import WaguardConfig
 from lambdas.shared import constants as c
 from waguard import cfn, model
+
+pytestmark = pytest.mark.xdist_group("infra")  # one synthesis per suite (conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 
