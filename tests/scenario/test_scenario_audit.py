@@ -2,7 +2,7 @@
 through boto3 to its AWS endpoint is found by the next run, and `waguard audit` exits 1.
 
 The stack is shared by the scenario tests: every drift is undone in a `finally`, and a clean run after
-each test proves it was.
+the module's tests on a worker proves it was.
 """
 
 from __future__ import annotations
@@ -42,19 +42,20 @@ def exp(stack, tpl) -> dict[str, Any]:
     return audit.expectation(tpl, audit.local_physical(tpl, stack.aws))
 
 
-_CLEAN_AFTER: dict[int, bool] = {}  # per shared stack: the last drift test's closing run found nothing
+@pytest.fixture(scope="module")
+def audited(stack, tpl) -> Iterator[None]:
+    """No finding before this worker's first drift test (so that the finding each test expects is its own
+    drift's), and none after its last (every drift undone). Each drift has its own check and resource, so a
+    drift left behind cannot stand for another test's; the closing run names it."""
+    assert audit.run_local(tpl, stack.aws) == [], "the shared stack had drifted before the audit tests"
+    yield
+    left = audit.run_local(tpl, stack.aws)
+    assert left == [], f"a drift was not undone: {left}"
 
 
 @pytest.fixture
-def clean(stack, findings) -> Iterator[None]:
-    """No finding before the test (so that the finding it expects is the drift's) and none after it (the
-    drift undone). A closing run that found nothing stands for the next test's opening run: the other
-    scenario tests sharing the stack send and read data and never change a resource."""
-    if not _CLEAN_AFTER.pop(id(stack), False):
-        assert findings() == [], "the shared stack had drifted before the test"
+def clean(audited) -> Iterator[None]:
     yield
-    assert findings() == [], "the drift was not undone"
-    _CLEAN_AFTER[id(stack)] = True
 
 
 def _cli(stack, *args: str) -> subprocess.CompletedProcess[str]:
