@@ -69,6 +69,7 @@ class AwsStack:
     key_arn: str
     env: dict[str, str] = field(default_factory=dict)
     events_queue: str = ""
+    seeded: dict[str, Any] = field(default_factory=dict)  # moto's items of each table right after seeding
 
     def events(self) -> list[dict[str, Any]]:
         """Every business event published since the last call (EventBridge envelopes, oldest first)."""
@@ -241,31 +242,35 @@ def _client(service: str) -> Any:
     return _CLIENTS[service]
 
 
+def _tables(stack: AwsStack) -> dict[str, Any] | None:
+    """moto's in-process tables of the account (name -> moto Table), None when one is gone."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    held = dynamodb_backends[DEFAULT_ACCOUNT_ID][stack.region].tables
+    found = {name: held.get(name) for name in stack.tables.values()}
+    return None if None in found.values() else found
+
+
 def _reset_account(stack: AwsStack) -> bool:
-    """Empty the account's tables, queues and media bucket and restore the secrets (what tests write);
-    False when the account is
-    gone (a local test's moto server shares moto's backends and resets them all): build it again then."""
+    """Put the account back as it was after it was built and seeded: the tables hold the seeded items only
+    (restored in moto's own backend: emptying them through the API cost a Scan and deletes per table, and
+    seeding again a write per template, for every test), the queues and media bucket are empty and the
+    secrets hold their values. False when the account is gone (a local test's moto server shares moto's
+    backends and resets them all): build it again then."""
+    import copy
+
     from botocore.exceptions import ClientError
 
-    ddb, sqs, s3, sm = (_client(name) for name in ("dynamodb", "sqs", "s3", "secretsmanager"))
+    tables = _tables(stack)
+    if tables is None:
+        return False
+    sqs, s3, sm = (_client(name) for name in ("sqs", "s3", "secretsmanager"))
     try:
         for name, arn in stack.secret_arns.items():  # a test may have changed a value
             sm.put_secret_value(
                 SecretId=arn, SecretString=json.dumps({k: SECRETS[k] for k in c.SECRETS[name]})
             )
-        for name in stack.tables.values():
-            keys: list[dict[str, Any]] = []
-            kwargs: dict[str, Any] = {"TableName": name, "ProjectionExpression": "pk, sk"}
-            while True:
-                page = ddb.scan(**kwargs)
-                keys += page["Items"]
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-            for i in range(0, len(keys), 25):
-                ddb.batch_write_item(
-                    RequestItems={name: [{"DeleteRequest": {"Key": k}} for k in keys[i : i + 25]]}
-                )
         for url in (*stack.queues.values(), *stack.dlqs.values(), stack.events_queue):
             sqs.purge_queue(QueueUrl=url)
         bucket = stack.env[c.ENV_MEDIA_BUCKET]
@@ -275,6 +280,8 @@ def _reset_account(stack: AwsStack) -> bool:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
     except ClientError:
         return False
+    for name, table in tables.items():
+        table.items = copy.deepcopy(stack.seeded[name])
     return True
 
 
@@ -297,7 +304,7 @@ def seed_templates() -> None:
 @pytest.fixture
 def aws_stack(monkeypatch: pytest.MonkeyPatch):
     """A moto account holding the stack's data resources, with the functions' environment set: built once
-    per worker from the table declarations (constants.TABLE_SPECS) and emptied before each test, which
+    per worker from the table declarations (constants.TABLE_SPECS) and put back as seeded before each test, which
     costs a fraction of building it again. moto corrected as the local runtime's is (waguard/moto_fixes.py:
     item operations one at a time, as DynamoDB applies them, for code that calls it from several threads;
     item-level transaction rollback). The mock is active only during the test: local tests talk to moto
@@ -331,14 +338,19 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
         _SESSION = boto3.session.Session()
     boto3.DEFAULT_SESSION = _SESSION  # moto's patch puts its own value back when the mock stops
     try:
-        if _ACCOUNT is None or not _reset_account(_ACCOUNT):
+        fresh = _ACCOUNT is None or not _reset_account(_ACCOUNT)
+        if fresh:
             mock.reset()
             _ACCOUNT = _create_stack()
         stack = _ACCOUNT
         for key, value in stack.env.items():
             monkeypatch.setenv(key, value)
         reset_runtime_caches()
-        seed_templates()
+        if fresh:
+            import copy
+
+            seed_templates()
+            stack.seeded = {name: copy.deepcopy(t.items) for name, t in (_tables(stack) or {}).items()}
         yield stack
     finally:
         mock.stop(remove_data=False)

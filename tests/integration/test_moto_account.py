@@ -1,5 +1,6 @@
-"""The tests' moto account is built once per worker and emptied before each test (tests/conftest.py):
-nothing a test wrote may reach the next one, and an account wiped by a local moto server is rebuilt."""
+"""The tests' moto account is built once per worker and put back as seeded before each test
+(tests/conftest.py): nothing a test wrote may reach the next one, and an account wiped by a local moto
+server is rebuilt."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from shared import constants as c
 from tests import conftest
 
 
-def test_the_reset_empties_every_table_queue_and_the_media_bucket(aws_stack) -> None:
+def test_the_reset_restores_the_seeded_tables_and_empties_the_queues_and_the_media_bucket(aws_stack) -> None:
     sqs, s3 = aws_stack.client("sqs"), aws_stack.client("s3")
     ddb = aws_stack.client("dynamodb")
+    seeded = {logical: aws_stack.items(logical) for logical in aws_stack.tables}
+    assert seeded[c.TABLE_TEMPLATES] and all(seeded[t] == [] for t in seeded if t != c.TABLE_TEMPLATES)
+    registry = aws_stack.tables[c.TABLE_TEMPLATES]
+    first = seeded[c.TABLE_TEMPLATES][0]
+    ddb.delete_item(TableName=registry, Key={c.PK: {"S": first[c.PK]}, c.SK: {"S": first[c.SK]}})
     for logical, name in aws_stack.tables.items():
         for i in range(30):  # more than one batch of deletes
             ddb.put_item(TableName=name, Item={c.PK: {"S": f"p{i}"}, c.SK: {"S": logical}})
@@ -24,7 +30,7 @@ def test_the_reset_empties_every_table_queue_and_the_media_bucket(aws_stack) -> 
 
     assert conftest._reset_account(aws_stack)
 
-    assert all(aws_stack.items(logical) == [] for logical in aws_stack.tables)
+    assert {logical: aws_stack.items(logical) for logical in aws_stack.tables} == seeded
     for url in (*aws_stack.queues.values(), *aws_stack.dlqs.values(), aws_stack.events_queue):
         attrs = sqs.get_queue_attributes(
             QueueUrl=url,
