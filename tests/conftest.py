@@ -305,9 +305,9 @@ def seed_templates() -> None:
 def aws_stack(monkeypatch: pytest.MonkeyPatch):
     """A moto account holding the stack's data resources, with the functions' environment set: built once
     per worker from the table declarations (constants.TABLE_SPECS) and put back as seeded before each
-    test, which costs a fraction of building it again. moto corrected as the local runtime's is (waguard/moto_fixes.py:
-    item operations one at a time, as DynamoDB applies them, for code that calls it from several threads;
-    item-level transaction rollback). The mock is active only during the test: local tests talk to moto
+    test, which costs a fraction of building it again. moto corrected as the local runtime's is
+    (waguard/moto_fixes.py: item operations one at a time, as DynamoDB applies them, for code that calls
+    it from several threads; item-level transaction rollback). The mock is active only during the test: local tests talk to moto
     servers through the same botocore."""
     from moto import mock_aws
 
