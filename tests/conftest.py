@@ -307,8 +307,8 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
     per worker from the table declarations (constants.TABLE_SPECS) and put back as seeded before each
     test, which costs a fraction of building it again. moto corrected as the local runtime's is
     (waguard/moto_fixes.py: item operations one at a time, as DynamoDB applies them, for code that calls
-    it from several threads; item-level transaction rollback). The mock is active only during the test: local tests talk to moto
-    servers through the same botocore."""
+    it from several threads; item-level transaction rollback). The mock is active only during the test:
+    local tests talk to moto servers through the same botocore."""
     from moto import mock_aws
 
     from waguard import moto_fixes
