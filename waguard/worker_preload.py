@@ -13,11 +13,15 @@ from __future__ import annotations
 import os
 
 import aws_lambda_powertools.event_handler
+import aws_lambda_powertools.event_handler.openapi.params
 import aws_lambda_powertools.logging
 import aws_lambda_powertools.metrics
 import aws_lambda_powertools.utilities.batch  # noqa: F401
 import boto3
-import pydantic  # noqa: F401
+import pydantic.fields
+import pydantic.functional_validators
+import pydantic.json_schema
+import pydantic.types  # noqa: F401
 
 SERVICES = ("dynamodb", "sqs", "kms", "events", "secretsmanager", "s3")
 
