@@ -376,19 +376,20 @@ def contact_key() -> str:
 # matters). `--dist loadgroup` hands out work in collection order, so a long group collected last would run
 # alone at the end of the suite: the longest go first, then the single tests fill in around them.
 GROUP_SECONDS = {
-    "soak": 45,
-    "scenario-campaigns": 40,
+    "local": 55,
     "reliability-faults": 35,
-    "scenario-privacy": 30,
-    "local": 30,
-    "scenario-numbers": 25,
-    "infra": 35,
-    "scenario-events": 20,
-    "reliability-webhook-fuzz": 15,
-    "scenario-console-browser": 15,
-    "reliability-api": 12,
-    "reliability-pii-logs": 10,
-    "scenario-console": 10,
+    "soak": 31,
+    "infra": 25,
+    "scenario-campaigns": 22,
+    "scenario-console_browser": 16,
+    "scenario-events": 14,
+    "scenario-privacy": 14,
+    "scenario-numbers": 13,
+    "reliability-webhook-fuzz": 13,
+    "scenario-console": 12,
+    "reliability-pii-logs": 11,
+    "reliability-api": 7,
+    "reliability-cold-import": 4,
 }
 
 
