@@ -210,9 +210,13 @@ def test_serve_refuses_a_busy_port_at_once(tmp_path: Path) -> None:
 
 def test_sigterm_stops_everything_and_exits_0(tmp_path: Path) -> None:
     stack = Serve(tmp_path)
-    stack.wait_ready()
-    workers = _descendants(stack.proc.pid)
-    assert len(workers) >= 5  # one process per function at least (and the server they fork from)
+    try:
+        stack.wait_ready()
+        workers = _descendants(stack.proc.pid)
+        assert len(workers) >= 5  # one process per function at least (and the server they fork from)
+    except BaseException:
+        stack.stop()  # a failed check leaves no stack running
+        raise
     assert stack.stop() == 0
     assert stack.lines[-1].startswith("waguard: stopped")
     time.sleep(0.5)
