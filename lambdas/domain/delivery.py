@@ -234,8 +234,9 @@ def _answered(
     settings = get_settings()
     if result.ok:
         assert result.wamid is not None
-        if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid)):
-            _tell(claimed, "sent", told=told)
+        followed: list[bool] = []  # a campaign recipient moved to `sent` in the same write
+        if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid), followed):
+            _tell(claimed, "sent", mirror=not any(followed), told=told)
         return Outcome("sent", answer=result)
     if result.retryable:
         if max(receive_count, claimed.attempts) >= settings.max_send_attempts:

@@ -343,6 +343,14 @@ def move(cid: str, key: str, status: str, only_from: str | None = None, **extra:
 
 
 def _move_from(cid: str, key: str, current: str, skipped_by: Any, status: str, extra: dict[str, Any]) -> bool:
+    return _transact([{"Update": op} for op in _move_ops(cid, key, current, skipped_by, status, extra)])
+
+
+def _move_ops(
+    cid: str, key: str, current: str, skipped_by: Any, status: str, extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The two updates of a recipient's move from bucket `current` to `status`: its line (conditional on
+    its bucket) and its counter shard."""
     names = {"#s": "status"}
     values: dict[str, Any] = {":s": status, ":r": RANK[status], ":from": current}
     sets = ["#s = :s", "rank_n = :r", *_set_extra(extra, names, values)]
@@ -354,7 +362,33 @@ def _move_from(cid: str, key: str, current: str, skipped_by: Any, status: str, e
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
-    return _transact([{"Update": update}, _count(cid, key, deltas)])
+    return [update, _count(cid, key, deltas)["Update"]]
+
+
+def declare_follow(
+    write: Any, message: dict[str, Any], status: str, error: dict[str, Any] | None = None
+) -> bool:
+    """Declare, in a guarded write that moves a campaign message (`message`: its stored copy) to `status`,
+    the move of its recipient to the same bucket (line and counter), so that the message's move costs the
+    recipient no write of its own. The recipient is expected in the bucket of the message's stored status;
+    elsewhere the line's condition fails and the caller writes again without it (then `move` decides).
+    False when the message is no campaign message (nothing declared)."""
+    cid, key = message.get("campaign"), message.get("campaign_recipient")
+    stored = str(message.get("status", ""))
+    current = "pending" if stored == "queued" else stored
+    if not cid or not key or status not in RANK or RANK.get(current, 99) >= RANK[status]:
+        return False
+    extra = {"error": {"code": str(error.get("code")), "title": str(error.get("title", ""))}} if error else {}
+    for op in _move_ops(str(cid), str(key), current, None, status, extra):
+        write.update(
+            c.TABLE_MESSAGES,
+            op["Key"],
+            op["UpdateExpression"],
+            op["ExpressionAttributeNames"],
+            op["ExpressionAttributeValues"],
+            op.get("ConditionExpression"),
+        )
+    return True
 
 
 def move_extra(cid: str, key: str, **extra: Any) -> None:

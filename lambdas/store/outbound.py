@@ -269,12 +269,16 @@ def release(out: Outbound, error: dict[str, Any] | None = None) -> None:
             raise
 
 
-def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
-    """Record Meta's wamid (encrypted) and its pseudonym, and move the status to `sent` (forward only).
+def mark_sent(out: Outbound, wamid: str, wamid_h: str, followed: list[bool] | None = None) -> bool:
+    """Record Meta's wamid (encrypted) and its pseudonym, and move the status to `sent` (forward only); a
+    campaign message's recipient moves to `sent` in the same write (`followed[0]` says whether it did).
 
     False when the item is gone (the contact was erased while the message was in flight).
     """
+    from store import campaigns
+
     at = tables.now()
+    want, span = [followed is not None], list[int]()  # span: the recipient's ops in the write, when declared
     key = {c.PK: out.pk, c.SK: out.sk}
 
     def seal(write: Any) -> str:
@@ -290,6 +294,7 @@ def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
             {":w": seal(write), ":h": wamid_h, ":sent": "sent", ":rank": c.STATUS_RANK["sent"], ":now": at},
             "attribute_exists(pk) AND status_rank < :rank",
         )
+        span[:] = [1, 3] if want[0] and campaigns.declare_follow(write, out.item, "sent") else []
 
     def keep_status(write: Any) -> None:
         write.update(
@@ -301,11 +306,16 @@ def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
             "attribute_exists(pk)",
         )
 
-    try:
-        sealed.run(to_sent)
-        return True
-    except sealed.Cancelled:
-        pass
+    for _ in range(2):
+        try:
+            sealed.run(to_sent)
+            if followed is not None:
+                followed[:] = [bool(span)]
+            return True
+        except sealed.Cancelled as exc:
+            if not (span and exc.failed(*span)):
+                break
+            want[0] = False  # the recipient is not pending: written again without it (`move` decides)
     # Already past `sent` (a status webhook won the race) or gone: keep the status, record the wamid.
     try:
         sealed.run(keep_status)
@@ -406,25 +416,29 @@ def declare_status(
 ) -> int | None:
     """Declare, in a guarded write (store.sealed), the forward-only update `apply_status` would make to
     this outbound message (its index), or None when its stored rank says it would change nothing. A
-    status webhook's own write carries it, so the status costs no call of its own; when the op's
-    condition fails the caller writes again without it and `apply_status` decides."""
+    status webhook's own write carries it, so the status costs no call of its own. A campaign message's
+    recipient follows in the same write (store.campaigns.declare_follow: two more ops after this one);
+    when any of these ops' conditions fails the caller writes again without them and `apply_status`
+    decides (and domain.statuses moves the recipient)."""
     status = c.STATUS_ALIASES.get(status, status)
     if status not in c.STATUS_RANK or status == "queued":
         return None
     if int(item.get("status_rank", -1)) >= c.STATUS_RANK[status]:
         return None
+    from store import campaigns
+
     ts, err, below = _status_args(status, timestamp, error)
     args = _advance_args(str(item[c.PK]), str(item[c.SK]), status, ts, err, below=below)
-    return int(
-        write.update(
-            c.TABLE_MESSAGES,
-            args["Key"],
-            args["UpdateExpression"],
-            args["ExpressionAttributeNames"],
-            args["ExpressionAttributeValues"],
-            args["ConditionExpression"],
-        )
+    index = write.update(
+        c.TABLE_MESSAGES,
+        args["Key"],
+        args["UpdateExpression"],
+        args["ExpressionAttributeNames"],
+        args["ExpressionAttributeValues"],
+        args["ConditionExpression"],
     )
+    campaigns.declare_follow(write, item, status, err)  # a campaign message's recipient follows
+    return int(index)
 
 
 @dataclass(frozen=True)
@@ -439,6 +453,7 @@ class Advanced:
     already: bool
     campaign: str | None = None  # a campaign message's campaign and recipient (domain/campaigns.py)
     recipient: str | None = None
+    followed: bool = False  # the status's own write moved the recipient too (declare_status)
 
 
 def with_wamid(wamid_h: str) -> list[dict[str, Any]]:
@@ -501,6 +516,7 @@ def apply_status(
                 already,
                 item.get("campaign"),
                 item.get("campaign_recipient"),
+                key in (applied or ()),
             )
         )
     return out

@@ -38,8 +38,9 @@ class Cancelled(Exception):
         super().__init__("the write's condition failed")
         self.codes = codes
 
-    def failed(self, index: int) -> bool:
-        return self.codes[index] == CONDITION_FAILED
+    def failed(self, index: int, end: int | None = None) -> bool:
+        """Whether operation `index` (or any of `index` .. `end` - 1) failed its condition."""
+        return any(code == CONDITION_FAILED for code in self.codes[index : (end or index + 1)])
 
 
 class _KeyChanged(Exception):

@@ -1,0 +1,98 @@
+"""Issue 23's call budget for a campaign message, where it can fail: the recipient's bucket moves inside the
+writes that move its message (the sender's `sent`, the status webhooks' own write), and a recipient that
+is not where its message says is moved all the same (the write made again without it, `move` deciding)."""
+
+from __future__ import annotations
+
+from shared import constants as c
+from tests import factory as f
+from tests.integration.test_campaign_counts import _same, _wamid_to
+from tests.integration.test_campaign_throttling import drive
+from tests.integration.test_campaigns import A, create, fake, grant
+from tests.integration.test_sender_flow import receive, run_sender
+
+__all__ = ["fake"]  # the fixture, imported for pytest
+
+
+def _line(cid: str) -> tuple[str, dict]:
+    from store import campaigns as store
+
+    (line,) = [i for i in store.recipients(cid) if not str(i[c.SK]).endswith("~")]
+    return str(line[c.SK])[len(store.RECIPIENT) :], line
+
+
+def test_the_recipient_follows_its_message_inside_the_messages_own_writes(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import events
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    run_sender(*receive(aws_stack))  # the preparation step: the message created and queued
+    with Meter() as meter:
+        events.reset()
+        drive(aws_stack)  # the send
+    assert _line(cid)[1]["status"] == "sent"
+    assert _same(cid)["sent"] == 1
+    assert meter.count("dynamodb", "TransactWriteItems") == 1  # the wamid, `sent` and the recipient's move
+    wamid = _wamid_to(fake, A)
+    with Meter() as meter:
+        events.reset()
+        f.deliver(aws_stack, f.webhook_body(statuses=[f.status(wamid, "sent", A)]))  # warms the key
+        body = f.webhook_body(statuses=[f.status(wamid, s, A) for s in ("delivered", "read")])
+        assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+        bodies = f.drain(aws_stack.queues["inbound"])
+        meter.reset()
+        assert f.run_processor(bodies) == {"batchItemFailures": []}
+    # one write for both statuses, the message's move and its recipient's; one to mark them done
+    assert meter.count("dynamodb", "TransactWriteItems") == 2
+    assert meter.count("dynamodb", "UpdateItem") == 0
+    assert _line(cid)[1]["status"] == "read"
+    counts = _same(cid)
+    assert counts["read"] == 1 and counts["sent"] == 0 and counts["delivered"] == 0
+    assert f.run_processor(bodies) == {"batchItemFailures": []}  # Meta's retry moves no counter twice
+    assert _same(cid)["read"] == 1
+
+
+def test_a_recipient_not_where_its_message_says_is_moved_all_the_same(fake, aws_stack) -> None:
+    from store import campaigns as store
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    run_sender(*receive(aws_stack))
+    key, _ = _line(cid)
+    # Not `pending` when its message is sent (as a line left behind by a crash of an older version)
+    assert store.move(cid, key, "skipped", only_from="pending", skipped_by="no_consent")
+    drive(aws_stack)
+    assert _line(cid)[1]["status"] == "sent"  # moved by `move` after the write made without it
+    assert _same(cid)["sent"] == 1
+    # Ahead of its message: `delivered` while the message is `sent`; one status, then two together
+    assert store.move(cid, key, "delivered")
+    wamid = _wamid_to(fake, A)
+    f.deliver(aws_stack, f.webhook_body(statuses=[f.status(wamid, "read", A)]))
+    assert _line(cid)[1]["status"] == "read"
+    counts = _same(cid)
+    assert counts["read"] == 1 and counts["delivered"] == 0 and counts["skipped"] == 0
+
+
+def test_statuses_listed_together_over_a_recipient_ahead_go_one_by_one(fake, aws_stack) -> None:
+    from store import campaigns as store
+    from store import outbound
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    drive(aws_stack)
+    key, _ = _line(cid)
+    assert store.move(cid, key, "delivered")  # the message itself is still `sent`
+    wamid = _wamid_to(fake, A)
+    body = f.webhook_body(statuses=[f.status(wamid, s, A) for s in ("delivered", "read")])
+    f.deliver(aws_stack, body)  # the joint write's recipient move fails: one by one, `move` deciding
+    assert _line(cid)[1]["status"] == "read"
+    assert _same(cid)["read"] == 1
+    (item,) = outbound.with_wamid(_wamid_hash(wamid))
+    assert item["status"] == "read"
+
+
+def _wamid_hash(wamid: str) -> str:
+    from store import contacts
+
+    return contacts.wamid_hash(wamid)
