@@ -209,7 +209,10 @@ def _prepare(
     else:
         record.update(status="pending")
     record["rank_n"] = store.RANK[str(record["status"])]
-    before = store.add_recipient(meta, person, record)
+    if record["status"] == "pending":  # the line and its message in one write
+        before = _dispatch(meta, identity, person, template, entry, record)
+    else:
+        before = store.add_recipient(meta, person, record)
     if before is not None and str(before.get("entry", "")) != mark:
         if index is not None:  # the same person named again in the list: one duplicate
             dup = {"contact": person, "status": "skipped", "skipped_by": "duplicate", "entry": mark}
@@ -218,7 +221,11 @@ def _prepare(
     current = before or record
     if current.get("status") != "pending":
         return "skipped"
-    queued.append(_dispatch(meta, identity, person, template, entry))
+    if before is not None:  # written by an earlier attempt of this step: its message, once
+        _create(meta, identity, person, template, entry)
+        if not before.get("message_id"):
+            store.move_extra(cid, person, message_id=message_id(cid, person))
+    queued.append(message_id(cid, person))
     return "queued"
 
 
@@ -234,15 +241,43 @@ def _dispatch(
     identity: Any,
     person: str,
     template: dict[str, Any],
-    entry: Any = None,
-) -> str:
-    """Create the recipient's message once (its id derives from the campaign and the person); its id, for
-    the caller to queue."""
+    entry: Any,
+    record: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Write a pending recipient's line (with its pointer, count and message id) and create its message
+    (its id derives from the campaign and the person), in one guarded write; None when both were new, else
+    the line already stored (a redelivered step, a person named twice), as `store.add_recipient`."""
+    from store import sealed
+
+    cid = str(meta["id"])
+    line = {**record, "message_id": message_id(cid, person)}
+    at: list[int] = []
+    try:
+        _create(
+            meta,
+            identity,
+            person,
+            template,
+            entry,
+            lambda w: at.append(store.declare_recipient(w, meta, person, line)),
+        )
+        return None
+    except sealed.Cancelled as exc:
+        if at and exc.failed(at[-1]):
+            return store.recipient(cid, person) or line
+    # The message is there without its line (not written together by an older version): the line alone.
+    return store.add_recipient(meta, person, line)
+
+
+def _create(
+    meta: dict[str, Any], identity: Any, person: str, template: dict[str, Any], entry: Any, also: Any = None
+) -> None:
+    """Create the recipient's message once (`also`: more ops of the same write); a message already there
+    (an earlier attempt of this step) is left as it is, unless `also` (then `sealed.Cancelled` is raised)."""
     from domain import template_fit, templates
     from store import outbound, sealed
 
     cid = str(meta["id"])
-    msg_id = message_id(cid, person)
     if entry is None:
         entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
     content: dict[str, Any] = {
@@ -253,18 +288,14 @@ def _dispatch(
     }
     if entry is not None:
         content["template_text"] = template_fit.render(entry.components, template.get("components"))
+    extra = {"campaign": cid, "campaign_recipient": person}
     try:
         outbound.create(
-            identity.primary,
-            msg_id,
-            str(meta["purpose"]),
-            content,
-            extra={"campaign": cid, "campaign_recipient": person},
+            identity.primary, message_id(cid, person), str(meta["purpose"]), content, extra=extra, also=also
         )
     except sealed.Cancelled:
-        pass  # created by an earlier attempt of this step: queue it again (the sender sends it once)
-    store.move_extra(cid, person, message_id=msg_id)
-    return msg_id
+        if also is not None:
+            raise
 
 
 def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:

@@ -249,24 +249,54 @@ def _opened(entry: dict[str, Any]) -> dict[str, Any]:
     return {**entry, COMPONENTS: opened}
 
 
-def add_recipient(meta: dict[str, Any], key: str, item: dict[str, Any]) -> dict[str, Any] | None:
-    """Write a recipient once, counted in the same transaction; None when it was new, else the item
-    already stored under `key`."""
+def _recipient_ops(meta: dict[str, Any], key: str, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The writes of a new recipient: its pointer (a line is never written that an erasure could not
+    find), the line (a conditional put) and its count."""
     cid = str(meta["id"])
     record = {c.PK: pk(cid), c.SK: RECIPIENT + key, **item}
     tables.stamp(record, c.CLASS_MESSAGES, _ttl_at(meta))
     chash = _chash(item.get("contact"))
-    if chash:  # first the pointer: a line is never written that an erasure could not find
-        ptr = pointer(chash, cid, RECIPIENT + key, _ttl_at(meta))
-        tables.table(c.TABLE_MESSAGES).put_item(Item=ptr)
+    ops: list[dict[str, Any]] = []
+    if chash:
+        ops.append({"Put": {"Item": pointer(chash, cid, RECIPIENT + key, _ttl_at(meta))}})
     status = str(item.get("status", "pending"))
-    ops = [
+    ops += [
         {"Put": {"Item": record, "ConditionExpression": "attribute_not_exists(pk)"}},
         _count(cid, key, {"recipients": 1, **_bucket(status, item.get("skipped_by"), 1)}),
     ]
-    if _transact(ops):
+    return ops
+
+
+def add_recipient(meta: dict[str, Any], key: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    """Write a recipient once, with its pointer, counted in the same transaction; None when it was new,
+    else the item already stored under `key`."""
+    if _transact(_recipient_ops(meta, key, item)):
         return None
-    return tables.get_live(c.TABLE_MESSAGES, record[c.PK], record[c.SK]) or record
+    return recipient(str(meta["id"]), key) or {c.PK: pk(str(meta["id"])), c.SK: RECIPIENT + key, **item}
+
+
+def declare_recipient(write: Any, meta: dict[str, Any], key: str, item: dict[str, Any]) -> int:
+    """`add_recipient`'s writes declared in a guarded write (store.sealed; a campaign message created with
+    its recipient in one call); the index of the line's conditional put."""
+    line = -1
+    for op in _recipient_ops(meta, key, item):
+        if "Put" in op:
+            at = write.put(c.TABLE_MESSAGES, op["Put"]["Item"], op["Put"].get("ConditionExpression"))
+            line = at if op["Put"].get("ConditionExpression") else line
+        else:
+            u = op["Update"]
+            write.update(
+                c.TABLE_MESSAGES,
+                u["Key"],
+                u["UpdateExpression"],
+                u["ExpressionAttributeNames"],
+                u["ExpressionAttributeValues"],
+            )
+    return line
+
+
+def recipient(cid: str, key: str) -> dict[str, Any] | None:
+    return tables.get_live(c.TABLE_MESSAGES, pk(cid), RECIPIENT + key)
 
 
 def _bucket(status: str, skipped_by: Any, sign: int) -> dict[str, int]:

@@ -29,10 +29,6 @@ ATTR_WAMID = "wamid"
 LEASE_ATTR = "lease_until"
 
 
-class NotFound(LookupError):
-    """No live outbound message with that id (never existed, expired or erased)."""
-
-
 @dataclass(frozen=True)
 class Outbound:
     """One outbound message as stored, personal data still encrypted."""
@@ -124,10 +120,12 @@ def create(
     content: dict[str, Any],
     idem_key: dict[str, str] | None = None,
     extra: dict[str, str] | None = None,
+    also: Any = None,
 ) -> Outbound:
     """Write a new `queued` outbound message (`extra`: clear attributes without personal data, such as a
-    campaign message's `campaign` and `campaign_recipient`). `content` is `{"to", "kind"?, KIND, ...}` (see
-    domain.references.content_of); `kind` is kept in clear (an operational fact, no personal data)."""
+    campaign message's `campaign` and `campaign_recipient`; `also(write)`: more ops in the same write, after
+    the message's put). `content` is `{"to", "kind"?, KIND, ...}` (see domain.references.content_of);
+    `kind` is kept in clear (an operational fact, no personal data)."""
     at = tables.now()
     sk = _sk(msg_id)
     kind = str(content.get("kind") or ("template" if "template" in content else "text"))
@@ -157,6 +155,8 @@ def create(
     def build(write: Any) -> None:  # guarded: never sealed under a key an erasure has shredded
         item[ATTR_DATA] = write.seal(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content)
         write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+        if also is not None:
+            also(write)
 
     sealed.run(build)
     return Outbound(item)

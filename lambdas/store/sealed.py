@@ -18,6 +18,8 @@ decides (a duplicate, a second build without the condition).
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -169,6 +171,8 @@ def run(build: Callable[[Write], T], attempts: int = ATTEMPTS) -> T:
         except _KeyChanged as exc:
             for chash, key_id in exc.stale:
                 cipher().forget_key(chash, key_id)
+            if not exc.stale:  # a conflict with another transaction (a campaign's counter shard): jitter
+                time.sleep(0.02 * (attempt + 1) * (1 + secrets.randbelow(100) / 100))
             if attempt == attempts - 1:
                 raise RuntimeError("a guarded write kept meeting changed keys") from exc
     raise AssertionError("unreachable")

@@ -96,3 +96,45 @@ def _wamid_hash(wamid: str) -> str:
     from store import contacts
 
     return contacts.wamid_hash(wamid)
+
+
+def test_a_pending_recipients_line_pointer_count_and_message_are_one_write(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import campaigns as store
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    records = receive(aws_stack)
+    with Meter() as meter:
+        run_sender(*records)  # the preparation step
+    assert meter.count("dynamodb", "TransactWriteItems") == 1
+    assert meter.count("dynamodb", "PutItem") == 0
+    key, line = _line(cid)
+    assert line["status"] == "pending" and line["message_id"].startswith("msg_")
+    pointers = [i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith(f"CP#{cid}#R#")]
+    assert [p["camp_sk"] for p in pointers] == [store.RECIPIENT + key]
+    run_sender(*records)  # the step redelivered: nothing written twice, the message queued again
+    assert _same(cid)["pending"] == 1
+    drive(aws_stack)
+    assert len([x for x in fake.calls() if x["status"] == 200]) == 1
+    assert _same(cid)["sent"] == 1
+
+
+def test_a_message_left_without_its_line_gets_its_line_and_is_sent_once(fake, aws_stack) -> None:
+    from domain import campaign_steps
+    from shared import ids
+    from store import campaigns as store
+    from store import contacts
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    meta = store.get(cid)
+    identity = contacts.identity(str(store.entries(cid, 0, 1)[0]["to_ref"]), strict=False)
+    person = ids.reference_of(min(identity.hashes))
+    campaign_steps._create(meta, identity, person, dict(meta["template"]), None)  # as an older version
+    drive(aws_stack)
+    key, line = _line(cid)
+    assert key == person and line["status"] == "sent"
+    assert line["message_id"] == campaign_steps.message_id(cid, person)
+    assert len([x for x in fake.calls() if x["status"] == 200]) == 1
+    assert _same(cid)["sent"] == 1
