@@ -152,15 +152,18 @@ def _identity_of_entry(entry: dict[str, Any]) -> Any:
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
     # `no_consent` and an erased one `erased`; one that passes the gate has no address: `invalid_contact`.
-    return contacts.identity(str(entry["to_ref"]), strict=False)
+    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True)  # one read: set, gate items
 
 
 def _identity_of_pk(pk: str) -> Any:
+    from dataclasses import replace
+
     from store import contacts
 
-    item = contacts.profile(pk)
+    got = contacts.read_set(ids.reference_of(pk), pk)  # the set, its PROFILE and gate items in one read
+    item = got.seen.profiles.get(pk) if got.seen is not None else None
     known = (item["_data"].get("wa_id") or item["_data"].get("user_id")) if item else None
-    return contacts.identity_of(str(known), pk) if known else None
+    return replace(got, ref=str(known)) if known else None
 
 
 def _prepare(

@@ -28,9 +28,11 @@ def test_the_recipient_follows_its_message_inside_the_messages_own_writes(fake, 
     grant(A)
     cid = create({"contacts": [{"to": A}]})
     run_sender(*receive(aws_stack))  # the preparation step: the message created and queued
-    with Meter() as meter:
+    with Meter(keep_params=True) as meter:
         events.reset()
         drive(aws_stack)  # the send
+    read = {str(p["Key"]["sk"]["S"]) for _, op, p in meter.log if op == "GetItem"}
+    assert not read & {"PROFILE", "RESTRICTION", "SUPPRESSED"}  # the gate's items: the set's one batch
     assert _line(cid)[1]["status"] == "sent"
     assert _same(cid)["sent"] == 1
     assert meter.count("dynamodb", "TransactWriteItems") == 1  # the wamid, `sent` and the recipient's move
@@ -105,10 +107,14 @@ def test_a_pending_recipients_line_pointer_count_and_message_are_one_write(fake,
     grant(A)
     cid = create({"contacts": [{"to": A}]})
     records = receive(aws_stack)
-    with Meter() as meter:
+    with Meter(keep_params=True) as meter:
         run_sender(*records)  # the preparation step
     assert meter.count("dynamodb", "TransactWriteItems") == 1
     assert meter.count("dynamodb", "PutItem") == 0
+    # the recipient's set, PROFILE, restriction and suppression in one read (no GetItem of its own)
+    assert meter.count("dynamodb", "BatchGetItem") == 1
+    read = {str(p["Key"]["sk"]["S"]) for _, op, p in meter.log if op == "GetItem"}
+    assert not read & {"PROFILE", "RESTRICTION", "SUPPRESSED"} and {"META", "spring_sale#en_US"} <= read
     key, line = _line(cid)
     assert line["status"] == "pending" and line["message_id"].startswith("msg_")
     pointers = [i for i in aws_stack.items(c.TABLE_MESSAGES) if str(i[c.SK]).startswith(f"CP#{cid}#R#")]
