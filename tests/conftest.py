@@ -47,9 +47,11 @@ def settings_json() -> str:
 
 
 def reset_runtime_caches() -> None:
+    from domain import campaign_steps
     from shared import secrets, settings
     from store import crypto, events, media, ratelimit, tables
 
+    campaign_steps.reset()
     settings.reset()
     ratelimit.reset()
     media.reset()

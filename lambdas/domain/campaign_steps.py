@@ -31,6 +31,8 @@ LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones 
 STEP_DELAY_SECONDS = 1
 BACKLOG_PAGES = 2  # pages of queued, unsent messages preparation keeps ahead of the sending
 POLL_DELAY_SECONDS = 2
+ACTIVE_CACHE_SECONDS = 2  # how long a sender container trusts that a campaign it read is active
+_active_seen: dict[str, float] = {}  # campaign id -> time.monotonic() it was last read active
 ACTIVE = ("preparing", "running")
 SKIPPED_BY = {
     "restriction": "restricted",
@@ -313,14 +315,37 @@ def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:
 
 
 # ---- the sender's hooks ------------------------------------------------------------------------------------
-def held(out: Any) -> bool:
+def _status(cid: str, fresh: bool) -> str:
+    """The campaign's status; one that holds nothing back (neither paused nor cancelled) as this container
+    saw it in the last `ACTIVE_CACHE_SECONDS` (unless `fresh`): the lease's condition check
+    (store.campaigns.active_check) is what decides."""
+    import time
+
+    at = time.monotonic()
+    if not fresh and 0 <= at - _active_seen.get(cid, -ACTIVE_CACHE_SECONDS) < ACTIVE_CACHE_SECONDS:
+        return "running"
+    meta = store.get(cid)
+    status = str(meta.get("status")) if meta else "cancelled"
+    if status not in ("paused", "cancelled"):
+        _active_seen[cid] = at
+    else:
+        _active_seen.pop(cid, None)
+    return status
+
+
+def reset() -> None:
+    """Forget the campaigns seen active (tests: a fresh container)."""
+    _active_seen.clear()
+
+
+def held(out: Any, fresh: bool = False) -> bool:
     """A campaign message whose campaign is cancelled (it fails unsent, its recipient `cancelled`) or
-    paused (it stays queued until the campaign resumes): True when it must not be sent now."""
+    paused (it stays queued until the campaign resumes): True when it must not be sent now. Without
+    `fresh`, an active campaign as seen in the last second or two (the lease checks it again)."""
     from store import outbound
 
     cid, person = str(out.item["campaign"]), str(out.item.get("campaign_recipient", ""))
-    meta = store.get(cid)
-    status = meta.get("status") if meta else "cancelled"
+    status = _status(cid, fresh)
     if status == "cancelled":
         store.move(cid, person, "cancelled", only_from="pending")
         outbound.mark_failed(out, CANCELLED_ERROR, unsent_only=True)

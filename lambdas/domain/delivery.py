@@ -149,6 +149,12 @@ def deliver(
             return Outcome("deferred", delay=1, retry=True)  # too little time left in this invocation
         lease = int(min(room, MEDIA_LEASE_SECONDS)) + LEASE_SECONDS
     claimed = _lease(out, lease, number, bool(campaign))
+    if claimed is INACTIVE:  # paused or cancelled since `held` looked (its copy may be a second old)
+        return (
+            Outcome("dropped")
+            if campaigns.held(out, fresh=True)
+            else Outcome("deferred", delay=1, retry=True)
+        )
     if claimed is SPENT_BUDGET:
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
@@ -179,6 +185,7 @@ def deliver(
 
 
 SPENT_BUDGET = "spent"
+INACTIVE = "inactive"  # a campaign message's campaign was not active at its lease
 
 
 def _lease(out: outbound.Outbound, lease: int, number: str, campaign: bool) -> outbound.Outbound | str | None:
@@ -188,9 +195,14 @@ def _lease(out: outbound.Outbound, lease: int, number: str, campaign: bool) -> o
     from store import ratelimit
 
     if campaign:  # evenly spaced slots of the campaigns' own budget (slowed after a 130429), then the lease
+        from store import campaigns
+
         if not ratelimit.acquire_spaced(ratelimit.campaign_key(number), ratelimit.campaign_rate(number)):
             return SPENT_BUDGET
-        claimed = outbound.claim(out, lease)
+        # The lease holds only while the campaign is active: a pause or cancel is seen before the send.
+        claimed = outbound.claim(out, lease, token=campaigns.active_check(str(out.item["campaign"])))
+        if claimed == outbound.SPENT:
+            return INACTIVE
         return claimed if isinstance(claimed, outbound.Outbound) else None
     got: list[outbound.Outbound | None] = []
 

@@ -204,6 +204,19 @@ def set_status(cid: str, status: str, allowed_from: tuple[str, ...], **extra: An
     )
 
 
+def active_check(cid: str) -> dict[str, Any]:
+    """A TransactWriteItems ConditionCheck that the campaign exists and is neither paused nor cancelled
+    (what `campaign_steps.held` holds back): the sender's lease of a campaign message makes it, so a pause
+    or cancel is seen before any send."""
+    return {
+        "TableName": table_name(c.TABLE_MESSAGES),
+        "Key": {c.PK: pk(cid), c.SK: META},
+        "ConditionExpression": "attribute_exists(pk) AND NOT (#s IN (:p, :c))",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":p": "paused", ":c": "cancelled"},
+    }
+
+
 def advance_cursor(cid: str, old: str | None, new: str | None, prepared: bool) -> bool:
     """Move the preparation cursor from `old` to `new` (one step at a time: a redelivered step that lost
     the race stops there)."""

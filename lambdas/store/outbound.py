@@ -212,9 +212,10 @@ def claim(
 
     Two deliveries of the same queue message (SQS is at-least-once) or a re-delivery while an earlier
     attempt is still in flight never both call the Graph API: only the holder of an unexpired lease does.
-    `token`: the rate budget's update (store.ratelimit.take_op), taken in the same transaction: `SPENT`
-    when the budget refused it (then nothing was written); the claimed item is then the caller's copy
-    with the lease and attempt applied (a transaction returns no values).
+    `token`: the rate budget's update (store.ratelimit.take_op), taken in the same transaction, or a
+    condition check (store.campaigns.active_check): `SPENT` when it refused (then nothing was written);
+    the claimed item is then the caller's copy with the lease and attempt applied (a transaction returns
+    no values).
     """
     at = tables.now() if now is None else now
     args = _claim_args(out, lease_seconds, at)
@@ -236,8 +237,9 @@ def _claim_with_token(
 
     client = tables.client()
     update = {"TableName": table_name(c.TABLE_MESSAGES), **args}
+    kind = "Update" if "UpdateExpression" in token else "ConditionCheck"  # a token, or a check that holds
     try:
-        client.transact_write_items(TransactItems=[{"Update": update}, {"Update": token}])
+        client.transact_write_items(TransactItems=[{"Update": update}, {kind: token}])
     except client.exceptions.TransactionCanceledException as exc:
         codes = [str(r.get("Code")) for r in exc.response.get("CancellationReasons") or []]
         if codes[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:

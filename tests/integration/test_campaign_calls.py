@@ -8,7 +8,7 @@ from shared import constants as c
 from tests import factory as f
 from tests.integration.test_campaign_counts import _same, _wamid_to
 from tests.integration.test_campaign_throttling import drive
-from tests.integration.test_campaigns import A, create, fake, grant
+from tests.integration.test_campaigns import A, call, create, fake, grant
 from tests.integration.test_sender_flow import receive, run_sender
 
 __all__ = ["fake"]  # the fixture, imported for pytest
@@ -35,7 +35,8 @@ def test_the_recipient_follows_its_message_inside_the_messages_own_writes(fake, 
     assert not read & {"PROFILE", "RESTRICTION", "SUPPRESSED"}  # the gate's items: the set's one batch
     assert _line(cid)[1]["status"] == "sent"
     assert _same(cid)["sent"] == 1
-    assert meter.count("dynamodb", "TransactWriteItems") == 1  # the wamid, `sent` and the recipient's move
+    # the lease with the campaign's active check; the wamid, `sent` and the recipient's move
+    assert meter.count("dynamodb", "TransactWriteItems") == 2
     wamid = _wamid_to(fake, A)
     with Meter() as meter:
         events.reset()
@@ -144,3 +145,33 @@ def test_a_message_left_without_its_line_gets_its_line_and_is_sent_once(fake, aw
     assert line["message_id"] == campaign_steps.message_id(cid, person)
     assert len([x for x in fake.calls() if x["status"] == 200]) == 1
     assert _same(cid)["sent"] == 1
+
+
+def test_a_cancel_or_pause_the_sender_has_not_seen_yet_is_seen_by_the_lease(fake, aws_stack) -> None:
+    import time
+
+    from domain import campaign_steps, sending
+    from store import campaigns as store
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    run_sender(*receive(aws_stack))  # prepared: the message queued
+    msg_id = campaign_steps.message_id(cid, _line(cid)[0])
+    assert store.set_status(cid, "paused", ("preparing", "running"))
+    campaign_steps._active_seen[cid] = time.monotonic()  # this container read it active a moment ago
+    drive(aws_stack)
+    assert fake.calls() == [] and sending.view(msg_id)["status"] == "queued"  # held by the lease's check
+    assert call("POST", f"/campaigns/{cid}/resume")[0] == 200
+    drive(aws_stack)
+    assert len(fake.calls()) == 1 and _same(cid)["sent"] == 1
+
+    other = create({"contacts": [{"to": A}]})
+    run_sender(*receive(aws_stack))
+    msg_id = campaign_steps.message_id(other, _line(other)[0])
+    assert store.set_status(other, "cancelled", ("preparing", "running"))  # its recipients not moved yet
+    campaign_steps._active_seen[other] = time.monotonic()
+    drive(aws_stack)
+    assert len(fake.calls()) == 1  # nothing more sent
+    view = sending.view(msg_id)
+    assert view["status"] == "failed" and view["error"]["code"] == "campaign_cancelled"
+    assert _same(other)["cancelled"] == 1
