@@ -128,9 +128,7 @@ def deliver(
 
         if campaigns.held(out):  # cancelled (the message fails unsent) or paused (it waits for resume)
             return Outcome("dropped")
-    found = eligibility.check(
-        eligibility.Candidate(identity, purpose, kind, eligibility.SEND, number, at, template=template)
-    )
+    found = eligibility.check(_candidate(identity, purpose, kind, number, at, template, bool(campaign)))
     if found is not None:  # what changed after acceptance (an erasure, a STOP)
         if campaign and campaigns.gate_closed(out, found):
             return Outcome("dropped")  # the template stopped being APPROVED: the campaign is paused
@@ -182,6 +180,22 @@ def deliver(
 
         ratelimit.slow_campaigns(number)
     return _answered(claimed, answer, receive_count, identity, message_id, told)
+
+
+def _candidate(
+    identity: Any, purpose: str, kind: str, number: str, at: float, template: Any, campaign: bool
+) -> Any:
+    """The send-time gate's candidate; a campaign's template entry as this container read it in the last
+    `campaign_steps.ACTIVE_CACHE_SECONDS` when APPROVED (a template leaving APPROVED pauses the campaign
+    at once, which the lease's check sees)."""
+    from domain import campaign_steps, eligibility
+
+    entry = None
+    if campaign and template is not None:
+        entry = eligibility.template_entry(template, eligibility.SEND, campaign_steps.ACTIVE_CACHE_SECONDS)
+    return eligibility.Candidate(
+        identity, purpose, kind, eligibility.SEND, number, at, template=template, entry=entry
+    )
 
 
 SPENT_BUDGET = "spent"

@@ -175,3 +175,27 @@ def test_a_cancel_or_pause_the_sender_has_not_seen_yet_is_seen_by_the_lease(fake
     view = sending.view(msg_id)
     assert view["status"] == "failed" and view["error"]["code"] == "campaign_cancelled"
     assert _same(other)["cancelled"] == 1
+
+
+def test_a_campaigns_template_is_read_once_for_its_sends_and_a_change_is_seen(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import templates
+
+    phones = [A, "4915100000011", "4915100000012"]
+    for phone in phones:
+        grant(phone)
+    cid = create({"contacts": [{"to": p} for p in phones]})
+    with Meter(keep_params=True) as meter:
+        run_sender(*receive(aws_stack))  # prepared: three messages queued
+        drive(aws_stack)
+    reads = [p for _, op, p in meter.log if op == "GetItem" and p["Key"]["sk"]["S"] == "spring_sale#en_US"]
+    assert len(reads) == 1  # the page's read serves the three sends (an APPROVED entry, trusted 2 s)
+    assert _same(cid)["sent"] == 3
+    # A template that left APPROVED is read again at once by the container that stored it
+    grant("4915100000013")
+    other = create({"contacts": [{"to": "4915100000013"}]})
+    run_sender(*receive(aws_stack))  # prepared while APPROVED
+    templates.put({**templates.get("spring_sale", "en_US"), "status": "PAUSED"})
+    drive(aws_stack)
+    assert call("GET", f"/campaigns/{other}")[1]["status"] == "paused"  # the send-time gate paused it
+    assert len(fake.calls()) == 3
