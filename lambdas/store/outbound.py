@@ -68,20 +68,20 @@ class Outbound:
 
     def content(self) -> dict[str, Any] | None:
         """The decrypted `data` (`{"to", KIND, ...}`); None once the key is shredded."""
-        from store import crypto
-
-        token = self.item.get(ATTR_DATA)
-        if not token:
-            return None
-        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, ATTR_DATA, token)
+        return self._open(ATTR_DATA)  # type: ignore[no-any-return]
 
     def wamid(self) -> str | None:
+        return self._open(ATTR_WAMID)  # type: ignore[no-any-return]
+
+    def _open(self, attr: str) -> Any:
         from store import crypto
 
-        token = self.item.get(ATTR_WAMID)
-        if not token:
-            return None
-        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, ATTR_WAMID, token)
+        token = self.item.get(attr)
+        return (
+            crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, attr, token)
+            if token
+            else None
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -582,10 +582,8 @@ def enqueue_many(msg_ids: list[str], source_arn: str | None = None) -> None:
         return
     url = queue_url(source_arn) if msg_ids else ""
     for at in range(0, len(msg_ids), 10):
-        entries = [
-            {"Id": str(i), "MessageBody": json.dumps({"message_id": m})}
-            for i, m in enumerate(msg_ids[at : at + 10])
-        ]
+        batch = msg_ids[at : at + 10]
+        entries = [{"Id": str(i), "MessageBody": json.dumps({"message_id": m})} for i, m in enumerate(batch)]
         out = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
         if out.get("Failed"):
             raise RuntimeError(f"{len(out['Failed'])} of {len(entries)} queue messages refused")

@@ -29,6 +29,7 @@ MAX_DIVISOR = 16
 SLOW_CACHE_SECONDS = 1.0
 _slow_cache: dict[str, tuple[float, int, int]] = {}  # number -> (read at, divisor, until)
 _slow_lock = threading.Lock()
+_slow_read = threading.Lock()
 
 
 def limit() -> int:
@@ -86,10 +87,14 @@ def _divisor(phone_number_id: str, now: float) -> int:
     with _slow_lock:
         cached = _slow_cache.get(phone_number_id)
     if cached is None or not 0 <= now - cached[0] < SLOW_CACHE_SECONDS:
-        item = _slow_item(phone_number_id, consistent=False)
-        cached = (now, int(item["divisor"]), int(item["until"])) if item else (now, 1, 0)
-        with _slow_lock:
-            _slow_cache[phone_number_id] = cached
+        with _slow_read:  # one read for the sender's concurrent sends, the others wait for it
+            with _slow_lock:
+                cached = _slow_cache.get(phone_number_id)
+            if cached is None or not 0 <= now - cached[0] < SLOW_CACHE_SECONDS:
+                item = _slow_item(phone_number_id, consistent=False)
+                cached = (now, int(item["divisor"]), int(item["until"])) if item else (now, 1, 0)
+                with _slow_lock:
+                    _slow_cache[phone_number_id] = cached
     return cached[1] if now < cached[2] else 1
 
 
