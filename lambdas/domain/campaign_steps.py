@@ -103,7 +103,7 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     # The template's registry entry, read once per page (every recipient's gate and message use it; the
     # send-time gate reads it again, fresh, before each send).
     entry = eligibility.template_entry(dict(meta["template"]), eligibility.PREPARE)
-    queued: list[str] = []  # the page's messages, queued together once the page is gated (or paused)
+    queued: list[tuple[str, str]] = []  # the page's messages and recipients, queued together once gated
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
         for pk in pks:
@@ -120,7 +120,7 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
             if got == "paused":
                 return _paused(queued, source_arn)
         new, done = str(start + len(entries)), start + len(entries) >= int(meta.get("entries", 0))
-    outbound.enqueue_many(queued, source_arn)
+    outbound.enqueue_many([m for m, _ in queued], source_arn, dict(queued))
     if not store.advance_cursor(cid, old, new, done):
         return "raced"
     store.set_status(cid, "running", ("preparing",))
@@ -128,11 +128,11 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     return "prepared"
 
 
-def _paused(queued: list[str], source_arn: str | None) -> str:
+def _paused(queued: list[tuple[str, str]], source_arn: str | None) -> str:
     """A page cut short by a pause: the messages it created still wait in the queue (held while paused)."""
     from store import outbound
 
-    outbound.enqueue_many(queued, source_arn)
+    outbound.enqueue_many([m for m, _ in queued], source_arn, dict(queued))
     return "paused"
 
 
@@ -173,7 +173,7 @@ def _prepare(
     identity: Any,
     index: int | None,
     components: Any,
-    page: tuple[list[str], Any],
+    page: tuple[list[tuple[str, str]], Any],
 ) -> str:
     """Gate one recipient and create its message once; what became of it (`page`: the list its message id
     joins, to be queued with the page's, and the template's registry entry read for the page)."""
@@ -230,7 +230,7 @@ def _prepare(
         _create(meta, identity, person, template, entry)
         if not before.get("message_id"):
             store.move_extra(cid, person, message_id=message_id(cid, person))
-    queued.append(message_id(cid, person))
+    queued.append((message_id(cid, person), ids.reference_of(identity.primary)))  # read together at the send
     return "queued"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import graph
+from shared import constants as c
 from shared.observability import logger
 from shared.settings import get_settings
 from store import outbound
@@ -93,20 +94,22 @@ def deliver(
     source_arn: str | None = None,
     deadline: float | None = None,
     told: Told | None = None,
+    contact: str | None = None,
 ) -> Outcome:
     """One attempt at the message: gate re-check, rate budget, lease, (media to Meta), Graph API call,
     status. `deadline`: `time.monotonic()` by which the invocation must be done (media needs time).
-    `told`: where its status events go (None: published at once).
+    `told`: where its status events go (None: published at once). `contact`: the recipient's reference
+    when the queue message names it (a campaign's): the message is then read by key with the recipient's
+    identity set, in one BatchGetItem.
 
-    The message is read from GSI `by_msg_id` without a second, consistent read of the table: a copy that
+    Without `contact`, the message is read from GSI `by_msg_id` without a second, consistent read: a copy that
     lags (a status already moved) changes nothing, because every write of the attempt is conditional on
     the stored item (the lease needs `queued`, a refusal only fails an unsent message)."""
     from domain import eligibility
-    from store import contacts
 
     settings = get_settings()
     at = time.time() if now is None else now
-    out = outbound.get_by_id(message_id, confirm=False)
+    out, seen = _read(message_id, contact)
     if out is None:
         if at - enqueued_at < INDEX_GRACE_SECONDS:  # GSI by_msg_id is eventually consistent
             return Outcome("deferred", delay=INDEX_RETRY_SECONDS, retry=True)
@@ -116,7 +119,7 @@ def deliver(
     content = out.content()
     if content is None:
         return Outcome("dropped")  # the contact's key is shredded: erased
-    identity = contacts.read_set(str(content["to"]), out.pk)  # PROFILEs and restriction in one read
+    identity = _identity(seen, str(content["to"]), out.pk)  # PROFILEs, restriction, suppression: one read
     if told is not None and identity.seen is not None:
         told.learn(identity.seen.restricted)
     number = str(content.get("from") or out.business_number or settings.phone_number_id)
@@ -180,6 +183,32 @@ def deliver(
 
         ratelimit.slow_campaigns(number)
     return _answered(claimed, answer, receive_count, identity, message_id, told)
+
+
+def _read(message_id: str, contact: str | None) -> tuple[outbound.Outbound | None, Any]:
+    """The message (and, when `contact` names its recipient, the recipient's set read in the same
+    BatchGetItem); else from GSI `by_msg_id`, the set read later."""
+    from shared import ids
+    from store import contacts
+
+    if not contact or not ids.is_reference(contact) or not outbound.is_message_id(message_id):
+        return outbound.get_by_id(message_id, confirm=False), None
+    pk, found = ids.pseudonym_of(contact), dict[tuple[str, str, str], dict[str, Any]]()
+    key = (c.TABLE_MESSAGES, pk, outbound.OUT_PREFIX + message_id)
+    identity = contacts.read_set(contact, pk, also=[key], into=found)
+    item = found.get(key)
+    return (outbound.Outbound(item) if item else None), identity
+
+
+def _identity(seen: Any, ref: str, pk: str) -> Any:
+    """The recipient's identity set as `_read` found it (named by the message's own `to`), else read now."""
+    from dataclasses import replace
+
+    from store import contacts
+
+    if seen is not None and seen.primary == pk:
+        return replace(seen, ref=ref)
+    return contacts.read_set(ref, pk)
 
 
 def _candidate(

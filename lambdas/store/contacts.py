@@ -170,11 +170,18 @@ def identity_of(ref: str, primary: str) -> Identity:
     return Identity(ref=ref, primary=primary, hashes=(primary, *linked))
 
 
-def read_set(ref: str, primary: str, fresh: bool = False) -> Identity:
+def read_set(
+    ref: str,
+    primary: str,
+    fresh: bool = False,
+    also: list[tuple[str, str, str]] | None = None,
+    into: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+) -> Identity:
     """`identity_of` in one BatchGetItem per round (one round unless pseudonyms are linked): each
     pseudonym's PROFILE and RESTRICTION, and its data key from the keys table when `fresh` (then this
     container's cached key is replaced by the stored one: an erasure elsewhere takes effect at once) or
-    when this container holds none. The gate and the sender use what it found instead of reading again."""
+    when this container holds none. The gate and the sender use what it found instead of reading again.
+    `also`: more (logical table, pk, sk) read in the first round, the live ones put `into` the dict given."""
     from store.crypto import DATA_KEY_SK, cipher
 
     profiles: dict[str, dict[str, Any] | None] = {}
@@ -183,12 +190,16 @@ def read_set(ref: str, primary: str, fresh: bool = False) -> Identity:
     todo, hashes = [primary], [primary]
     while todo:
         keyed = [pk for pk in todo if fresh or not cipher().holds(pk)]
-        got = tables.batch_get(
-            {
-                c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
-                c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
-            }
-        )
+        wanted = {
+            c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
+            c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
+        }
+        for table, pk, sk in also or ():
+            wanted.setdefault(table, []).append((pk, sk))
+        got = tables.batch_get(wanted)
+        if into is not None:
+            into.update({k: v for k, v in got.items() if k in set(also or ())})
+        also = None
         for pk in keyed:
             cipher().adopt(pk, got.get((c.TABLE_KEYS, pk, DATA_KEY_SK)))
         for pk in todo:

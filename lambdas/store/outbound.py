@@ -574,16 +574,14 @@ def enqueue(
     _sqs().send_message(**args)
 
 
-def enqueue_many(msg_ids: list[str], source_arn: str | None = None) -> None:
-    """Queue messages for the sender, ten to a SendMessageBatch (bodies as `enqueue`'s); raises when any
-    is not accepted (the caller's retry queues them again: the sender sends each once)."""
-    if len(msg_ids) == 1:
-        enqueue(msg_ids[0], source_arn=source_arn)
-        return
-    url = queue_url(source_arn) if msg_ids else ""
+def enqueue_many(msg_ids: list[str], source_arn: str | None = None, to: dict[str, str] | None = None) -> None:
+    """Queue messages for the sender, ten to a SendMessageBatch (bodies as `enqueue`'s, with `contact`: the
+    recipient's reference `ct_…` given in `to`, read with the message); raises when any is not accepted
+    (the caller's retry queues them again: the sender sends each once)."""
+    url, to = (queue_url(source_arn) if msg_ids else ""), to or {}
     for at in range(0, len(msg_ids), 10):
-        batch = msg_ids[at : at + 10]
-        entries = [{"Id": str(i), "MessageBody": json.dumps({"message_id": m})} for i, m in enumerate(batch)]
+        bodies = [{"message_id": m, **({"contact": to[m]} if m in to else {})} for m in msg_ids[at : at + 10]]
+        entries = [{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)]
         out = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
         if out.get("Failed"):
             raise RuntimeError(f"{len(out['Failed'])} of {len(entries)} queue messages refused")

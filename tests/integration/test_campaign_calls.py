@@ -199,3 +199,27 @@ def test_a_campaigns_template_is_read_once_for_its_sends_and_a_change_is_seen(fa
     drive(aws_stack)
     assert call("GET", f"/campaigns/{other}")[1]["status"] == "paused"  # the send-time gate paused it
     assert len(fake.calls()) == 3
+
+
+def test_a_campaign_messages_queue_body_names_its_recipient_by_reference_read_with_the_message(
+    fake, aws_stack
+) -> None:
+    import json
+
+    from bench.meter import Meter
+    from store import events
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    run_sender(*receive(aws_stack))  # prepared
+    (record,) = [r for r in receive(aws_stack) if "message_id" in r["body"]]  # beside the next step
+    body = json.loads(record["body"])
+    key, _ = _line(cid)
+    assert body == {"message_id": _line(cid)[1]["message_id"], "contact": key}  # a `ct_` reference only
+    assert A not in record["body"]
+    with Meter() as meter:
+        events.reset()
+        assert run_sender(record) == []
+    assert meter.count("dynamodb", "Query") == 1  # the consent ledger; the message and set: one batch
+    assert meter.count("dynamodb", "BatchGetItem") == 1
+    assert _line(cid)[1]["status"] == "sent" and len(fake.calls()) == 1
