@@ -163,10 +163,7 @@ def deliver(
             return Outcome("requeued")
         return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
     if not isinstance(claimed, outbound.Outbound):
-        fresh = outbound.get(out.pk, message_id)
-        if fresh is None or fresh.status != "queued":
-            return Outcome("dropped")
-        return Outcome("deferred", delay=lease, retry=True)  # another attempt holds the lease
+        return _not_ours(out, message_id, lease)
 
     if media_id:
         from domain import media_out
@@ -183,6 +180,17 @@ def deliver(
 
         ratelimit.slow_campaigns(number)
     return _answered(claimed, answer, receive_count, identity, message_id, told)
+
+
+def _not_ours(out: outbound.Outbound, message_id: str, lease: int) -> Outcome:
+    """The lease was not taken: dropped when the message is no longer queued; deferred for the lease when
+    another attempt holds it; when none does, the transaction met another on a shared item (the
+    per-second budget, the campaign's META: TransactionConflict), tried again a second later."""
+    fresh = outbound.get(out.pk, message_id)
+    if fresh is None or fresh.status != "queued":
+        return Outcome("dropped")
+    held = int(fresh.item.get(outbound.LEASE_ATTR) or 0) > time.time()
+    return Outcome("deferred", delay=lease if held else RATE_DEFER_SECONDS, retry=True)
 
 
 def _read(message_id: str, contact: str | None) -> tuple[outbound.Outbound | None, Any]:

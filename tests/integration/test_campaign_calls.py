@@ -237,3 +237,27 @@ def test_a_pages_gate_reads_are_one_batch(fake, aws_stack) -> None:
     assert meter.count("dynamodb", "BatchGetItem") == 1
     counts = _same(cid)
     assert counts["pending"] == 5 and counts["skipped_by"]["no_consent"] == 1
+
+
+def test_a_lease_refused_with_no_lease_held_is_tried_again_a_second_later(
+    fake, aws_stack, monkeypatch
+) -> None:
+    import json
+    import time
+
+    from domain import delivery
+    from store import outbound
+
+    grant(A)
+    create({"contacts": [{"to": A}]})
+    run_sender(*receive(aws_stack))
+    (record,) = [r for r in receive(aws_stack) if "message_id" in r["body"]]
+    body = json.loads(record["body"])
+    real = outbound.claim
+    monkeypatch.setattr(outbound, "claim", lambda *a, **k: None)  # as a TransactionConflict answers
+    got = delivery.deliver(body["message_id"], 1, time.time(), "token", contact=body["contact"])
+    assert (got.result, got.delay) == ("deferred", delivery.RATE_DEFER_SECONDS)
+    monkeypatch.setattr(outbound, "claim", real)
+    assert fake.calls() == []
+    got = delivery.deliver(body["message_id"], 2, time.time(), "token", contact=body["contact"])
+    assert got.result == "sent" and len(fake.calls()) == 1
