@@ -16,7 +16,6 @@ statuses (store/outbound.py) send a queued message once however often it is queu
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,7 +95,7 @@ def step(cid: str, source_arn: str | None = None) -> str:
 
 
 def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
-    from store import consent, contacts, outbound, ratelimit
+    from store import consent, outbound, ratelimit
 
     cid = str(meta["id"])
     size = max(1, min(PAGE_MAX, ratelimit.campaign_limit()))
@@ -107,19 +106,16 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     queued: list[tuple[str, str]] = []  # the page's messages and recipients, queued together once gated
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
-        sets = contacts.read_sets([(ids.reference_of(pk), pk) for pk in pks])  # the page's gate reads
         for pk in pks:
-            if _prepare(meta, _identity_of_pk(sets[pk]), None, None, (queued, entry)) == "paused":
+            if _prepare(meta, _identity_of_pk(pk), None, None, (queued, entry)) == "paused":
                 return _paused(queued, source_arn)
         new, done = store.encode_cursor(last), last is None
     else:
         start = int(old or 0)
         entries = store.entries(cid, start, size)
-        refs = [str(e["to_ref"]) for e in entries if not e.get("erased") and not e.get("invalid")]
-        sets = contacts.read_sets([(r, ids.pseudonym_of(r)) for r in refs])  # the page's gate reads
         for offset, line in enumerate(entries):
             got = _prepare(
-                meta, _identity_of_entry(line, sets), start + offset, line.get("components"), (queued, entry)
+                meta, _identity_of_entry(line), start + offset, line.get("components"), (queued, entry)
             )
             if got == "paused":
                 return _paused(queued, source_arn)
@@ -149,7 +145,7 @@ def _next_delay(cid: str, size: int) -> int:
     return STEP_DELAY_SECONDS
 
 
-def _identity_of_entry(entry: dict[str, Any], sets: dict[str, Any]) -> Any:
+def _identity_of_entry(entry: dict[str, Any]) -> Any:
     from store import contacts
 
     if entry.get("erased"):  # blanked by an erasure (or its key shredded): an anonymous `erased` line
@@ -158,17 +154,16 @@ def _identity_of_entry(entry: dict[str, Any], sets: dict[str, Any]) -> Any:
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
     # `no_consent` and an erased one `erased`; one that passes the gate has no address: `invalid_contact`.
-    got = sets.get(ids.pseudonym_of(str(entry["to_ref"])))  # the page's batched read of it
-    return (
-        contacts.resolved(got)
-        if got is not None
-        else contacts.identity(str(entry["to_ref"]), False, batched=True)
-    )
+    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True)  # one read: set, gate items
 
 
-def _identity_of_pk(got: Any) -> Any:
-    """A consented audience's grant: the set as the page's batched read found it, named by its number."""
-    item = got.seen.profiles.get(got.primary) if got.seen is not None else None
+def _identity_of_pk(pk: str) -> Any:
+    from dataclasses import replace
+
+    from store import contacts
+
+    got = contacts.read_set(ids.reference_of(pk), pk)  # the set, its PROFILE and gate items in one read
+    item = got.seen.profiles.get(pk) if got.seen is not None else None
     known = (item["_data"].get("wa_id") or item["_data"].get("user_id")) if item else None
     return replace(got, ref=str(known)) if known else None
 

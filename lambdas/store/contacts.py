@@ -146,7 +146,14 @@ def identity(ref: str, strict: bool = True, fresh: bool = False, batched: bool =
             raise
         norm = str(ref).strip()
     if batched and ids.is_reference(norm):  # the reference's own set, read once with its PROFILE
-        return resolved(read_set(norm, ids.pseudonym_of(norm), fresh), fresh)
+        got = read_set(norm, ids.pseudonym_of(norm), fresh)
+        item = got.seen.profiles.get(got.primary) if got.seen is not None else None
+        known = item["_data"].get("wa_id") or item["_data"].get("user_id") if item else None
+        if not known:
+            return got
+        if chash(str(known)) == got.primary:
+            return dataclasses.replace(got, ref=str(known))
+        return read_set(str(known), chash(str(known)), fresh)
     if ids.is_reference(norm):
         primary = ids.pseudonym_of(norm)
         item = profile(primary)
@@ -155,51 +162,6 @@ def identity(ref: str, strict: bool = True, fresh: bool = False, batched: bool =
             return read_set(norm, primary, fresh) if fresh else identity_of(norm, primary)
         norm = str(known)
     return read_set(norm, chash(norm), fresh) if fresh or batched else identity_of(norm, chash(norm))
-
-
-def resolved(got: Identity, fresh: bool = False) -> Identity:
-    """A reference's set as `read_set` found it, named by the wa_id or user id its PROFILE holds (read
-    again only when that number's pseudonym is another one)."""
-    item = got.seen.profiles.get(got.primary) if got.seen is not None else None
-    known = item["_data"].get("wa_id") or item["_data"].get("user_id") if item else None
-    if not known:
-        return got
-    if chash(str(known)) == got.primary:
-        return dataclasses.replace(got, ref=str(known))
-    return read_set(str(known), chash(str(known)), fresh)
-
-
-def read_sets(wanted: list[tuple[str, str]]) -> dict[str, Identity]:
-    """`read_set` of many (ref, primary) at once (a campaign's page): every set's first round in one
-    BatchGetItem (100 keys a call); a set with linked pseudonyms is read again as `read_set` reads it.
-    {primary: its set}."""
-    from store.crypto import DATA_KEY_SK, cipher
-
-    pks = list(dict.fromkeys(pk for _, pk in wanted))
-    keyed = [pk for pk in pks if not cipher().holds(pk)]
-    got = tables.batch_get(
-        {
-            c.TABLE_CONTACTS: [(pk, sk) for pk in pks for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
-            c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
-        }
-    )
-    for pk in keyed:
-        cipher().adopt(pk, got.get((c.TABLE_KEYS, pk, DATA_KEY_SK)))
-    out: dict[str, Identity] = {}
-    for ref, pk in wanted:
-        item = _opened(pk, got.get((c.TABLE_CONTACTS, pk, PROFILE)))
-        if item and set(item.get("linked") or ()) - {pk}:
-            out[pk] = read_set(ref, pk)
-            continue
-        restricted = got.get((c.TABLE_CONTACTS, pk, RESTRICTION))
-        seen = Seen(
-            {pk: item},
-            {pk: bool(restricted and restricted.get("restricted"))},
-            False,
-            {pk: got.get((c.TABLE_CONTACTS, pk, SUPPRESSED))},
-        )
-        out[pk] = Identity(ref, pk, (pk,), seen)
-    return out
 
 
 def identity_of(ref: str, primary: str) -> Identity:

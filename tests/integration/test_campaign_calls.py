@@ -225,20 +225,6 @@ def test_a_campaign_messages_queue_body_names_its_recipient_by_reference_read_wi
     assert _line(cid)[1]["status"] == "sent" and len(fake.calls()) == 1
 
 
-def test_a_pages_gate_reads_are_one_batch(fake, aws_stack) -> None:
-    from bench.meter import Meter
-
-    phones = [f"49151000002{i:02d}" for i in range(6)]
-    for phone in phones[:5]:
-        grant(phone)  # the sixth has no consent
-    cid = create({"contacts": [{"to": p} for p in phones]})
-    with Meter() as meter:
-        run_sender(*receive(aws_stack))  # the preparation step: one page of six
-    assert meter.count("dynamodb", "BatchGetItem") == 1
-    counts = _same(cid)
-    assert counts["pending"] == 5 and counts["skipped_by"]["no_consent"] == 1
-
-
 def test_a_lease_refused_with_no_lease_held_is_tried_again_a_second_later(
     fake, aws_stack, monkeypatch
 ) -> None:
