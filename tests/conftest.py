@@ -47,9 +47,12 @@ def settings_json() -> str:
 
 
 def reset_runtime_caches() -> None:
+    from domain import campaign_steps
     from shared import secrets, settings
-    from store import crypto, events, media, ratelimit, tables
+    from store import crypto, events, media, ratelimit, tables, templates
 
+    campaign_steps.reset()
+    templates.reset()
     settings.reset()
     ratelimit.reset()
     media.reset()

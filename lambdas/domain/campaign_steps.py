@@ -31,6 +31,8 @@ LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones 
 STEP_DELAY_SECONDS = 1
 BACKLOG_PAGES = 2  # pages of queued, unsent messages preparation keeps ahead of the sending
 POLL_DELAY_SECONDS = 2
+ACTIVE_CACHE_SECONDS = 2  # how long a sender container trusts that a campaign it read is active
+_active_seen: dict[str, float] = {}  # campaign id -> time.monotonic() it was last read active
 ACTIVE = ("preparing", "running")
 SKIPPED_BY = {
     "restriction": "restricted",
@@ -101,7 +103,7 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     # The template's registry entry, read once per page (every recipient's gate and message use it; the
     # send-time gate reads it again, fresh, before each send).
     entry = eligibility.template_entry(dict(meta["template"]), eligibility.PREPARE)
-    queued: list[str] = []  # the page's messages, queued together once the page is gated (or paused)
+    queued: list[tuple[str, str]] = []  # the page's messages and recipients, queued together once gated
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
         for pk in pks:
@@ -118,7 +120,7 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
             if got == "paused":
                 return _paused(queued, source_arn)
         new, done = str(start + len(entries)), start + len(entries) >= int(meta.get("entries", 0))
-    outbound.enqueue_many(queued, source_arn)
+    outbound.enqueue_many([m for m, _ in queued], source_arn, dict(queued))
     if not store.advance_cursor(cid, old, new, done):
         return "raced"
     store.set_status(cid, "running", ("preparing",))
@@ -126,11 +128,11 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     return "prepared"
 
 
-def _paused(queued: list[str], source_arn: str | None) -> str:
+def _paused(queued: list[tuple[str, str]], source_arn: str | None) -> str:
     """A page cut short by a pause: the messages it created still wait in the queue (held while paused)."""
     from store import outbound
 
-    outbound.enqueue_many(queued, source_arn)
+    outbound.enqueue_many([m for m, _ in queued], source_arn, dict(queued))
     return "paused"
 
 
@@ -152,15 +154,18 @@ def _identity_of_entry(entry: dict[str, Any]) -> Any:
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
     # `no_consent` and an erased one `erased`; one that passes the gate has no address: `invalid_contact`.
-    return contacts.identity(str(entry["to_ref"]), strict=False)
+    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True)  # one read: set, gate items
 
 
 def _identity_of_pk(pk: str) -> Any:
+    from dataclasses import replace
+
     from store import contacts
 
-    item = contacts.profile(pk)
+    got = contacts.read_set(ids.reference_of(pk), pk)  # the set, its PROFILE and gate items in one read
+    item = got.seen.profiles.get(pk) if got.seen is not None else None
     known = (item["_data"].get("wa_id") or item["_data"].get("user_id")) if item else None
-    return contacts.identity_of(str(known), pk) if known else None
+    return replace(got, ref=str(known)) if known else None
 
 
 def _prepare(
@@ -168,7 +173,7 @@ def _prepare(
     identity: Any,
     index: int | None,
     components: Any,
-    page: tuple[list[str], Any],
+    page: tuple[list[tuple[str, str]], Any],
 ) -> str:
     """Gate one recipient and create its message once; what became of it (`page`: the list its message id
     joins, to be queued with the page's, and the template's registry entry read for the page)."""
@@ -209,7 +214,10 @@ def _prepare(
     else:
         record.update(status="pending")
     record["rank_n"] = store.RANK[str(record["status"])]
-    before = store.add_recipient(meta, person, record)
+    if record["status"] == "pending":  # the line and its message in one write
+        before = _dispatch(meta, identity, person, template, entry, record)
+    else:
+        before = store.add_recipient(meta, person, record)
     if before is not None and str(before.get("entry", "")) != mark:
         if index is not None:  # the same person named again in the list: one duplicate
             dup = {"contact": person, "status": "skipped", "skipped_by": "duplicate", "entry": mark}
@@ -218,7 +226,11 @@ def _prepare(
     current = before or record
     if current.get("status") != "pending":
         return "skipped"
-    queued.append(_dispatch(meta, identity, person, template, entry))
+    if before is not None:  # written by an earlier attempt of this step: its message, once
+        _create(meta, identity, person, template, entry)
+        if not before.get("message_id"):
+            store.move_extra(cid, person, message_id=message_id(cid, person))
+    queued.append((message_id(cid, person), ids.reference_of(identity.primary)))  # read together at the send
     return "queued"
 
 
@@ -234,15 +246,43 @@ def _dispatch(
     identity: Any,
     person: str,
     template: dict[str, Any],
-    entry: Any = None,
-) -> str:
-    """Create the recipient's message once (its id derives from the campaign and the person); its id, for
-    the caller to queue."""
+    entry: Any,
+    record: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Write a pending recipient's line (with its pointer, count and message id) and create its message
+    (its id derives from the campaign and the person), in one guarded write; None when both were new, else
+    the line already stored (a redelivered step, a person named twice), as `store.add_recipient`."""
+    from store import sealed
+
+    cid = str(meta["id"])
+    line = {**record, "message_id": message_id(cid, person)}
+    at: list[int] = []
+    try:
+        _create(
+            meta,
+            identity,
+            person,
+            template,
+            entry,
+            lambda w: at.append(store.declare_recipient(w, meta, person, line)),
+        )
+        return None
+    except sealed.Cancelled as exc:
+        if at and exc.failed(at[-1]):
+            return store.recipient(cid, person) or line
+    # The message is there without its line (not written together by an older version): the line alone.
+    return store.add_recipient(meta, person, line)
+
+
+def _create(
+    meta: dict[str, Any], identity: Any, person: str, template: dict[str, Any], entry: Any, also: Any = None
+) -> None:
+    """Create the recipient's message once (`also`: more ops of the same write); a message already there
+    (an earlier attempt of this step) is left as it is, unless `also` (then `sealed.Cancelled` is raised)."""
     from domain import template_fit, templates
     from store import outbound, sealed
 
     cid = str(meta["id"])
-    msg_id = message_id(cid, person)
     if entry is None:
         entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
     content: dict[str, Any] = {
@@ -253,18 +293,14 @@ def _dispatch(
     }
     if entry is not None:
         content["template_text"] = template_fit.render(entry.components, template.get("components"))
+    extra = {"campaign": cid, "campaign_recipient": person}
     try:
         outbound.create(
-            identity.primary,
-            msg_id,
-            str(meta["purpose"]),
-            content,
-            extra={"campaign": cid, "campaign_recipient": person},
+            identity.primary, message_id(cid, person), str(meta["purpose"]), content, extra=extra, also=also
         )
     except sealed.Cancelled:
-        pass  # created by an earlier attempt of this step: queue it again (the sender sends it once)
-    store.move_extra(cid, person, message_id=msg_id)
-    return msg_id
+        if also is not None:
+            raise
 
 
 def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:
@@ -279,14 +315,37 @@ def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:
 
 
 # ---- the sender's hooks ------------------------------------------------------------------------------------
-def held(out: Any) -> bool:
+def _status(cid: str, fresh: bool) -> str:
+    """The campaign's status; one that holds nothing back (neither paused nor cancelled) as this container
+    saw it in the last `ACTIVE_CACHE_SECONDS` (unless `fresh`): the lease's condition check
+    (store.campaigns.active_check) is what decides."""
+    import time
+
+    at = time.monotonic()
+    if not fresh and 0 <= at - _active_seen.get(cid, -ACTIVE_CACHE_SECONDS) < ACTIVE_CACHE_SECONDS:
+        return "running"
+    meta = store.get(cid)
+    status = str(meta.get("status")) if meta else "cancelled"
+    if status not in ("paused", "cancelled"):
+        _active_seen[cid] = at
+    else:
+        _active_seen.pop(cid, None)
+    return status
+
+
+def reset() -> None:
+    """Forget the campaigns seen active (tests: a fresh container)."""
+    _active_seen.clear()
+
+
+def held(out: Any, fresh: bool = False) -> bool:
     """A campaign message whose campaign is cancelled (it fails unsent, its recipient `cancelled`) or
-    paused (it stays queued until the campaign resumes): True when it must not be sent now."""
+    paused (it stays queued until the campaign resumes): True when it must not be sent now. Without
+    `fresh`, an active campaign as seen in the last second or two (the lease checks it again)."""
     from store import outbound
 
     cid, person = str(out.item["campaign"]), str(out.item.get("campaign_recipient", ""))
-    meta = store.get(cid)
-    status = meta.get("status") if meta else "cancelled"
+    status = _status(cid, fresh)
     if status == "cancelled":
         store.move(cid, person, "cancelled", only_from="pending")
         outbound.mark_failed(out, CANCELLED_ERROR, unsent_only=True)

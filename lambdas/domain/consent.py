@@ -39,7 +39,9 @@ IGNORED_SUPERSEDED = "superseded"  # not later than the latest contact-side chan
 def is_suppressed(identity: Identity) -> bool:
     """Erased (a suppression record on any pseudonym of the set) and no effective `granted` consent event
     of the set recorded after the latest erasure (contract: "Life after erasure")."""
-    erased = [str(item["erased_at"]) for pk in identity.hashes if (item := contacts.suppression(pk))]
+    erased = [
+        str(item["erased_at"]) for pk in identity.hashes if (item := contacts.suppression(pk, identity))
+    ]
     if not erased:
         return False
     latest = max(erased)

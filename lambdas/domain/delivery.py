@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import graph
+from shared import constants as c
 from shared.observability import logger
 from shared.settings import get_settings
 from store import outbound
@@ -93,20 +94,22 @@ def deliver(
     source_arn: str | None = None,
     deadline: float | None = None,
     told: Told | None = None,
+    contact: str | None = None,
 ) -> Outcome:
     """One attempt at the message: gate re-check, rate budget, lease, (media to Meta), Graph API call,
     status. `deadline`: `time.monotonic()` by which the invocation must be done (media needs time).
-    `told`: where its status events go (None: published at once).
+    `told`: where its status events go (None: published at once). `contact`: the recipient's reference
+    when the queue message names it (a campaign's): the message is then read by key with the recipient's
+    identity set, in one BatchGetItem.
 
-    The message is read from GSI `by_msg_id` without a second, consistent read of the table: a copy that
+    Without `contact`, the message is read from GSI `by_msg_id` without a second, consistent read: a copy that
     lags (a status already moved) changes nothing, because every write of the attempt is conditional on
     the stored item (the lease needs `queued`, a refusal only fails an unsent message)."""
     from domain import eligibility
-    from store import contacts
 
     settings = get_settings()
     at = time.time() if now is None else now
-    out = outbound.get_by_id(message_id, confirm=False)
+    out, seen = _read(message_id, contact)
     if out is None:
         if at - enqueued_at < INDEX_GRACE_SECONDS:  # GSI by_msg_id is eventually consistent
             return Outcome("deferred", delay=INDEX_RETRY_SECONDS, retry=True)
@@ -116,7 +119,7 @@ def deliver(
     content = out.content()
     if content is None:
         return Outcome("dropped")  # the contact's key is shredded: erased
-    identity = contacts.read_set(str(content["to"]), out.pk)  # PROFILEs and restriction in one read
+    identity = _identity(seen, str(content["to"]), out.pk)  # PROFILEs, restriction, suppression: one read
     if told is not None and identity.seen is not None:
         told.learn(identity.seen.restricted)
     number = str(content.get("from") or out.business_number or settings.phone_number_id)
@@ -128,9 +131,7 @@ def deliver(
 
         if campaigns.held(out):  # cancelled (the message fails unsent) or paused (it waits for resume)
             return Outcome("dropped")
-    found = eligibility.check(
-        eligibility.Candidate(identity, purpose, kind, eligibility.SEND, number, at, template=template)
-    )
+    found = eligibility.check(_candidate(identity, purpose, kind, number, at, template, bool(campaign)))
     if found is not None:  # what changed after acceptance (an erasure, a STOP)
         if campaign and campaigns.gate_closed(out, found):
             return Outcome("dropped")  # the template stopped being APPROVED: the campaign is paused
@@ -149,6 +150,12 @@ def deliver(
             return Outcome("deferred", delay=1, retry=True)  # too little time left in this invocation
         lease = int(min(room, MEDIA_LEASE_SECONDS)) + LEASE_SECONDS
     claimed = _lease(out, lease, number, bool(campaign))
+    if claimed is INACTIVE:  # paused or cancelled since `held` looked (its copy may be a second old)
+        return (
+            Outcome("dropped")
+            if campaigns.held(out, fresh=True)
+            else Outcome("deferred", delay=1, retry=True)
+        )
     if claimed is SPENT_BUDGET:
         if receive_count >= settings.max_send_attempts:
             # A deferral must not push the message into the DLQ: replace it with a fresh queue message.
@@ -156,10 +163,7 @@ def deliver(
             return Outcome("requeued")
         return Outcome("deferred", delay=RATE_DEFER_SECONDS, retry=True)
     if not isinstance(claimed, outbound.Outbound):
-        fresh = outbound.get(out.pk, message_id)
-        if fresh is None or fresh.status != "queued":
-            return Outcome("dropped")
-        return Outcome("deferred", delay=lease, retry=True)  # another attempt holds the lease
+        return _not_ours(out, message_id, lease)
 
     if media_id:
         from domain import media_out
@@ -178,7 +182,61 @@ def deliver(
     return _answered(claimed, answer, receive_count, identity, message_id, told)
 
 
+def _not_ours(out: outbound.Outbound, message_id: str, lease: int) -> Outcome:
+    """The lease was not taken: dropped when the message is no longer queued; deferred for the lease when
+    another attempt holds it; when none does, the transaction met another on a shared item (the
+    per-second budget, the campaign's META: TransactionConflict), tried again a second later."""
+    fresh = outbound.get(out.pk, message_id)
+    if fresh is None or fresh.status != "queued":
+        return Outcome("dropped")
+    held = int(fresh.item.get(outbound.LEASE_ATTR) or 0) > time.time()
+    return Outcome("deferred", delay=lease if held else RATE_DEFER_SECONDS, retry=True)
+
+
+def _read(message_id: str, contact: str | None) -> tuple[outbound.Outbound | None, Any]:
+    """The message (and, when `contact` names its recipient, the recipient's set read in the same
+    BatchGetItem); else from GSI `by_msg_id`, the set read later."""
+    from shared import ids
+    from store import contacts
+
+    if not contact or not ids.is_reference(contact) or not outbound.is_message_id(message_id):
+        return outbound.get_by_id(message_id, confirm=False), None
+    pk, found = ids.pseudonym_of(contact), dict[tuple[str, str, str], dict[str, Any]]()
+    key = (c.TABLE_MESSAGES, pk, outbound.OUT_PREFIX + message_id)
+    identity = contacts.read_set(contact, pk, also=[key], into=found)
+    item = found.get(key)
+    return (outbound.Outbound(item) if item else None), identity
+
+
+def _identity(seen: Any, ref: str, pk: str) -> Any:
+    """The recipient's identity set as `_read` found it (named by the message's own `to`), else read now."""
+    from dataclasses import replace
+
+    from store import contacts
+
+    if seen is not None and seen.primary == pk:
+        return replace(seen, ref=ref)
+    return contacts.read_set(ref, pk)
+
+
+def _candidate(
+    identity: Any, purpose: str, kind: str, number: str, at: float, template: Any, campaign: bool
+) -> Any:
+    """The send-time gate's candidate; a campaign's template entry as this container read it in the last
+    `campaign_steps.ACTIVE_CACHE_SECONDS` when APPROVED (a template leaving APPROVED pauses the campaign
+    at once, which the lease's check sees)."""
+    from domain import campaign_steps, eligibility
+
+    entry = None
+    if campaign and template is not None:
+        entry = eligibility.template_entry(template, eligibility.SEND, campaign_steps.ACTIVE_CACHE_SECONDS)
+    return eligibility.Candidate(
+        identity, purpose, kind, eligibility.SEND, number, at, template=template, entry=entry
+    )
+
+
 SPENT_BUDGET = "spent"
+INACTIVE = "inactive"  # a campaign message's campaign was not active at its lease
 
 
 def _lease(out: outbound.Outbound, lease: int, number: str, campaign: bool) -> outbound.Outbound | str | None:
@@ -188,9 +246,14 @@ def _lease(out: outbound.Outbound, lease: int, number: str, campaign: bool) -> o
     from store import ratelimit
 
     if campaign:  # evenly spaced slots of the campaigns' own budget (slowed after a 130429), then the lease
+        from store import campaigns
+
         if not ratelimit.acquire_spaced(ratelimit.campaign_key(number), ratelimit.campaign_rate(number)):
             return SPENT_BUDGET
-        claimed = outbound.claim(out, lease)
+        # The lease holds only while the campaign is active: a pause or cancel is seen before the send.
+        claimed = outbound.claim(out, lease, token=campaigns.active_check(str(out.item["campaign"])))
+        if claimed == outbound.SPENT:
+            return INACTIVE
         return claimed if isinstance(claimed, outbound.Outbound) else None
     got: list[outbound.Outbound | None] = []
 
@@ -234,8 +297,9 @@ def _answered(
     settings = get_settings()
     if result.ok:
         assert result.wamid is not None
-        if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid)):
-            _tell(claimed, "sent", told=told)
+        followed: list[bool] = []  # a campaign recipient moved to `sent` in the same write
+        if outbound.mark_sent(claimed, result.wamid, contacts.wamid_hash(result.wamid), followed):
+            _tell(claimed, "sent", mirror=not any(followed), told=told)
         return Outcome("sent", answer=result)
     if result.retryable:
         if max(receive_count, claimed.attempts) >= settings.max_send_attempts:

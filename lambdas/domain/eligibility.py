@@ -246,14 +246,15 @@ def check(candidate: Candidate) -> Ineligible | None:
     return None
 
 
-def template_entry(template: dict[str, Any] | None, moment: str) -> Any:
-    """The registry entry a template send names (at acceptance, a miss syncs the registry once a minute)."""
+def template_entry(template: dict[str, Any] | None, moment: str, max_age: float = 0) -> Any:
+    """The registry entry a template send names (at acceptance, a miss syncs the registry once a minute;
+    `max_age`: an APPROVED entry read that recently by this container will do, see templates.lookup)."""
     from domain import templates
 
     if not isinstance(template, dict) or not isinstance(template.get("language"), dict):
         return None
     name, code = str(template.get("name") or ""), str(template["language"].get("code") or "")
-    return templates.find(name, code) if moment == ACCEPT else templates.lookup(name, code)
+    return templates.find(name, code) if moment == ACCEPT else templates.lookup(name, code, max_age)
 
 
 def template_refusal(template: dict[str, Any], entry: Any, purpose: str | None = None) -> Ineligible | None:

@@ -31,7 +31,7 @@ def advance(
     at = timestamp if timestamp is not None else tables.now()
     advanced = outbound.apply_status(wamid_h, status, at, error, found=found, applied=moved)
     for m in advanced:
-        if m.changed and m.campaign and m.recipient:  # the recipient's bucket follows its message
+        if m.changed and m.campaign and m.recipient and not m.followed:  # the recipient follows its message
             from domain import campaign_steps as campaigns
 
             campaigns.message_moved(

@@ -137,8 +137,9 @@ def of_meta(doc: Any, at: int) -> Entry | None:
 
 
 # ---- reading --------------------------------------------------------------------------------------------
-def lookup(name: str, language: str) -> Entry | None:
-    found = store.get(name, language)
+def lookup(name: str, language: str, max_age: float = 0) -> Entry | None:
+    """The registry's entry (`max_age`: an APPROVED entry this container read that recently will do)."""
+    found = store.get(name, language, max_age)
     return Entry.of_record(found) if found else None
 
 

@@ -38,7 +38,7 @@ def _one(
         body = json.loads(record.get("body") or "")
         if isinstance(body, dict) and isinstance(body.get("campaign"), str):
             return _campaign_step(body["campaign"], source_arn)
-        message_id = body["message_id"]
+        message_id, contact = body["message_id"], body.get("contact")
         if not isinstance(message_id, str):
             raise TypeError("message_id")
     except (ValueError, KeyError, TypeError):
@@ -47,7 +47,14 @@ def _one(
     try:
         enqueued_at = int(attributes.get("SentTimestamp") or 0) / 1000
         outcome = delivery.deliver(
-            message_id, receive_count, enqueued_at, token, source_arn=source_arn, deadline=deadline, told=told
+            message_id,
+            receive_count,
+            enqueued_at,
+            token,
+            source_arn=source_arn,
+            deadline=deadline,
+            told=told,
+            contact=contact if isinstance(contact, str) else None,
         )
     except Exception as exc:
         logger.error(

@@ -204,6 +204,19 @@ def set_status(cid: str, status: str, allowed_from: tuple[str, ...], **extra: An
     )
 
 
+def active_check(cid: str) -> dict[str, Any]:
+    """A TransactWriteItems ConditionCheck that the campaign exists and is neither paused nor cancelled
+    (what `campaign_steps.held` holds back): the sender's lease of a campaign message makes it, so a pause
+    or cancel is seen before any send."""
+    return {
+        "TableName": table_name(c.TABLE_MESSAGES),
+        "Key": {c.PK: pk(cid), c.SK: META},
+        "ConditionExpression": "attribute_exists(pk) AND NOT (#s IN (:p, :c))",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":p": "paused", ":c": "cancelled"},
+    }
+
+
 def advance_cursor(cid: str, old: str | None, new: str | None, prepared: bool) -> bool:
     """Move the preparation cursor from `old` to `new` (one step at a time: a redelivered step that lost
     the race stops there)."""
@@ -249,24 +262,54 @@ def _opened(entry: dict[str, Any]) -> dict[str, Any]:
     return {**entry, COMPONENTS: opened}
 
 
-def add_recipient(meta: dict[str, Any], key: str, item: dict[str, Any]) -> dict[str, Any] | None:
-    """Write a recipient once, counted in the same transaction; None when it was new, else the item
-    already stored under `key`."""
+def _recipient_ops(meta: dict[str, Any], key: str, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The writes of a new recipient: its pointer (a line is never written that an erasure could not
+    find), the line (a conditional put) and its count."""
     cid = str(meta["id"])
     record = {c.PK: pk(cid), c.SK: RECIPIENT + key, **item}
     tables.stamp(record, c.CLASS_MESSAGES, _ttl_at(meta))
     chash = _chash(item.get("contact"))
-    if chash:  # first the pointer: a line is never written that an erasure could not find
-        ptr = pointer(chash, cid, RECIPIENT + key, _ttl_at(meta))
-        tables.table(c.TABLE_MESSAGES).put_item(Item=ptr)
+    ops: list[dict[str, Any]] = []
+    if chash:
+        ops.append({"Put": {"Item": pointer(chash, cid, RECIPIENT + key, _ttl_at(meta))}})
     status = str(item.get("status", "pending"))
-    ops = [
+    ops += [
         {"Put": {"Item": record, "ConditionExpression": "attribute_not_exists(pk)"}},
         _count(cid, key, {"recipients": 1, **_bucket(status, item.get("skipped_by"), 1)}),
     ]
-    if _transact(ops):
+    return ops
+
+
+def add_recipient(meta: dict[str, Any], key: str, item: dict[str, Any]) -> dict[str, Any] | None:
+    """Write a recipient once, with its pointer, counted in the same transaction; None when it was new,
+    else the item already stored under `key`."""
+    if _transact(_recipient_ops(meta, key, item)):
         return None
-    return tables.get_live(c.TABLE_MESSAGES, record[c.PK], record[c.SK]) or record
+    return recipient(str(meta["id"]), key) or {c.PK: pk(str(meta["id"])), c.SK: RECIPIENT + key, **item}
+
+
+def declare_recipient(write: Any, meta: dict[str, Any], key: str, item: dict[str, Any]) -> int:
+    """`add_recipient`'s writes declared in a guarded write (store.sealed; a campaign message created with
+    its recipient in one call); the index of the line's conditional put."""
+    line = -1
+    for op in _recipient_ops(meta, key, item):
+        if "Put" in op:
+            at = write.put(c.TABLE_MESSAGES, op["Put"]["Item"], op["Put"].get("ConditionExpression"))
+            line = at if op["Put"].get("ConditionExpression") else line
+        else:
+            u = op["Update"]
+            write.update(
+                c.TABLE_MESSAGES,
+                u["Key"],
+                u["UpdateExpression"],
+                u["ExpressionAttributeNames"],
+                u["ExpressionAttributeValues"],
+            )
+    return line
+
+
+def recipient(cid: str, key: str) -> dict[str, Any] | None:
+    return tables.get_live(c.TABLE_MESSAGES, pk(cid), RECIPIENT + key)
 
 
 def _bucket(status: str, skipped_by: Any, sign: int) -> dict[str, int]:
@@ -343,6 +386,14 @@ def move(cid: str, key: str, status: str, only_from: str | None = None, **extra:
 
 
 def _move_from(cid: str, key: str, current: str, skipped_by: Any, status: str, extra: dict[str, Any]) -> bool:
+    return _transact([{"Update": op} for op in _move_ops(cid, key, current, skipped_by, status, extra)])
+
+
+def _move_ops(
+    cid: str, key: str, current: str, skipped_by: Any, status: str, extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The two updates of a recipient's move from bucket `current` to `status`: its line (conditional on
+    its bucket) and its counter shard."""
     names = {"#s": "status"}
     values: dict[str, Any] = {":s": status, ":r": RANK[status], ":from": current}
     sets = ["#s = :s", "rank_n = :r", *_set_extra(extra, names, values)]
@@ -354,7 +405,33 @@ def _move_from(cid: str, key: str, current: str, skipped_by: Any, status: str, e
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
-    return _transact([{"Update": update}, _count(cid, key, deltas)])
+    return [update, _count(cid, key, deltas)["Update"]]
+
+
+def declare_follow(
+    write: Any, message: dict[str, Any], status: str, error: dict[str, Any] | None = None
+) -> bool:
+    """Declare, in a guarded write that moves a campaign message (`message`: its stored copy) to `status`,
+    the move of its recipient to the same bucket (line and counter), so that the message's move costs the
+    recipient no write of its own. The recipient is expected in the bucket of the message's stored status;
+    elsewhere the line's condition fails and the caller writes again without it (then `move` decides).
+    False when the message is no campaign message (nothing declared)."""
+    cid, key = message.get("campaign"), message.get("campaign_recipient")
+    stored = str(message.get("status", ""))
+    current = "pending" if stored == "queued" else stored
+    if not cid or not key or status not in RANK or RANK.get(current, 99) >= RANK[status]:
+        return False
+    extra = {"error": {"code": str(error.get("code")), "title": str(error.get("title", ""))}} if error else {}
+    for op in _move_ops(str(cid), str(key), current, None, status, extra):
+        write.update(
+            c.TABLE_MESSAGES,
+            op["Key"],
+            op["UpdateExpression"],
+            op["ExpressionAttributeNames"],
+            op["ExpressionAttributeValues"],
+            op.get("ConditionExpression"),
+        )
+    return True
 
 
 def move_extra(cid: str, key: str, **extra: Any) -> None:

@@ -27,12 +27,13 @@ DATA = "data"
 @dataclass(frozen=True)
 class Seen:
     """What one batched read of an identity set found (`read_set`): each pseudonym's PROFILE (decrypted as
-    `profile` gives it, None when absent or unreadable) and restriction state; `fresh` when the data keys
-    were read from the table with it (the gate's acceptance reads keys fresh)."""
+    `profile` gives it, None when absent or unreadable), restriction state and suppression record; `fresh`
+    when the data keys were read from the table with it (the gate's acceptance reads keys fresh)."""
 
     profiles: dict[str, dict[str, Any] | None]
     restricted: dict[str, bool]
     fresh: bool = False
+    suppressed: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,17 +133,27 @@ def _opened(pk: str, item: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**item, "_data": data}
 
 
-def identity(ref: str, strict: bool = True, fresh: bool = False) -> Identity:
+def identity(ref: str, strict: bool = True, fresh: bool = False, batched: bool = False) -> Identity:
     """The identity set of a contact as a client names it: a wa_id, a user id or a contact reference
     (normalized here; InvalidContact when `strict` and invalid). A reference resolves to the wa_id or
     user id its PROFILE holds; one nobody holds data for stays a bare reference. `fresh`: the set is read
-    with its restriction state and data keys in one batch (`read_set`), as `POST /messages` decides on."""
+    with its restriction state and data keys in one batch (`read_set`), as `POST /messages` decides on;
+    `batched`: in one batch too, with the keys this container holds (a campaign's gate at preparation)."""
     try:
         norm = ids.normalize_contact(ref)
     except ids.InvalidContact:
         if strict:
             raise
         norm = str(ref).strip()
+    if batched and ids.is_reference(norm):  # the reference's own set, read once with its PROFILE
+        got = read_set(norm, ids.pseudonym_of(norm), fresh)
+        item = got.seen.profiles.get(got.primary) if got.seen is not None else None
+        known = item["_data"].get("wa_id") or item["_data"].get("user_id") if item else None
+        if not known:
+            return got
+        if chash(str(known)) == got.primary:
+            return dataclasses.replace(got, ref=str(known))
+        return read_set(str(known), chash(str(known)), fresh)
     if ids.is_reference(norm):
         primary = ids.pseudonym_of(norm)
         item = profile(primary)
@@ -150,7 +161,7 @@ def identity(ref: str, strict: bool = True, fresh: bool = False) -> Identity:
         if not known:
             return read_set(norm, primary, fresh) if fresh else identity_of(norm, primary)
         norm = str(known)
-    return read_set(norm, chash(norm), fresh) if fresh else identity_of(norm, chash(norm))
+    return read_set(norm, chash(norm), fresh) if fresh or batched else identity_of(norm, chash(norm))
 
 
 def identity_of(ref: str, primary: str) -> Identity:
@@ -159,34 +170,47 @@ def identity_of(ref: str, primary: str) -> Identity:
     return Identity(ref=ref, primary=primary, hashes=(primary, *linked))
 
 
-def read_set(ref: str, primary: str, fresh: bool = False) -> Identity:
+def read_set(
+    ref: str,
+    primary: str,
+    fresh: bool = False,
+    also: list[tuple[str, str, str]] | None = None,
+    into: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+) -> Identity:
     """`identity_of` in one BatchGetItem per round (one round unless pseudonyms are linked): each
     pseudonym's PROFILE and RESTRICTION, and its data key from the keys table when `fresh` (then this
     container's cached key is replaced by the stored one: an erasure elsewhere takes effect at once) or
-    when this container holds none. The gate and the sender use what it found instead of reading again."""
+    when this container holds none. The gate and the sender use what it found instead of reading again.
+    `also`: more (logical table, pk, sk) read in the first round, the live ones put `into` the dict given."""
     from store.crypto import DATA_KEY_SK, cipher
 
     profiles: dict[str, dict[str, Any] | None] = {}
     restricted: dict[str, bool] = {}
+    suppressed: dict[str, dict[str, Any] | None] = {}
     todo, hashes = [primary], [primary]
     while todo:
         keyed = [pk for pk in todo if fresh or not cipher().holds(pk)]
-        got = tables.batch_get(
-            {
-                c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION)],
-                c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
-            }
-        )
+        wanted = {
+            c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
+            c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
+        }
+        for table, pk, sk in also or ():
+            wanted.setdefault(table, []).append((pk, sk))
+        got = tables.batch_get(wanted)
+        if into is not None:
+            into.update({k: v for k, v in got.items() if k in set(also or ())})
+        also = None
         for pk in keyed:
             cipher().adopt(pk, got.get((c.TABLE_KEYS, pk, DATA_KEY_SK)))
         for pk in todo:
             profiles[pk] = _opened(pk, got.get((c.TABLE_CONTACTS, pk, PROFILE)))
             found = got.get((c.TABLE_CONTACTS, pk, RESTRICTION))
             restricted[pk] = bool(found and found.get("restricted"))
+            suppressed[pk] = got.get((c.TABLE_CONTACTS, pk, SUPPRESSED))
         first = profiles[primary] if todo == [primary] else None
         todo = sorted(set(first.get("linked") or ()) - {primary}) if first else []
         hashes += todo
-    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh))
+    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh, suppressed))
 
 
 LAST_INBOUND_PREFIX = "li_"  # PROFILE's `li_<phone_number_id>`: the newest inbound time on that number
@@ -238,7 +262,11 @@ def last_number(identity: Identity) -> str | None:
     return newest[2] if newest else None
 
 
-def suppression(pk: str) -> dict[str, Any] | None:
+def suppression(pk: str, identity: Identity | None = None) -> dict[str, Any] | None:
+    """The pseudonym's suppression record: as the identity set's batched read found it, else read now."""
+    seen = identity.seen if identity is not None else None
+    if seen is not None and pk in seen.suppressed:
+        return seen.suppressed[pk]
     return tables.get_live(c.TABLE_CONTACTS, pk, SUPPRESSED)
 
 

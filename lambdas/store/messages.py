@@ -77,8 +77,9 @@ def _put_once(
     unfinished), DUPLICATE when done before, GONE when only the marker is left (the item was erased or
     expired: a replay or a redrive changes nothing and is told to nobody). With `known`, the write also
     checks that its contact is not restricted and records what it learned (`known[pk]`, no extra read).
-    `also` declares one more conditional op in the same write (its index, or None); when its condition
-    fails the write is made again without it. `applied[0]` says whether it was written."""
+    `also` declares one more conditional op in the same write (its index, or None; the ops it declares
+    after that one belong to it); when a condition of them fails the write is made again without them.
+    `applied[0]` says whether it was written."""
     from store import privacy, sealed
 
     built: list[dict[str, Any]] = []
@@ -95,6 +96,7 @@ def _put_once(
         check = check and str(built[0][c.PK]) not in (known or {})  # learned already in this delivery
         index.append(privacy.declare_unrestricted(write, str(built[0][c.PK])) if check else -1)
         index.append(-1 if joined is None else (-1 if (at := joined(write)) is None else at))
+        index.append(len(write.ops))  # the end of what `joined` declared (a campaign recipient's move too)
         if index[3] >= 0:  # written with the move: a retry before `done` knows it moved the message
             built[0][MOVED] = True
 
@@ -112,11 +114,11 @@ def _put_once(
                 return settle(built[0], build_item, marker, applied)
             if exc.failed(index[1]):
                 return GONE
-            if index[3] >= 0 and exc.failed(index[3]):
-                joined = None  # its condition decides nothing here: written again without it
+            if index[3] >= 0 and exc.failed(index[3], index[4]):
+                joined = None  # its conditions decide nothing here: written again without it
             if index[2] >= 0 and exc.failed(index[2]) and known is not None:
                 known[str(built[0][c.PK])], check = True, False  # restricted: stored all the same
-            elif not (index[3] >= 0 and exc.failed(index[3])):
+            elif not (index[3] >= 0 and exc.failed(index[3], index[4])):
                 return GONE
 
 

@@ -29,10 +29,6 @@ ATTR_WAMID = "wamid"
 LEASE_ATTR = "lease_until"
 
 
-class NotFound(LookupError):
-    """No live outbound message with that id (never existed, expired or erased)."""
-
-
 @dataclass(frozen=True)
 class Outbound:
     """One outbound message as stored, personal data still encrypted."""
@@ -72,20 +68,20 @@ class Outbound:
 
     def content(self) -> dict[str, Any] | None:
         """The decrypted `data` (`{"to", KIND, ...}`); None once the key is shredded."""
-        from store import crypto
-
-        token = self.item.get(ATTR_DATA)
-        if not token:
-            return None
-        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, ATTR_DATA, token)
+        return self._open(ATTR_DATA)  # type: ignore[no-any-return]
 
     def wamid(self) -> str | None:
+        return self._open(ATTR_WAMID)  # type: ignore[no-any-return]
+
+    def _open(self, attr: str) -> Any:
         from store import crypto
 
-        token = self.item.get(ATTR_WAMID)
-        if not token:
-            return None
-        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, ATTR_WAMID, token)
+        token = self.item.get(attr)
+        return (
+            crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, attr, token)
+            if token
+            else None
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -124,10 +120,12 @@ def create(
     content: dict[str, Any],
     idem_key: dict[str, str] | None = None,
     extra: dict[str, str] | None = None,
+    also: Any = None,
 ) -> Outbound:
     """Write a new `queued` outbound message (`extra`: clear attributes without personal data, such as a
-    campaign message's `campaign` and `campaign_recipient`). `content` is `{"to", "kind"?, KIND, ...}` (see
-    domain.references.content_of); `kind` is kept in clear (an operational fact, no personal data)."""
+    campaign message's `campaign` and `campaign_recipient`; `also(write)`: more ops in the same write, after
+    the message's put). `content` is `{"to", "kind"?, KIND, ...}` (see domain.references.content_of);
+    `kind` is kept in clear (an operational fact, no personal data)."""
     at = tables.now()
     sk = _sk(msg_id)
     kind = str(content.get("kind") or ("template" if "template" in content else "text"))
@@ -157,6 +155,8 @@ def create(
     def build(write: Any) -> None:  # guarded: never sealed under a key an erasure has shredded
         item[ATTR_DATA] = write.seal(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content)
         write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+        if also is not None:
+            also(write)
 
     sealed.run(build)
     return Outbound(item)
@@ -212,9 +212,10 @@ def claim(
 
     Two deliveries of the same queue message (SQS is at-least-once) or a re-delivery while an earlier
     attempt is still in flight never both call the Graph API: only the holder of an unexpired lease does.
-    `token`: the rate budget's update (store.ratelimit.take_op), taken in the same transaction: `SPENT`
-    when the budget refused it (then nothing was written); the claimed item is then the caller's copy
-    with the lease and attempt applied (a transaction returns no values).
+    `token`: the rate budget's update (store.ratelimit.take_op), taken in the same transaction, or a
+    condition check (store.campaigns.active_check): `SPENT` when it refused (then nothing was written);
+    the claimed item is then the caller's copy with the lease and attempt applied (a transaction returns
+    no values).
     """
     at = tables.now() if now is None else now
     args = _claim_args(out, lease_seconds, at)
@@ -236,8 +237,9 @@ def _claim_with_token(
 
     client = tables.client()
     update = {"TableName": table_name(c.TABLE_MESSAGES), **args}
+    kind = "Update" if "UpdateExpression" in token else "ConditionCheck"  # a token, or a check that holds
     try:
-        client.transact_write_items(TransactItems=[{"Update": update}, {"Update": token}])
+        client.transact_write_items(TransactItems=[{"Update": update}, {kind: token}])
     except client.exceptions.TransactionCanceledException as exc:
         codes = [str(r.get("Code")) for r in exc.response.get("CancellationReasons") or []]
         if codes[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in codes:
@@ -269,12 +271,16 @@ def release(out: Outbound, error: dict[str, Any] | None = None) -> None:
             raise
 
 
-def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
-    """Record Meta's wamid (encrypted) and its pseudonym, and move the status to `sent` (forward only).
+def mark_sent(out: Outbound, wamid: str, wamid_h: str, followed: list[bool] | None = None) -> bool:
+    """Record Meta's wamid (encrypted) and its pseudonym, and move the status to `sent` (forward only); a
+    campaign message's recipient moves to `sent` in the same write (`followed[0]` says whether it did).
 
     False when the item is gone (the contact was erased while the message was in flight).
     """
+    from store import campaigns
+
     at = tables.now()
+    want, span = [followed is not None], list[int]()  # span: the recipient's ops in the write, when declared
     key = {c.PK: out.pk, c.SK: out.sk}
 
     def seal(write: Any) -> str:
@@ -290,6 +296,7 @@ def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
             {":w": seal(write), ":h": wamid_h, ":sent": "sent", ":rank": c.STATUS_RANK["sent"], ":now": at},
             "attribute_exists(pk) AND status_rank < :rank",
         )
+        span[:] = [1, 3] if want[0] and campaigns.declare_follow(write, out.item, "sent") else []
 
     def keep_status(write: Any) -> None:
         write.update(
@@ -301,11 +308,16 @@ def mark_sent(out: Outbound, wamid: str, wamid_h: str) -> bool:
             "attribute_exists(pk)",
         )
 
-    try:
-        sealed.run(to_sent)
-        return True
-    except sealed.Cancelled:
-        pass
+    for _ in range(2):
+        try:
+            sealed.run(to_sent)
+            if followed is not None:
+                followed[:] = [bool(span)]
+            return True
+        except sealed.Cancelled as exc:
+            if not (span and exc.failed(*span)):
+                break
+            want[0] = False  # the recipient is not pending: written again without it (`move` decides)
     # Already past `sent` (a status webhook won the race) or gone: keep the status, record the wamid.
     try:
         sealed.run(keep_status)
@@ -406,25 +418,29 @@ def declare_status(
 ) -> int | None:
     """Declare, in a guarded write (store.sealed), the forward-only update `apply_status` would make to
     this outbound message (its index), or None when its stored rank says it would change nothing. A
-    status webhook's own write carries it, so the status costs no call of its own; when the op's
-    condition fails the caller writes again without it and `apply_status` decides."""
+    status webhook's own write carries it, so the status costs no call of its own. A campaign message's
+    recipient follows in the same write (store.campaigns.declare_follow: two more ops after this one);
+    when any of these ops' conditions fails the caller writes again without them and `apply_status`
+    decides (and domain.statuses moves the recipient)."""
     status = c.STATUS_ALIASES.get(status, status)
     if status not in c.STATUS_RANK or status == "queued":
         return None
     if int(item.get("status_rank", -1)) >= c.STATUS_RANK[status]:
         return None
+    from store import campaigns
+
     ts, err, below = _status_args(status, timestamp, error)
     args = _advance_args(str(item[c.PK]), str(item[c.SK]), status, ts, err, below=below)
-    return int(
-        write.update(
-            c.TABLE_MESSAGES,
-            args["Key"],
-            args["UpdateExpression"],
-            args["ExpressionAttributeNames"],
-            args["ExpressionAttributeValues"],
-            args["ConditionExpression"],
-        )
+    index = write.update(
+        c.TABLE_MESSAGES,
+        args["Key"],
+        args["UpdateExpression"],
+        args["ExpressionAttributeNames"],
+        args["ExpressionAttributeValues"],
+        args["ConditionExpression"],
     )
+    campaigns.declare_follow(write, item, status, err)  # a campaign message's recipient follows
+    return int(index)
 
 
 @dataclass(frozen=True)
@@ -439,6 +455,7 @@ class Advanced:
     already: bool
     campaign: str | None = None  # a campaign message's campaign and recipient (domain/campaigns.py)
     recipient: str | None = None
+    followed: bool = False  # the status's own write moved the recipient too (declare_status)
 
 
 def with_wamid(wamid_h: str) -> list[dict[str, Any]]:
@@ -501,6 +518,7 @@ def apply_status(
                 already,
                 item.get("campaign"),
                 item.get("campaign_recipient"),
+                key in (applied or ()),
             )
         )
     return out
@@ -556,18 +574,14 @@ def enqueue(
     _sqs().send_message(**args)
 
 
-def enqueue_many(msg_ids: list[str], source_arn: str | None = None) -> None:
-    """Queue messages for the sender, ten to a SendMessageBatch (bodies as `enqueue`'s); raises when any
-    is not accepted (the caller's retry queues them again: the sender sends each once)."""
-    if len(msg_ids) == 1:
-        enqueue(msg_ids[0], source_arn=source_arn)
-        return
-    url = queue_url(source_arn) if msg_ids else ""
+def enqueue_many(msg_ids: list[str], source_arn: str | None = None, to: dict[str, str] | None = None) -> None:
+    """Queue messages for the sender, ten to a SendMessageBatch (bodies as `enqueue`'s, with `contact`: the
+    recipient's reference `ct_…` given in `to`, read with the message); raises when any is not accepted
+    (the caller's retry queues them again: the sender sends each once)."""
+    url, to = (queue_url(source_arn) if msg_ids else ""), to or {}
     for at in range(0, len(msg_ids), 10):
-        entries = [
-            {"Id": str(i), "MessageBody": json.dumps({"message_id": m})}
-            for i, m in enumerate(msg_ids[at : at + 10])
-        ]
+        bodies = [{"message_id": m, **({"contact": to[m]} if m in to else {})} for m in msg_ids[at : at + 10]]
+        entries = [{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)]
         out = _sqs().send_message_batch(QueueUrl=url, Entries=entries)
         if out.get("Failed"):
             raise RuntimeError(f"{len(out['Failed'])} of {len(entries)} queue messages refused")

@@ -29,6 +29,7 @@ MAX_DIVISOR = 16
 SLOW_CACHE_SECONDS = 1.0
 _slow_cache: dict[str, tuple[float, int, int]] = {}  # number -> (read at, divisor, until)
 _slow_lock = threading.Lock()
+_slow_read = threading.Lock()
 
 
 def limit() -> int:
@@ -86,10 +87,14 @@ def _divisor(phone_number_id: str, now: float) -> int:
     with _slow_lock:
         cached = _slow_cache.get(phone_number_id)
     if cached is None or not 0 <= now - cached[0] < SLOW_CACHE_SECONDS:
-        item = _slow_item(phone_number_id, consistent=False)
-        cached = (now, int(item["divisor"]), int(item["until"])) if item else (now, 1, 0)
-        with _slow_lock:
-            _slow_cache[phone_number_id] = cached
+        with _slow_read:  # one read for the sender's concurrent sends, the others wait for it
+            with _slow_lock:
+                cached = _slow_cache.get(phone_number_id)
+            if cached is None or not 0 <= now - cached[0] < SLOW_CACHE_SECONDS:
+                item = _slow_item(phone_number_id, consistent=False)
+                cached = (now, int(item["divisor"]), int(item["until"])) if item else (now, 1, 0)
+                with _slow_lock:
+                    _slow_cache[phone_number_id] = cached
     return cached[1] if now < cached[2] else 1
 
 
@@ -183,7 +188,8 @@ def acquire(
 def claim_slot(key: str, per_second: int, now: float, max_wait: float = MAX_WAIT_SECONDS) -> float | None:
     """The time (epoch seconds) of the next free send slot of budget `key`, slots `1 / per_second` apart
     (one item `RATE#<key>` / `NEXT`, `t` the next free slot in ms); None when it is more than `max_wait`
-    away. One conditional update while the budget is busy, two when it was idle."""
+    away. One conditional update while the budget is busy, two when it was idle (a refused update returns
+    the item, so no read is needed to tell an idle budget from one taken too far ahead)."""
     from botocore.exceptions import ClientError
 
     interval = max(1, round(1000 / per_second))
@@ -199,11 +205,15 @@ def claim_slot(key: str, per_second: int, now: float, max_wait: float = MAX_WAIT
                 ConditionExpression="t >= :now AND t <= :last",
                 ExpressionAttributeValues={**values, ":i": interval, ":last": last_ms},
                 ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             return (int(got["Attributes"]["t"]) - interval) / 1000
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+            held = (exc.response.get("Item") or {}).get("t")  # the refusal says where the budget is
+            if isinstance(held, dict) and int(held.get("N", 0)) > last_ms:
+                return None  # the budget is taken further ahead than we may wait
         try:  # idle: the slot is now
             table.update_item(
                 Key=key_item,
@@ -215,9 +225,7 @@ def claim_slot(key: str, per_second: int, now: float, max_wait: float = MAX_WAIT
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-        item = tables.get_live(c.TABLE_MESSAGES, key_item[c.PK], NEXT_SK)
-        if item is not None and int(item["t"]) > last_ms:
-            return None  # the budget is taken further ahead than we may wait
+        # Another instance took the idle slot meanwhile: the budget is busy again (the next try says)
     return None
 
 

@@ -18,6 +18,8 @@ decides (a duplicate, a second build without the condition).
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -38,8 +40,9 @@ class Cancelled(Exception):
         super().__init__("the write's condition failed")
         self.codes = codes
 
-    def failed(self, index: int) -> bool:
-        return self.codes[index] == CONDITION_FAILED
+    def failed(self, index: int, end: int | None = None) -> bool:
+        """Whether operation `index` (or any of `index` .. `end` - 1) failed its condition."""
+        return any(code == CONDITION_FAILED for code in self.codes[index : (end or index + 1)])
 
 
 class _KeyChanged(Exception):
@@ -168,6 +171,8 @@ def run(build: Callable[[Write], T], attempts: int = ATTEMPTS) -> T:
         except _KeyChanged as exc:
             for chash, key_id in exc.stale:
                 cipher().forget_key(chash, key_id)
+            if not exc.stale:  # a conflict with another transaction (a campaign's counter shard): jitter
+                time.sleep(0.02 * (attempt + 1) * (1 + secrets.randbelow(100) / 100))
             if attempt == attempts - 1:
                 raise RuntimeError("a guarded write kept meeting changed keys") from exc
     raise AssertionError("unreachable")

@@ -20,9 +20,30 @@ def _sk(name: str, language: str) -> str:
     return f"{name}#{language}"
 
 
-def get(name: str, language: str) -> dict[str, Any] | None:
+_approved: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}  # (name, language) -> (read at, entry)
+
+
+def get(name: str, language: str, max_age: float = 0) -> dict[str, Any] | None:
+    """The entry; with `max_age`, an APPROVED one this container read less than `max_age` seconds ago
+    (any other status is read again each time)."""
+    import time
+
+    at = time.monotonic()
+    cached = _approved.get((name, language)) if max_age else None
+    if cached is not None and 0 <= at - cached[0] < max_age:
+        return dict(cached[1])
     item = tables.get_live(c.TABLE_TEMPLATES, PARTITION, _sk(name, language))
-    return _plain(item) if item else None
+    found = _plain(item) if item else None
+    if found is not None and str(found.get("status", "")).upper() == "APPROVED":
+        _approved[(name, language)] = (at, found)
+    else:
+        _approved.pop((name, language), None)
+    return dict(found) if found else None
+
+
+def reset() -> None:
+    """Forget the entries read (tests: a fresh container)."""
+    _approved.clear()
 
 
 def all_entries() -> list[dict[str, Any]]:
@@ -42,6 +63,7 @@ def put(entry: dict[str, Any], at: int | None = None) -> None:
         "updated_at": int(entry.get("updated_at") or now),
     }
     tables.table(c.TABLE_TEMPLATES).put_item(Item=tables.stamp(item, c.CLASS_TEMPLATES, now))
+    _approved.pop((str(entry["name"]), str(entry["language"])), None)  # this container reads it again
 
 
 def claim_miss_sync(every_seconds: int, at: int | None = None) -> bool:
