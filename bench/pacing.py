@@ -26,8 +26,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from bench.stack import graph_api, local_stack, quiet_logs
@@ -38,52 +36,6 @@ WORKERS = 8  # Lambda scales the sender out with the queue; a campaign token can
 WINDOW_SECONDS = 10
 TOLERANCE = 0.05
 BATCH = 10
-
-
-@contextmanager
-def faster_moto_queries() -> Iterator[None]:
-    """moto's Query reads `Table.all_items()`, which sorts every item of the table, for every Query: at the
-    tens of thousands of items a 10,000-recipient campaign writes, that, not the code measured, would set
-    the pace. While installed, a Query by the table's partition key reads that partition only, and a Query
-    of an index reads the items once, unsorted (moto sorts the results it keeps afterwards either way).
-    The results are the same; only the harness's cost changes (DynamoDB reads a partition by key)."""
-    from moto.dynamodb.models.table import Table
-
-    hint = threading.local()
-    real_query, real_all_items = Table.query, Table.all_items
-
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index = kwargs.get("index_name") or (args[6] if len(args) > 6 else None)
-        conditions = kwargs.get("hash_key_conditions")
-        hint.value = ("index", conditions) if index and conditions else None if index else ("key", hash_key)
-        try:
-            return real_query(self, hash_key, *args, **kwargs)
-        finally:
-            hint.value = None
-
-    def all_items(self: Any) -> list[Any]:
-        wanted = getattr(hint, "value", None)
-        if wanted is None or not self.range_key_attr:
-            return real_all_items(self)
-        if wanted[0] == "key":
-            return list(self.items[wanted[1]].values()) if wanted[1] in self.items else []
-        conditions = wanted[1]
-        return [
-            item
-            for partition in self.items.values()
-            for item in partition.values()
-            if all(_equal(item.attrs.get(name), value) for name, value in conditions)
-        ]
-
-    Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Table.query, Table.all_items = real_query, real_all_items  # type: ignore[method-assign]
-
-
-def _equal(held: Any, wanted: Any) -> bool:
-    return held is not None and bool(held == wanted)
 
 
 def _numbers(count: int) -> list[str]:
@@ -203,7 +155,7 @@ def run(recipients: int = 10_000, rate: int = RATE) -> dict[str, Any]:
     quiet_logs()
     settings = {"campaign_rate_per_second": rate, "send_rate_per_second": max(rate, 80)}
     numbers = _numbers(recipients)
-    with faster_moto_queries(), local_stack(settings=settings) as stack, graph_api(LATENCY) as fake:
+    with local_stack(settings=settings) as stack, graph_api(LATENCY) as fake:
         from handlers import campaigns_api, sender  # noqa: F401
         from store import campaigns as store
 

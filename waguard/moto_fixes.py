@@ -20,6 +20,11 @@ Two costs, no change of behaviour (each a third or more of a busy local stack's 
 - moto's EventBridge parses the same JSONPath input paths for every event it delivers to a target, and
   jsonpath_ng builds a whole PLY parser for each parse: parsed expressions are kept (`jsonpath_ng.ext.parse`).
 - moto lists a response class's methods with `inspect.getmembers` on every request: kept per class.
+- moto's Query reads `Table.all_items()`, which sorts every item of the table, for every Query: quadratic
+  in a table's size (a soak, a long-running local stack, the pacing benchmark's tens of thousands of items).
+  A Query by the table's partition key reads that partition only; a Query of an index reads the items once,
+  unsorted, keeping those its key conditions name (moto filters and sorts what it keeps afterwards either
+  way, by every key attribute, so the results and their order are the same).
 - moto's generic JSON response serializer looks up each of a DynamoDB AttributeValue's ten members through
   its alias pickers for every attribute of every item returned: about a third of a DynamoDB-heavy test's
   time. An AttributeValue (a dict in DynamoDB's wire form already) is written directly, with the same
@@ -182,6 +187,43 @@ def _attribute_values_directly(real: Any) -> Any:
     return serialize_structure
 
 
+def _partition_queries(table_class: Any) -> None:
+    """`Table.query` reading the partition it names (or, for an index, the items its key conditions name)
+    instead of every item, sorted; see the module doc."""
+    hint = threading.local()
+    real_query, real_all_items = table_class.query, table_class.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index = kwargs.get("index_name") or (args[6] if len(args) > 6 else None)
+        conditions = kwargs.get("hash_key_conditions")
+        hint.value = ("index", conditions) if index and conditions else None if index else ("key", hash_key)
+        try:
+            return real_query(self, hash_key, *args, **kwargs)
+        finally:
+            hint.value = None
+
+    def all_items(self: Any) -> list[Any]:
+        wanted = getattr(hint, "value", None)
+        if wanted is None or not self.range_key_attr:
+            return real_all_items(self)
+        if wanted[0] == "key":
+            return list(self.items[wanted[1]].values()) if wanted[1] in self.items else []
+        return [
+            item
+            for partition in self.items.values()
+            for item in partition.values()
+            if all(_equal(item.attrs.get(name), value) for name, value in wanted[1])
+        ]
+
+    query.__wrapped__ = real_query  # type: ignore[attr-defined]
+    all_items.__wrapped__ = real_all_items  # type: ignore[attr-defined]
+    table_class.query, table_class.all_items = query, all_items
+
+
+def _equal(held: Any, wanted: Any) -> bool:
+    return held is not None and bool(held == wanted)
+
+
 def install() -> None:
     """The corrections, for the rest of the process. Idempotent."""
     global _installed  # noqa: PLW0603
@@ -203,6 +245,9 @@ def install() -> None:
 
     jsonpath_ng.ext.parse = _kept_per_argument(jsonpath_ng.ext.parse)  # type: ignore[assignment]
     responses.method_names_from_class = _method_names_per_class(responses.method_names_from_class)
+    from moto.dynamodb.models.table import Table
+
+    _partition_queries(Table)
     from moto.core.serialize import BaseJSONSerializer
 
     BaseJSONSerializer._serialize_type_structure = _attribute_values_directly(  # type: ignore[method-assign]

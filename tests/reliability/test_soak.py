@@ -7,9 +7,9 @@ again, later), a message repeated inside another delivery (batched with new ones
 same queue message twice (at-least-once).
 
 Size: `make test` soaks 600 messages; `make fuzz` (WAGUARD_RELIABILITY=full) 10,000; and
-`WAGUARD_SOAK_MESSAGES=N` overrides both. moto's Query and Scan
-walk every item of a table, so a soak on moto costs time that grows with the square of the messages
-stored (2,000 take about three minutes): `make test` keeps the soak short, `make fuzz` keeps its full size.
+`WAGUARD_SOAK_MESSAGES=N` overrides both. moto's Scan walks every item of a table (its Query reads one
+partition since waguard/moto_fixes.py), so a soak on moto still costs more per message the more are
+stored: `make test` keeps the soak short, `make fuzz` keeps its full size.
 """
 
 from __future__ import annotations
