@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Property tests share two CPUs with `waguard serve` and moto under -n 2: a slow example is not a failure
+# Property tests share two CPUs with `waguard serve` and moto under -n 3: a slow example is not a failure
 # (Hypothesis' 200 ms deadline and its too-slow check would report one as "unreliable"); each test that
 # needs fewer or more examples still says so.
 settings.register_profile("waguard", deadline=None, suppress_health_check=[HealthCheck.too_slow])

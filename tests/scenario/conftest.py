@@ -1,5 +1,5 @@
 """`waguard serve` driven over HTTP like a user would: one shared stack per xdist worker (`stack`), so the
-scenario tests that use it spread over both workers; a module that starts a stack of its own (another
+scenario tests that use it spread over the workers; a module that starts a stack of its own (another
 configuration) or a console keeps its tests together in an xdist group of its own, so it starts once."""
 
 from __future__ import annotations
