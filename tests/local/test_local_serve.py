@@ -208,15 +208,11 @@ def test_serve_refuses_a_busy_port_at_once(tmp_path: Path) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
 
 
-def test_sigterm_stops_everything_and_exits_0(tmp_path: Path) -> None:
-    stack = Serve(tmp_path)
-    try:
-        stack.wait_ready()
-        workers = _descendants(stack.proc.pid)
-        assert len(workers) >= 5  # one process per function at least (and the server they fork from)
-    except BaseException:
-        stack.stop()  # a failed check leaves no stack running
-        raise
+def test_sigterm_stops_everything_and_exits_0(serve: Serve) -> None:
+    """The module's stack, stopped by this last test of the module (the fixture's stop is then a no-op)."""
+    stack = serve
+    workers = _descendants(stack.proc.pid)
+    assert len(workers) >= 5  # one process per function at least (and the server they fork from)
     assert stack.stop() == 0
     assert stack.lines[-1].startswith("waguard: stopped")
     time.sleep(0.5)
