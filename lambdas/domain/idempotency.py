@@ -35,14 +35,11 @@ def record_key(caller: str, key: str) -> dict[str, str]:
 
 
 def _session() -> Any:
-    """The process's default boto3 session: Powertools' own (its default) would parse the DynamoDB model
-    again, a cold start's cost for nothing. (The stores' client is a resource's, which converts values
-    itself, so Powertools cannot share it.)"""
-    import boto3
+    """The process's default boto3 session (shared.session). (The stores' client is a resource's, which
+    converts values itself, so Powertools cannot share it.)"""
+    from shared.session import default_session
 
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    return boto3.DEFAULT_SESSION
+    return default_session()
 
 
 class _Idempotency:

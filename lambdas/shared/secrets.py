@@ -19,14 +19,12 @@ _MAX_AGE_SECONDS = 300
 
 @cache
 def _provider() -> Any:
-    """Powertools' Secrets Manager provider on the process's default boto3 session: its own session
-    (Powertools' default) would parse the service models again, a cold start's cost for nothing."""
-    import boto3
+    """Powertools' Secrets Manager provider on the process's default boto3 session (shared.session)."""
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    return SecretsProvider(boto3_session=boto3.DEFAULT_SESSION)
+    from shared.session import default_session
+
+    return SecretsProvider(boto3_session=default_session())
 
 
 def _secret(name: str) -> dict[str, Any]:
