@@ -234,8 +234,8 @@ def _run(
 # Workers fork from one server process per `waguard serve` that has imported the libraries every function
 # needs (waguard/worker_preload.py): a fresh process each, with only the function's environment, importing
 # its handler as at a cold start, without parsing boto3 and its models again (about 0.6 s of CPU a worker).
-_SPAWN = multiprocessing.get_context("forkserver")
-_SPAWN.set_forkserver_preload(["waguard.worker_preload"])
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["waguard.worker_preload"])
 
 
 class Worker:
@@ -249,8 +249,8 @@ class Worker:
         self.init_error: dict[str, Any] | None = None
 
     def start(self) -> Worker:
-        parent, child = _SPAWN.Pipe()
-        self.process = _SPAWN.Process(
+        parent, child = _CONTEXT.Pipe()
+        self.process = _CONTEXT.Process(
             target=_child, args=(child, self.cfg), name=f"waguard-{self.cfg.name}-{self.index}", daemon=True
         )
         self.process.start()
