@@ -268,67 +268,62 @@ def test_attribute_values_written_directly_answer_what_the_generic_serializer_do
     assert fast[0] == item  # and both are the item as it was written
 
 
-def test_queries_read_one_partition_and_answer_what_moto_does(monkeypatch) -> None:
+def test_queries_read_one_partition_and_answer_what_moto_does(ddb) -> None:
     from moto.dynamodb.models.table import Table
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    moto_fixes.install()
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="eu-central-1")
-        ddb.create_table(
-            TableName="q",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g")],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by_g",
-                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        for p in range(6):
-            for s in (9, 3, 7, 1, 5):
-                item = {"pk": {"S": f"p{p}"}, "sk": {"S": f"s{s}"}, "n": {"N": str(p * 10 + s)}}
-                if s % 2:
-                    item["g"] = {"S": f"g{(p + s) % 3}"}
-                ddb.put_item(TableName="q", Item=item)
-
-        def pages(**kwargs: object) -> list[list[dict]]:
-            out, start = [], None
-            while True:
-                args = {**kwargs, **({"ExclusiveStartKey": start} if start else {})}
-                page = ddb.query(TableName="q", Limit=2, **args)
-                out.append(page["Items"])
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    return out
-
-        asks = [
-            {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
-            {
-                "KeyConditionExpression": "pk = :p AND sk > :s",
-                "ExpressionAttributeValues": {":p": {"S": "p1"}, ":s": {"S": "s2"}},
-                "ScanIndexForward": False,
-            },
-            {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+    ddb.create_table(
+        TableName="q",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "g")],
+        GlobalSecondaryIndexes=[
             {
                 "IndexName": "by_g",
-                "KeyConditionExpression": "g = :g",
-                "ExpressionAttributeValues": {":g": {"S": "g1"}},
-            },
-        ]
-        fast = [pages(**ask) for ask in asks]
-        patched = (Table.query, Table.all_items)
-        Table.query, Table.all_items = Table.query.__wrapped__, Table.all_items.__wrapped__  # moto's own
-        try:
-            generic = [pages(**ask) for ask in asks]
-        finally:
-            Table.query, Table.all_items = patched
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for p in range(6):
+        for s in (9, 3, 7, 1, 5):
+            item = {"pk": {"S": f"p{p}"}, "sk": {"S": f"s{s}"}, "n": {"N": str(p * 10 + s)}}
+            if s % 2:
+                item["g"] = {"S": f"g{(p + s) % 3}"}
+            ddb.put_item(TableName="q", Item=item)
+
+    def pages(**kwargs: object) -> list[list[dict]]:
+        out, start = [], None
+        while True:
+            args = {**kwargs, **({"ExclusiveStartKey": start} if start else {})}
+            page = ddb.query(TableName="q", Limit=2, **args)
+            out.append(page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return out
+
+    asks = [
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
+        {
+            "KeyConditionExpression": "pk = :p AND sk > :s",
+            "ExpressionAttributeValues": {":p": {"S": "p1"}, ":s": {"S": "s2"}},
+            "ScanIndexForward": False,
+        },
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+        {
+            "IndexName": "by_g",
+            "KeyConditionExpression": "g = :g",
+            "ExpressionAttributeValues": {":g": {"S": "g1"}},
+        },
+    ]
+    fast = [pages(**ask) for ask in asks]
+    patched = (Table.query, Table.all_items)
+    Table.query, Table.all_items = Table.query.__wrapped__, Table.all_items.__wrapped__  # moto's own
+    try:
+        generic = [pages(**ask) for ask in asks]
+    finally:
+        Table.query, Table.all_items = patched
     assert fast == generic
     assert [sum(len(page) for page in f) for f in fast] == [5, 4, 0, 10]
