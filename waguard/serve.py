@@ -176,7 +176,13 @@ class LocalStack:
                 poller = Poller(mapping, self._invoker(mapping.function), endpoint, tpl.region, warn)
                 poller.start()
                 self.pollers.append(poller)
-        for schedule in model.schedules(tpl, res, fns):
+        schedules = model.schedules(tpl, res, fns)
+        unknown = sorted(set(periods) - {schedule.function for schedule in schedules})
+        if unknown:  # a name that matches no schedule would leave the one meant at its minute
+            raise ValueError(
+                f"{SCHEDULE_SECONDS_KEY}: no function of the template runs on a schedule: {unknown}"
+            )
+        for schedule in schedules:
             if schedule.function == TEMPLATES_FUNCTION and schedule.function in self.pools:
                 self._first_sync(schedule, physical, tpl)  # the registry is read when the stack starts
             if schedule.enabled and schedule.function in self.pools:

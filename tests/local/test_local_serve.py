@@ -41,9 +41,9 @@ def waguard_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "waguard.cli"]
 
 
-def run_waguard(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_waguard(*args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*waguard_command(), *args], cwd=paths.ROOT, env=child_env(), capture_output=True, text=True,
+        [*waguard_command(), *args], cwd=paths.ROOT, env=child_env(**env), capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
 
@@ -206,6 +206,16 @@ def test_serve_refuses_a_busy_port_at_once(tmp_path: Path) -> None:
         proc = run_waguard("serve", "--port", str(port), "--aws-port", str(aws.free_port()), timeout=60)
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+
+
+def test_serve_refuses_a_schedule_period_for_a_function_without_a_schedule() -> None:
+    ports = ("--port", str(aws.free_port()), "--aws-port", str(aws.free_port()))
+    proc = run_waguard("serve", *ports, timeout=120, WAGUARD_SCHEDULE_SECONDS="campaign=3")  # not "campaigns"
+    assert proc.returncode == 1
+    assert (
+        "WAGUARD_SCHEDULE_SECONDS: no function of the template runs on a schedule: ['campaign']"
+        in proc.stderr
+    )
 
 
 def test_sigterm_stops_everything_and_exits_0(serve: Serve) -> None:
