@@ -237,6 +237,41 @@ _CLIENTS: dict[str, Any] = {}  # the reset's clients (a boto3 client costs more 
 _SESSION: Any = None  # this worker's boto3 session, kept across tests (see aws_stack)
 
 
+_CLIENT_ENV = ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL")
+
+
+def _keeping_clients(session: Any) -> Any:
+    """The worker's session, keeping each client and resource it builds for the same arguments and
+    environment.
+
+    The product builds its clients again after every `reset_runtime_caches` (as a new container would),
+    and the tests' helpers build their own: some ten clients per test at about 15 ms of CPU each, a
+    sixth of an integration test. A client holds nothing of a test but what it was built from: the
+    arguments (only plain values are kept by; a Config object always gets a new client), the region and
+    endpoint in the environment (part of the key), and this session's credentials (the same for every
+    test). Handlers that count or fake calls (bench/meter.py) are registered on every session's
+    clients from botocore's built-in list, not on one client."""
+    session.client = _kept(session.client)
+    session.resource = _kept(session.resource)
+    return session
+
+
+def _kept(build: Any) -> Any:
+    kept: dict[Any, Any] = {}
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        if not all(isinstance(v, str | bool | int | None) for v in (*args, *kwargs.values())):
+            return build(*args, **kwargs)
+        env = tuple(os.environ.get(k) for k in _CLIENT_ENV)
+        endpoints = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL_")))
+        key = (args, tuple(sorted(kwargs.items())), env, endpoints)
+        if key not in kept:
+            kept[key] = build(*args, **kwargs)
+        return kept[key]
+
+    return get
+
+
 def _client(service: str) -> Any:
     import boto3
 
@@ -338,7 +373,7 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
     import boto3
 
     if _SESSION is None:
-        _SESSION = boto3.session.Session()
+        _SESSION = _keeping_clients(boto3.session.Session())
     boto3.DEFAULT_SESSION = _SESSION  # moto's patch puts its own value back when the mock stops
     try:
         fresh = _ACCOUNT is None or not _reset_account(_ACCOUNT)

@@ -30,12 +30,23 @@ Two costs, no change of behaviour (each a third or more of a busy local stack's 
   time. An AttributeValue (a dict in DynamoDB's wire form already) is written directly, with the same
   conversions the generic path applies (strings as `str`, binaries base64, maps and lists recursively);
   anything else, or an AttributeValue holding a key the model does not know, takes the generic path.
+- moto's SQS asks the clock through datetime arithmetic (about 12 µs a call) for each message's
+  visibility and delay, and builds every queue attribute, counting the messages each way, on every
+  SendMessage: a queue holding a soak's messages spends most of its time there. The clock is read once
+  per question from `time.time()` (the same clock, in the same unit) and attribute names are converted
+  once each; the answers do not change.
+- moto parses each UpdateExpression again for every update (its validator works on a deep copy of the
+  parsed tree, never the tree itself): a parsed expression is kept per expression string. And its
+  validators' tree walk rebuilt each processor's table of node types for every node it visited: the walk
+  here builds it once per walk and visits the same nodes in the same order.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import threading
+import time
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -224,6 +235,66 @@ def _equal(held: Any, wanted: Any) -> bool:
     return held is not None and bool(held == wanted)
 
 
+def _clock_in_millis(real: Any) -> Any:
+    """`unix_time_millis` for moto's SQS: now from `time.time()` when no time is given, else moto's own."""
+
+    def millis(dt: Any = None) -> float:
+        return time.time() * 1000.0 if dt is None else float(real(dt))
+
+    millis.__wrapped__ = real  # type: ignore[attr-defined]
+    return millis
+
+
+def _update_expressions_parsed_once(parser_class: Any) -> None:
+    """`UpdateExpressionParser.make` keeping each parsed expression (a failed parse raises each time)."""
+    real = parser_class.make.__func__
+    kept = functools.lru_cache(maxsize=1024)(real)
+    parser_class.make = classmethod(kept)
+    kept.__wrapped__ = real
+
+
+def _walk_with_one_table(traverser_class: Any) -> None:
+    """`DepthFirstTraverser.traverse`: moto's depth-first, bottom-up walk, with the processor's table of
+    node types built once per walk instead of twice per node visited."""
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    real = traverser_class.traverse
+
+    def traverse(self: Any, root: Any) -> Any:
+        table = tuple(self._processing_map().items())
+        kinds = tuple(kind for kind, _ in table)
+        before_child = self.pre_processing_of_child
+
+        def visit(node: Any, child_id: int = -1) -> Any:
+            if isinstance(node, Node):
+                parent = node.parent
+                if node.children is not None:
+                    for i, child in enumerate(node.children):
+                        before_child(node, i)
+                        visit(child, i)
+                if isinstance(node, kinds):
+                    node = next(process for kind, process in table if isinstance(node, kind))(node)
+                    node.parent = parent
+                    if parent:
+                        parent.children[child_id] = node
+            return node
+
+        return visit(root)
+
+    traverse.__wrapped__ = real  # type: ignore[attr-defined]
+    traverser_class.traverse = traverse
+
+
+def _sqs_clock_and_names() -> None:
+    from moto.sqs import models as sqs
+
+    sqs.unix_time_millis = _clock_in_millis(sqs.unix_time_millis)  # type: ignore[assignment]
+    real_names = sqs.camelcase_to_underscores
+    names = functools.lru_cache(maxsize=512)(real_names)
+    names.__wrapped__ = real_names  # type: ignore[attr-defined]
+    sqs.camelcase_to_underscores = names  # type: ignore[assignment]
+
+
 def install() -> None:
     """The corrections, for the rest of the process. Idempotent."""
     global _installed  # noqa: PLW0603
@@ -253,6 +324,12 @@ def install() -> None:
     BaseJSONSerializer._serialize_type_structure = _attribute_values_directly(  # type: ignore[method-assign]
         BaseJSONSerializer._serialize_type_structure
     )
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    _update_expressions_parsed_once(UpdateExpressionParser)
+    _walk_with_one_table(DepthFirstTraverser)
+    _sqs_clock_and_names()
     _installed = True
 
 

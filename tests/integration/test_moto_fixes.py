@@ -327,3 +327,98 @@ def test_queries_read_one_partition_and_answer_what_moto_does(ddb) -> None:
         Table.query, Table.all_items = patched
     assert fast == generic
     assert [sum(len(page) for page in f) for f in fast] == [5, 4, 0, 10]
+
+
+def _updates() -> list[dict]:
+    """Update requests of every kind the validators walk (and some they refuse), applied in order."""
+    key = {"pk": {"S": "p"}, "sk": {"S": "s"}}
+    counting = "SET n = n + :one, #c = if_not_exists(#c, :zero)"
+    asks: list[dict] = [
+        {"UpdateExpression": counting, "Values": {":one": 1, ":zero": 0}},
+        {"UpdateExpression": "SET l = list_append(l, :m), m.deep.x = :s", "Values": {":m": [1], ":s": "x"}},
+        {"UpdateExpression": "ADD ss :s, tally :one", "Values": {":s": {"c"}, ":one": 1}},
+        {"UpdateExpression": "DELETE ss :s REMOVE blank, m.a", "Values": {":s": {"a"}}},
+        {"UpdateExpression": "SET n = n - :one", "Values": {":one": 1}},
+        {"UpdateExpression": "SET n = :one, n = :zero", "Values": {":one": 1, ":zero": 0}},  # overlapping
+        {"UpdateExpression": "SET sk = :s", "Values": {":s": "other"}},  # a key attribute
+        {"UpdateExpression": "SET n = :missing", "Values": {":one": 1}},  # an undefined value
+        {"UpdateExpression": "SET a = :one SET b = :one", "Values": {":one": 1}},  # two SET clauses
+        {"UpdateExpression": "SET nowhere.deep = :one", "Values": {":one": 1}},  # a path that does not exist
+        {"UpdateExpression": counting, "Values": {":one": 5, ":zero": 9}},
+    ]
+    return [{**ask, "Key": key} for ask in asks]
+
+
+def _apply(client) -> list:
+    from boto3.dynamodb.types import TypeSerializer
+
+    ser = TypeSerializer()
+    client.put_item(TableName="t", Item=_every_kind_of_value())
+    out = []
+    for ask in _updates():
+        args = {
+            "TableName": "t",
+            "Key": ask["Key"],
+            "UpdateExpression": ask["UpdateExpression"],
+            "ExpressionAttributeValues": {k: ser.serialize(v) for k, v in ask["Values"].items()},
+            "ReturnValues": "ALL_NEW",
+        }
+        if "#c" in ask["UpdateExpression"]:
+            args["ExpressionAttributeNames"] = {"#c": "created"}
+        try:
+            out.append(client.update_item(**args)["Attributes"])
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+    return out
+
+
+def test_update_expressions_parsed_once_and_walked_once_answer_what_moto_does(ddb) -> None:
+    """The kept parse and the one-table walk change no answer, refusals included, and a second update with
+    the same expression parses nothing again."""
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    kept = UpdateExpressionParser.make
+    fast = _apply(ddb)
+    misses = kept.cache_info().misses
+    assert _apply(ddb) == fast
+    assert kept.cache_info().misses == misses  # the second round parsed nothing
+    patched = (UpdateExpressionParser.make, DepthFirstTraverser.traverse)
+    UpdateExpressionParser.make = classmethod(kept.__wrapped__)  # moto's own, for this comparison
+    DepthFirstTraverser.traverse = DepthFirstTraverser.traverse.__wrapped__
+    try:
+        generic = _apply(ddb)
+    finally:
+        UpdateExpressionParser.make, DepthFirstTraverser.traverse = patched
+    assert fast == generic
+    assert [type(x).__name__ for x in fast] == ["dict"] * 5 + ["tuple"] * 5 + ["dict"]
+    assert fast[-1]["n"] == {"N": "17.5"} and fast[-1]["created"] == {"N": "0"}
+
+
+def test_queue_clock_and_attributes_answer_what_moto_does(monkeypatch) -> None:
+    """SQS with the direct clock: delays and visibility timeouts hold as long as asked, the clock agrees
+    with moto's own, and the queue's counts are right."""
+    import time
+
+    from moto.sqs import models as sqs_models
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_fixes.install()
+    clock = sqs_models.unix_time_millis
+    assert abs(clock() - clock.__wrapped__()) < 50
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-central-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+        sqs.send_message(QueueUrl=url, MessageBody="now")
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1)["Messages"]
+        assert [m["Body"] for m in got] == ["now"]
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert counts["ApproximateNumberOfMessages"] == "0"
+        assert counts["ApproximateNumberOfMessagesNotVisible"] == "1"
+        assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+        assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") is None
+        time.sleep(1.1)
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert sorted(m["Body"] for m in again) == ["later", "now"]
