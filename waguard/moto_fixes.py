@@ -249,14 +249,14 @@ def _update_expressions_parsed_once(parser_class: Any) -> None:
     """`UpdateExpressionParser.make` keeping each parsed expression (a failed parse raises each time)."""
     real = parser_class.make.__func__
     kept = functools.lru_cache(maxsize=1024)(real)
-    parser_class.make = classmethod(kept)
+    parser_class.make = classmethod(kept)  # type: ignore[arg-type]
     kept.__wrapped__ = real
 
 
 def _walk_with_one_table(traverser_class: Any) -> None:
     """`DepthFirstTraverser.traverse`: moto's depth-first, bottom-up walk, with the processor's table of
     node types built once per walk instead of twice per node visited."""
-    from moto.dynamodb.parsing.ast_nodes import Node
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
 
     real = traverser_class.traverse
 
@@ -324,7 +324,7 @@ def install() -> None:
     BaseJSONSerializer._serialize_type_structure = _attribute_values_directly(  # type: ignore[method-assign]
         BaseJSONSerializer._serialize_type_structure
     )
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
     _update_expressions_parsed_once(UpdateExpressionParser)
