@@ -33,6 +33,7 @@ def _session() -> boto3.session.Session:
         session = boto3.session.Session()
         for service in SERVICES:
             session._session.get_service_model(service)  # parsed and kept by the session's loader
+            session._loader.load_service_model(service, "endpoint-rule-set-1")  # read by each new client
         session._loader.load_service_model("dynamodb", "resources-1")  # boto3.resource("dynamodb")
         session._session.get_component("endpoint_resolver")
         return session

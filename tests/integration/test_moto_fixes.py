@@ -422,3 +422,11 @@ def test_queue_clock_and_attributes_answer_what_moto_does(monkeypatch) -> None:
         time.sleep(1.1)
         again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert sorted(m["Body"] for m in again) == ["later", "now"]
+
+
+def test_moto_modules_listed_once_are_the_package_directory() -> None:
+    from moto import backends
+
+    moto_fixes.install()
+    assert list(backends.list_of_moto_modules()) == list(backends.list_of_moto_modules.__wrapped__())
+    assert "dynamodb" in backends.list_of_moto_modules()
