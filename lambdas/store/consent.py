@@ -2,8 +2,9 @@
 
 Item: `<chash>` / `EV#<recorded_at iso, µs>#<8 hex>` with clear `purpose`, `status`, `source`,
 `recorded_at`, `meta_timestamp`?, `effective` (False only: evidence that changed nothing, with the reason
-in `ignored`; see domain.consent) and the encrypted `data` (`{"evidence": ...}`). An event whose `data`
-does not open (key shredded) is treated as absent.
+in `ignored`; see domain.consent) and the encrypted `data` (`{"evidence": ...}`). An event whose key was
+shredded (erased) is treated as absent; one whose `data` does not open under a key that exists raises
+(contacts.Unreadable): the gate decides on this history and must not read a failure as "no consent".
 """
 
 from __future__ import annotations
@@ -74,14 +75,17 @@ def append(
 
 
 def history(hashes: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
-    """Every readable live event of the identity set, oldest first, with `evidence` decrypted."""
+    """Every live event of the identity set not erased, oldest first, with `evidence` decrypted
+    (contacts.Unreadable when one does not open although its key exists)."""
     from boto3.dynamodb.conditions import Key
 
     events: list[dict[str, Any]] = []
     for pk in hashes:
         for item in tables.query_live(c.TABLE_CONSENT, Key(c.PK).eq(pk) & Key(c.SK).begins_with(PREFIX)):
-            data = contacts.open_data(pk, item[c.SK], item.get(contacts.DATA), table=c.TABLE_CONSENT)
-            if data is None:
+            data = contacts.open_data(
+                pk, item[c.SK], item.get(contacts.DATA), table=c.TABLE_CONSENT, strict=True
+            )
+            if data is None:  # the contact's key was shredded: erased, absent
                 continue
             events.append({**item, "evidence": data.get("evidence")})
     events.sort(key=lambda e: e[c.SK])

@@ -82,17 +82,31 @@ def media_copy_ref(upload_id: str, pk: str) -> str:
     return c.MEDIA_ID_PREFIX + ids.pseudonym(contact_key(), f"copy:{upload_id}:{pk}")[:24]
 
 
-def open_data(pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA) -> Any:
-    """Decrypt an item attribute of the contact `pk`; None when the key is gone or does not match."""
+class Unreadable(RuntimeError):
+    """An item's encrypted attribute is missing or does not open although its key exists (altered, copied
+    from another item): not the absence an erasure leaves, so a reader that decides on it must not go on."""
+
+
+def open_data(
+    pk: str, sk: str, token: Any, table: str = c.TABLE_CONTACTS, attr: str = DATA, strict: bool = False
+) -> Any:
+    """Decrypt an item attribute of the contact `pk`; None when the key is gone (erased: absent).
+
+    A value that does not open under a key that exists is None too, unless `strict` (a gate deciding on
+    it: the consent ledger): then Unreadable. A key read that failed (DynamoDB, KMS) raises either way."""
     from cryptography.exceptions import InvalidTag
 
     from store.crypto import KeyShredded, cipher
 
-    if not isinstance(token, str):
-        return None
     try:
+        if not isinstance(token, str):
+            raise ValueError("no ciphertext")
         return cipher().decrypt(pk, table, pk, sk, attr, token)
-    except (KeyShredded, InvalidTag, ValueError):
+    except KeyShredded:
+        return None
+    except (InvalidTag, ValueError) as exc:
+        if strict:
+            raise Unreadable(f"{attr} of an item of {ids.reference_of(pk)} in {table} does not open") from exc
         return None
 
 

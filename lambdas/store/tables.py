@@ -19,7 +19,33 @@ from shared.settings import get_settings, table_name
 def _resource() -> Any:
     import boto3
 
-    return boto3.resource("dynamodb")
+    resource = boto3.resource("dynamodb")
+    _builder_per_request(resource.meta.client.meta.events)
+    return resource
+
+
+def _builder_per_request(events: Any) -> None:
+    """Give every request of the resource its own condition-expression builder.
+
+    boto3's DynamoDB resource turns `Key(...)`/`Attr(...)` conditions into placeholders (`#n0`, `:v0`, ...)
+    with ONE builder per resource, which each request first resets. The resource is shared by the threads
+    of a process (the sender's batch, the local runtime), so a request made on another thread while one is
+    being built restarts its numbering: a Query's key condition then takes the placeholders its filter
+    already holds (`#n0 = :v0` and `#n0 > :v0`, the expiry filter now comparing the partition key with
+    itself), and DynamoDB answers no items, no error (a consented recipient read as having no consent).
+    The handler registered first here builds each request's conditions with a builder of its own, so the
+    shared one never sees a condition (its own handler is removed; were it still there, it would find
+    only strings). boto3's guidance: resources are not thread-safe, clients are."""
+    from boto3.dynamodb.conditions import ConditionExpressionBuilder
+    from boto3.dynamodb.transform import TransformationInjector
+
+    def inject(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        injector = TransformationInjector(condition_builder=ConditionExpressionBuilder())
+        injector.inject_condition_expressions(params, model, **kwargs)
+
+    event = "before-parameter-build.dynamodb"
+    events.unregister(event, unique_id="dynamodb-condition-expression")
+    events.register_first(event, inject, unique_id="waguard-condition-expression")
 
 
 @cache
