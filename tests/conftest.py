@@ -272,6 +272,29 @@ def _kept(build: Any) -> Any:
     return get
 
 
+def _routes_added_once(mock: Any) -> Any:
+    """`mock_aws` whose routes for the `requests` library are added once per worker.
+
+    Each start adds some 2,400 of them (every HTTP method for every service's URL pattern), and a start
+    that keeps the account (`reset=False`, as here) never removes the earlier ones: the list grew by that
+    much for every test, and building it was a few percent of the suite. A start finding them in place
+    only turns moto on again; a reset (moto's own, or the rebuild after a local test reset moto) empties
+    the list, and the next start adds them again."""
+    from moto.core import models
+
+    real = mock._enable_patching
+
+    def enable(reset: bool = True) -> None:
+        if reset or not models.responses_mock.registered():
+            real(reset)
+            return
+        models.botocore_stubber.enabled = True
+        models.responses_mock.start()
+
+    mock._enable_patching = enable
+    return mock
+
+
 def _client(service: str) -> Any:
     import boto3
 
@@ -295,29 +318,47 @@ def _reset_account(stack: AwsStack) -> bool:
     (restored in moto's own backend: emptying them through the API cost a Scan and deletes per table, and
     seeding again a write per template, for every test), the queues and media bucket are empty and the
     secrets hold their values. False when the account is gone (a local test's moto server shares moto's
-    backends and resets them all): build it again then."""
+    backends and resets them all): build it again then.
+
+    The queues are emptied in moto's backend too (what its PurgeQueue does, without a call per queue), a
+    secret is written only when a test changed it, and the bucket is listed only when it holds objects."""
     import copy
 
     from botocore.exceptions import ClientError
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+    from moto.secretsmanager.models import secretsmanager_backends
+    from moto.sqs.models import sqs_backends
 
     tables = _tables(stack)
-    if tables is None:
+    queues = sqs_backends[DEFAULT_ACCOUNT_ID][stack.region].queues
+    names = [
+        url.rsplit("/", 1)[-1] for url in (*stack.queues.values(), *stack.dlqs.values(), stack.events_queue)
+    ]
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["global"].buckets.get(stack.env[c.ENV_MEDIA_BUCKET])
+    if tables is None or bucket is None or any(name not in queues for name in names):
         return False
-    sqs, s3, sm = (_client(name) for name in ("sqs", "s3", "secretsmanager"))
+    secrets = secretsmanager_backends[DEFAULT_ACCOUNT_ID][stack.region]
+    s3, sm = _client("s3"), _client("secretsmanager")
     try:
         for name, arn in stack.secret_arns.items():  # a test may have changed a value
-            sm.put_secret_value(
-                SecretId=arn, SecretString=json.dumps({k: SECRETS[k] for k in c.SECRETS[name]})
-            )
-        for url in (*stack.queues.values(), *stack.dlqs.values(), stack.events_queue):
-            sqs.purge_queue(QueueUrl=url)
-        bucket = stack.env[c.ENV_MEDIA_BUCKET]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if objects:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects})
+            value = json.dumps({k: SECRETS[k] for k in c.SECRETS[name]})
+            try:
+                held = secrets.get_secret_value(arn, None, None).get("SecretString")  # type: ignore[arg-type]
+            except Exception:  # deleted, or no value: written again below
+                held = None
+            if held != value:
+                sm.put_secret_value(SecretId=arn, SecretString=value)
+        if len(bucket.keys):
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.name):
+                objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if objects:
+                    s3.delete_objects(Bucket=bucket.name, Delete={"Objects": objects})
     except ClientError:
         return False
+    for name in names:
+        queues[name]._messages = []
+        queues[name]._pending_messages = set()
     for name, table in tables.items():
         table.items = copy.deepcopy(stack.seeded[name])
     return True
@@ -363,7 +404,7 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
     # Emptying the queues per test purges them more often than SQS's once a minute (a test-harness switch).
     monkeypatch.setenv("MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR", "false")
-    mock = mock_aws()
+    mock = _routes_added_once(mock_aws())
     mock.start(reset=False)
     # moto gives each mock a fresh boto3 default session, and a fresh session parses every service's model
     # again for each client the product (after reset_runtime_caches) and the test build: about half of an

@@ -27,6 +27,9 @@ def test_the_reset_restores_the_seeded_tables_and_empties_the_queues_and_the_med
     assert in_flight  # a message a test left invisible is emptied too
     bucket = aws_stack.env[c.ENV_MEDIA_BUCKET]
     s3.put_object(Bucket=bucket, Key="media/left-behind", Body=b"x")
+    sm = aws_stack.client("secretsmanager")
+    name, arn = next(iter(aws_stack.secret_arns.items()))
+    sm.put_secret_value(SecretId=arn, SecretString=json.dumps({"changed": "by a test"}))
 
     assert conftest._reset_account(aws_stack)
 
@@ -38,6 +41,8 @@ def test_the_reset_restores_the_seeded_tables_and_empties_the_queues_and_the_med
         )["Attributes"]
         assert attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    held = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
+    assert held == {k: conftest.SECRETS[k] for k in c.SECRETS[name]}
 
 
 def test_an_account_wiped_under_the_tests_is_noticed(aws_stack) -> None:
