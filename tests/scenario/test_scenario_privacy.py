@@ -45,7 +45,15 @@ def texts_to(graph: Any, phone: str) -> list[str]:
 
 
 def events_of(endpoint: Endpoint, ref: str) -> list[str]:
-    return [e["detail-type"] for e in endpoint.events() if e["detail"].get("contact") == ref]
+    """The contact's events in order of arrival, each once: delivery to an endpoint is at least once (one
+    answered too slowly under load is sent again, with the same id)."""
+    seen: set[str] = set()
+    out = []
+    for e in endpoint.events():
+        if e["detail"].get("contact") == ref and e["id"] not in seen:
+            seen.add(e["id"])
+            out.append(e["detail-type"])
+    return out
 
 
 def write(client: Client, phone: str, text: str) -> None:
