@@ -58,27 +58,42 @@ def client(stack: LocalStack) -> Client:
     return stack.client()
 
 
+_AWS: dict[tuple[str, str, str, str], Any] = {}  # (kind, service, endpoint, region) -> client or resource
+
+
+def _local(kind: str, service: str, endpoint: str, region: str) -> Any:
+    """A client or resource for a local stack's AWS endpoint, built once per worker (a new session would
+    parse the service's model again for every test)."""
+    import boto3
+
+    key = (kind, service, endpoint, region)
+    if key not in _AWS:
+        session = _AWS.setdefault(
+            ("session", "", "", region),
+            boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+            ),
+        )
+        _AWS[key] = getattr(session, kind)(service, endpoint_url=endpoint)
+    return _AWS[key]
+
+
 @pytest.fixture
 def aws(stack: LocalStack) -> Any:
     """boto3 against the local stack's AWS endpoint (inspection only)."""
-    import boto3
-
-    session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=stack.region
-    )
 
     class Aws:
         def client(self, service: str) -> Any:
-            return session.client(service, endpoint_url=stack.aws)
+            return _local("client", service, stack.aws, stack.region)
 
         def resource(self, service: str) -> Any:
-            return session.resource(service, endpoint_url=stack.aws)
+            return _local("resource", service, stack.aws, stack.region)
 
         def table_names(self) -> list[str]:
             return self.client("dynamodb").list_tables()["TableNames"]
 
         def all_items(self) -> dict[str, list[dict[str, Any]]]:
-            ddb = session.resource("dynamodb", endpoint_url=stack.aws)
+            ddb = self.resource("dynamodb")
             out: dict[str, list[dict[str, Any]]] = {}
             for name in self.table_names():
                 items: list[dict[str, Any]] = []
