@@ -247,3 +247,32 @@ def test_a_lease_refused_with_no_lease_held_is_tried_again_a_second_later(
     assert fake.calls() == []
     got = delivery.deliver(body["message_id"], 2, time.time(), "token", contact=body["contact"])
     assert got.result == "sent" and len(fake.calls()) == 1
+
+
+def test_statuses_listed_together_for_a_key_not_held_here_are_one_write(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import contacts, events
+    from store.crypto import cipher
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    drive(aws_stack)
+    wamid = _wamid_to(fake, A)
+    body = f.webhook_body(statuses=[f.status(wamid, s, A) for s in ("sent", "delivered", "read")])
+    assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+    bodies = f.drain(aws_stack.queues["inbound"])
+    cipher().evict(contacts.chash(A))  # a processor container that never met the contact
+    with Meter(keep_params=True) as meter:
+        events.reset()
+        assert f.run_processor(bodies) == {"batchItemFailures": []}
+    keys = [p for _, op, p in meter.log if op == "GetItem" and str(p["Key"]["sk"]["S"]) == "DK"]
+    assert len(keys) == 1  # the stored key read once, no key made
+    # one write for the three statuses, the message's move and its recipient's; one to mark them done
+    assert meter.count("dynamodb", "TransactWriteItems") == 2
+    assert meter.count("dynamodb", "UpdateItem") == 0
+    assert _line(cid)[1]["status"] == "read"
+    assert _same(cid)["read"] == 1
+    cipher().evict(contacts.chash(A))
+    assert f.run_processor(bodies) == {"batchItemFailures": []}  # Meta's retry moves no counter twice
+    counts = _same(cid)
+    assert counts["read"] == 1 and counts["sent"] == 0 and counts["delivered"] == 0
