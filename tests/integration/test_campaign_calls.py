@@ -276,3 +276,47 @@ def test_statuses_listed_together_for_a_key_not_held_here_are_one_write(fake, aw
     assert f.run_processor(bodies) == {"batchItemFailures": []}  # Meta's retry moves no counter twice
     counts = _same(cid)
     assert counts["read"] == 1 and counts["sent"] == 0 and counts["delivered"] == 0
+
+
+def test_a_pages_pending_recipients_are_one_write_and_a_page_run_again_writes_each_once(
+    fake, aws_stack, monkeypatch
+) -> None:
+    from bench.meter import Meter
+    from store import campaigns as store
+    from store import outbound
+
+    phones = [f"49151000001{i:02d}" for i in range(6)]
+    for phone in phones:
+        grant(phone)
+    # six consenting contacts, the first named again at the end, one who never consented
+    audience = [{"to": p} for p in phones] + [{"to": phones[0]}, {"to": "4915100000199"}]
+    cid = create({"contacts": audience})
+    records = receive(aws_stack, visibility_timeout=0)
+    real = outbound.enqueue_many
+    calls = []
+
+    def dies_once(*args, **kwargs):  # the step crashes after the page's writes, before its messages queue
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outbound, "enqueue_many", dies_once)
+    with Meter(keep_params=True) as meter:
+        run_sender(*records)
+    writes = [p for _, op, p in meter.log if op == "TransactWriteItems"]
+    # the six pending recipients in one write (lines, pointers, messages, one update per counter shard);
+    # the duplicate: its own attempt and its line; the one without consent: its line
+    assert len(writes) == 4
+    assert len(writes[0]["TransactItems"]) <= 100
+    assert sum(1 for op in writes[0]["TransactItems"] if "Put" in op) == 18
+    counts = _same(cid)
+    assert counts["pending"] == 6 and counts["skipped_by"]["duplicate"] == 1
+    assert counts["skipped_by"]["no_consent"] == 1
+    run_sender(*receive(aws_stack, visibility_timeout=0))  # the step again: each written once
+    drive(aws_stack)
+    counts = _same(cid)
+    assert counts["sent"] == 6 and counts["recipients"] == 8, counts
+    sent_to = sorted(x["body"]["to"] for x in fake.calls() if x["status"] == 200)
+    assert sent_to == sorted(phones)
+    assert store.get(cid)["status"] == "completed"
