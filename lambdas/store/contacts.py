@@ -34,6 +34,7 @@ class Seen:
     restricted: dict[str, bool]
     fresh: bool = False
     suppressed: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+    consent: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)  # SUMMARY items
 
 
 @dataclass(frozen=True)
@@ -187,12 +188,14 @@ def read_set(
     profiles: dict[str, dict[str, Any] | None] = {}
     restricted: dict[str, bool] = {}
     suppressed: dict[str, dict[str, Any] | None] = {}
+    summaries: dict[str, dict[str, Any] | None] = {}
     todo, hashes = [primary], [primary]
     while todo:
         keyed = [pk for pk in todo if fresh or not cipher().holds(pk)]
         wanted = {
             c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
             c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
+            c.TABLE_CONSENT: [(pk, c.CONSENT_SUMMARY_SK) for pk in todo],
         }
         for table, pk, sk in also or ():
             wanted.setdefault(table, []).append((pk, sk))
@@ -207,10 +210,11 @@ def read_set(
             found = got.get((c.TABLE_CONTACTS, pk, RESTRICTION))
             restricted[pk] = bool(found and found.get("restricted"))
             suppressed[pk] = got.get((c.TABLE_CONTACTS, pk, SUPPRESSED))
+            summaries[pk] = got.get((c.TABLE_CONSENT, pk, c.CONSENT_SUMMARY_SK))
         first = profiles[primary] if todo == [primary] else None
         todo = sorted(set(first.get("linked") or ()) - {primary}) if first else []
         hashes += todo
-    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh, suppressed))
+    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh, suppressed, summaries))
 
 
 LAST_INBOUND_PREFIX = "li_"  # PROFILE's `li_<phone_number_id>`: the newest inbound time on that number
