@@ -98,7 +98,7 @@ def step(cid: str, source_arn: str | None = None) -> str:
 
 
 def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
-    from store import consent, outbound, ratelimit
+    from store import consent, contacts, outbound, ratelimit
 
     cid = str(meta["id"])
     size = max(1, min(PAGE_MAX, ratelimit.campaign_limit()))
@@ -114,15 +114,19 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     )  # ... and its pending recipients, written together (`_flush`)
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
+        read = contacts.read_page(pks)  # the page's gate items in one batch
         for pk in pks:
-            if _prepare(meta, _identity_of_pk(pk), None, None, page) == "paused":
+            if _prepare(meta, _identity_of_pk(pk, read), None, None, page) == "paused":
                 return _paused(meta, page, source_arn)
         new, done = store.encode_cursor(last), last is None
     else:
         start = int(old or 0)
         entries = store.entries(cid, start, size)
+        named = [str(e["to_ref"]) for e in entries if not e.get("erased") and not e.get("invalid")]
+        read = contacts.read_page([ids.pseudonym_of(r) for r in named if ids.is_reference(r)])  # one batch
         for offset, line in enumerate(entries):
-            got = _prepare(meta, _identity_of_entry(line), start + offset, line.get("components"), page)
+            identity = _identity_of_entry(line, read)
+            got = _prepare(meta, identity, start + offset, line.get("components"), page)
             if got == "paused":
                 return _paused(meta, page, source_arn)
         new, done = str(start + len(entries)), start + len(entries) >= int(meta.get("entries", 0))
@@ -154,7 +158,7 @@ def _next_delay(cid: str, size: int) -> int:
     return STEP_DELAY_SECONDS
 
 
-def _identity_of_entry(entry: dict[str, Any]) -> Any:
+def _identity_of_entry(entry: dict[str, Any], read: Any = None) -> Any:
     from store import contacts
 
     if entry.get("erased"):  # blanked by an erasure (or its key shredded): an anonymous `erased` line
@@ -163,15 +167,15 @@ def _identity_of_entry(entry: dict[str, Any]) -> Any:
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
     # `no_consent` and an erased one `erased`; one that passes the gate has no address: `invalid_contact`.
-    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True)  # one read: set, gate items
+    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True, page=read)  # the page's read
 
 
-def _identity_of_pk(pk: str) -> Any:
+def _identity_of_pk(pk: str, read: Any = None) -> Any:
     from dataclasses import replace
 
     from store import contacts
 
-    got = contacts.read_set(ids.reference_of(pk), pk)  # the set, its PROFILE and gate items in one read
+    got = contacts.read_set(ids.reference_of(pk), pk, page=read)  # the set, PROFILE, gate items: the page's
     item = got.seen.profiles.get(pk) if got.seen is not None else None
     known = (item["_data"].get("wa_id") or item["_data"].get("user_id")) if item else None
     return replace(got, ref=str(known)) if known else None

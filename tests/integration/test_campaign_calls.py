@@ -305,6 +305,7 @@ def test_a_pages_pending_recipients_are_one_write_and_a_page_run_again_writes_ea
     monkeypatch.setattr(outbound, "enqueue_many", dies_once)
     with Meter(keep_params=True) as meter:
         run_sender(*records)
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # the page's gate items, all in one read
     writes = [p for _, op, p in meter.log if op == "TransactWriteItems"]
     # the six pending recipients in one write (lines, pointers, messages, one update per counter shard);
     # the duplicate: its own attempt and its line; the one without consent: its line
@@ -321,3 +322,22 @@ def test_a_pages_pending_recipients_are_one_write_and_a_page_run_again_writes_ea
     sent_to = sorted(x["body"]["to"] for x in fake.calls() if x["status"] == 200)
     assert sent_to == sorted(phones)
     assert store.get(cid)["status"] == "completed"
+
+
+def test_a_consented_audiences_page_is_gated_with_one_read(fake, aws_stack) -> None:
+    from bench.meter import Meter
+
+    phones = [f"49151000002{i:02d}" for i in range(4)]
+    for phone in phones:
+        grant(phone)
+    grant(phones[0], status="revoked")  # granted once, then revoked: in the index, refused by the gate
+    cid = create({"consented": True})
+    records = receive(aws_stack)
+    with Meter() as meter:
+        run_sender(*records)  # the preparation page
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # every grant's set, gate items and summary
+    assert meter.count("dynamodb", "Query") == 1  # the grants index page; no consent ledger Query
+    drive(aws_stack)
+    counts = _same(cid)
+    assert counts["sent"] == 3 and counts["skipped_by"]["no_consent"] == 1, counts
+    assert sorted(x["body"]["to"] for x in fake.calls() if x["status"] == 200) == sorted(phones[1:])
