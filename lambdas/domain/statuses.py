@@ -116,3 +116,37 @@ def _key_at_hand(pk: str) -> bool:
         return True
     cipher().adopt(pk, tables.get_live(c.TABLE_KEYS, pk, DATA_KEY_SK))
     return cipher().holds(pk)
+
+
+def warm_keys(bodies: list[str]) -> int:
+    """Before an SQS batch of webhook deliveries is processed: the data keys of the contacts its statuses
+    name that this container does not hold, read together (one BatchGetItem per 100) and kept as
+    `_key_at_hand` would read them one by one (a processor container seldom holds a campaign recipient's
+    key). A contact with no key stored is left as it is (its statuses go their own way). Best effort, on a
+    plain look at the bodies (the delivery is validated when it is processed); the keys taken."""
+    import json
+
+    from store.crypto import DATA_KEY_SK, cipher
+
+    wanted: set[str] = set()
+    for body in bodies:
+        try:
+            entries = json.loads(body).get("entry") or []
+            values = [ch.get("value") or {} for e in entries for ch in (e.get("changes") or [])]
+            found = [st for v in values for st in (v.get("statuses") or []) if st.get("status") != "failed"]
+        except (ValueError, AttributeError, TypeError):
+            continue
+        for st in found:
+            ref = (
+                pick_ref(st.get("recipient_id"), st.get("recipient_user_id"))
+                if isinstance(st, dict)
+                else None
+            )
+            if ref is not None:
+                wanted.add(contacts.chash(ref))
+    todo = sorted(pk for pk in wanted if not cipher().holds(pk))
+    got = tables.batch_get({c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in todo]}) if todo else {}
+    for pk in todo:
+        if (c.TABLE_KEYS, pk, DATA_KEY_SK) in got:
+            cipher().adopt(pk, got[(c.TABLE_KEYS, pk, DATA_KEY_SK)])
+    return len(got)

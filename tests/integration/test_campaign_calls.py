@@ -266,8 +266,9 @@ def test_statuses_listed_together_for_a_key_not_held_here_are_one_write(fake, aw
     with Meter(keep_params=True) as meter:
         events.reset()
         assert f.run_processor(bodies) == {"batchItemFailures": []}
-    keys = [p for _, op, p in meter.log if op == "GetItem" and str(p["Key"]["sk"]["S"]) == "DK"]
-    assert len(keys) == 1  # the stored key read once, no key made
+    assert not [p for _, op, p in meter.log if op == "GetItem" and str(p["Key"]["sk"]["S"]) == "DK"]
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # the stored key read ahead with the batch's
+    assert not [p for _, op, p in meter.log if op == "PutItem"]  # no key made
     # one write for the three statuses, the message's move and its recipient's; one to mark them done
     assert meter.count("dynamodb", "TransactWriteItems") == 2
     assert meter.count("dynamodb", "UpdateItem") == 0
@@ -341,3 +342,30 @@ def test_a_consented_audiences_page_is_gated_with_one_read(fake, aws_stack) -> N
     counts = _same(cid)
     assert counts["sent"] == 3 and counts["skipped_by"]["no_consent"] == 1, counts
     assert sorted(x["body"]["to"] for x in fake.calls() if x["status"] == 200) == sorted(phones[1:])
+
+
+def test_a_processor_batch_reads_its_statuses_contact_keys_together(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import contacts, events
+    from store.crypto import cipher
+
+    phones = [f"49151000003{i:02d}" for i in range(3)]
+    for phone in phones:
+        grant(phone)
+    cid = create({"contacts": [{"to": p} for p in phones]})
+    drive(aws_stack)
+    for phone in phones:  # one delivery per message (sent, delivered, read), as Meta lists them
+        wamid = _wamid_to(fake, phone)
+        body = f.webhook_body(statuses=[f.status(wamid, s, phone) for s in ("sent", "delivered", "read")])
+        assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+        cipher().evict(contacts.chash(phone))  # a processor container that never met them
+    bodies = f.drain(aws_stack.queues["inbound"])
+    assert len(bodies) == 3
+    with Meter(keep_params=True) as meter:
+        events.reset()
+        assert f.run_processor(bodies) == {"batchItemFailures": []}
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # the three keys in one read
+    assert not [p for _, op, p in meter.log if op == "GetItem" and str(p["Key"]["sk"]["S"]) == "DK"]
+    assert meter.count("dynamodb", "TransactWriteItems") == 4  # one joint write each, one mark-done
+    counts = _same(cid)
+    assert counts["read"] == 3 and counts["sent"] == 0
