@@ -284,7 +284,7 @@ _idle_after: dict[str, int] = {}  # budget key -> the end (ms) of the last block
 
 class Slots:
     """The campaign send slots of one sender invocation: the first of its messages to need a slot claims
-    a block, one for each of the invocation's campaign messages still in hand (`expect`), and the others
+    a block, one for each of the invocation's campaign messages still in hand (`expected`), and the others
     take theirs from it (one update for the batch instead of one or two per message). A message that ends
     without a slot (gated out, held, a duplicate) says so (`finish`); slots left at the end go back to the
     budget (`give_back`) when no one claimed after them."""
