@@ -27,6 +27,9 @@ from store import campaigns as store
 from store import tables
 
 PAGE_MAX = 100
+PAGE_WRITE = (
+    20  # pending recipients per guarded write: 4 ops each (guard, message, pointer, line) + 16 shards
+)
 LISTED_MAX = 200  # the newest campaigns a template change looks at (older ones are paused by the gate)
 STEP_DELAY_SECONDS = 1
 BACKLOG_PAGES = 2  # pages of queued, unsent messages preparation keeps ahead of the sending
@@ -95,7 +98,7 @@ def step(cid: str, source_arn: str | None = None) -> str:
 
 
 def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
-    from store import consent, outbound, ratelimit
+    from store import consent, contacts, outbound, ratelimit
 
     cid = str(meta["id"])
     size = max(1, min(PAGE_MAX, ratelimit.campaign_limit()))
@@ -104,22 +107,30 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     # send-time gate reads it again, fresh, before each send).
     entry = eligibility.template_entry(dict(meta["template"]), eligibility.PREPARE)
     queued: list[tuple[str, str]] = []  # the page's messages and recipients, queued together once gated
+    page: tuple[list[tuple[str, str]], Any, list[Any]] = (
+        queued,
+        entry,
+        [],
+    )  # ... and its pending recipients, written together (`_flush`)
     if meta.get("audience") == "consented":
         pks, last = consent.grants_page(str(meta["purpose"]), store.decode_cursor(old), size)
+        read = contacts.read_page(pks)  # the page's gate items in one batch
         for pk in pks:
-            if _prepare(meta, _identity_of_pk(pk), None, None, (queued, entry)) == "paused":
-                return _paused(queued, source_arn)
+            if _prepare(meta, _identity_of_pk(pk, read), None, None, page) == "paused":
+                return _paused(meta, page, source_arn)
         new, done = store.encode_cursor(last), last is None
     else:
         start = int(old or 0)
         entries = store.entries(cid, start, size)
+        named = [str(e["to_ref"]) for e in entries if not e.get("erased") and not e.get("invalid")]
+        read = contacts.read_page([ids.pseudonym_of(r) for r in named if ids.is_reference(r)])  # one batch
         for offset, line in enumerate(entries):
-            got = _prepare(
-                meta, _identity_of_entry(line), start + offset, line.get("components"), (queued, entry)
-            )
+            identity = _identity_of_entry(line, read)
+            got = _prepare(meta, identity, start + offset, line.get("components"), page)
             if got == "paused":
-                return _paused(queued, source_arn)
+                return _paused(meta, page, source_arn)
         new, done = str(start + len(entries)), start + len(entries) >= int(meta.get("entries", 0))
+    _flush(meta, page)
     outbound.enqueue_many([m for m, _ in queued], source_arn, dict(queued))
     if not store.advance_cursor(cid, old, new, done):
         return "raced"
@@ -128,10 +139,12 @@ def _prepare_page(meta: dict[str, Any], source_arn: str | None) -> str:
     return "prepared"
 
 
-def _paused(queued: list[tuple[str, str]], source_arn: str | None) -> str:
+def _paused(meta: dict[str, Any], page: Any, source_arn: str | None) -> str:
     """A page cut short by a pause: the messages it created still wait in the queue (held while paused)."""
     from store import outbound
 
+    _flush(meta, page)
+    queued = page[0]
     outbound.enqueue_many([m for m, _ in queued], source_arn, dict(queued))
     return "paused"
 
@@ -145,7 +158,7 @@ def _next_delay(cid: str, size: int) -> int:
     return STEP_DELAY_SECONDS
 
 
-def _identity_of_entry(entry: dict[str, Any]) -> Any:
+def _identity_of_entry(entry: dict[str, Any], read: Any = None) -> Any:
     from store import contacts
 
     if entry.get("erased"):  # blanked by an erasure (or its key shredded): an anonymous `erased` line
@@ -154,15 +167,15 @@ def _identity_of_entry(entry: dict[str, Any]) -> Any:
         return None
     # Unresolved (no number held for the reference): still gated, so that a contact never seen is
     # `no_consent` and an erased one `erased`; one that passes the gate has no address: `invalid_contact`.
-    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True)  # one read: set, gate items
+    return contacts.identity(str(entry["to_ref"]), strict=False, batched=True, page=read)  # the page's read
 
 
-def _identity_of_pk(pk: str) -> Any:
+def _identity_of_pk(pk: str, read: Any = None) -> Any:
     from dataclasses import replace
 
     from store import contacts
 
-    got = contacts.read_set(ids.reference_of(pk), pk)  # the set, its PROFILE and gate items in one read
+    got = contacts.read_set(ids.reference_of(pk), pk, page=read)  # the set, PROFILE, gate items: the page's
     item = got.seen.profiles.get(pk) if got.seen is not None else None
     known = (item["_data"].get("wa_id") or item["_data"].get("user_id")) if item else None
     return replace(got, ref=str(known)) if known else None
@@ -173,11 +186,12 @@ def _prepare(
     identity: Any,
     index: int | None,
     components: Any,
-    page: tuple[list[tuple[str, str]], Any],
+    page: tuple[list[tuple[str, str]], Any, list[Any]],
 ) -> str:
     """Gate one recipient and create its message once; what became of it (`page`: the list its message id
-    joins, to be queued with the page's, and the template's registry entry read for the page)."""
-    queued, entry = page
+    joins, to be queued with the page's, the template's registry entry read for the page, and the page's
+    pending recipients not yet written: a pending one joins them, written together by `_flush`)."""
+    _, entry, batch = page
     cid = str(meta["id"])
     mark = f"{index:06d}" if index is not None else ""
     if identity is ERASED:
@@ -214,12 +228,30 @@ def _prepare(
     else:
         record.update(status="pending")
     record["rank_n"] = store.RANK[str(record["status"])]
+    if record["status"] == "pending":
+        if all(person != p[1] and identity.primary != p[0].primary for p in batch):
+            batch.append((identity, person, template, record))
+            return "queued"
+        _flush(meta, page)  # named twice in the page: the first one written, this one as it comes
+    return _settle(meta, (identity, person, template, record), page)
+
+
+def _settle(
+    meta: dict[str, Any],
+    one: tuple[Any, str, dict[str, Any], dict[str, Any]],
+    page: Any,
+) -> str:
+    """Write one gated recipient (its line, and a pending one's message with it) on its own; what became
+    of it (queued, skipped, duplicate)."""
+    identity, person, template, record = one
+    queued, entry, _ = page
+    cid, mark = str(meta["id"]), str(record["entry"])
     if record["status"] == "pending":  # the line and its message in one write
         before = _dispatch(meta, identity, person, template, entry, record)
     else:
         before = store.add_recipient(meta, person, record)
     if before is not None and str(before.get("entry", "")) != mark:
-        if index is not None:  # the same person named again in the list: one duplicate
+        if mark:  # the same person named again in the list: one duplicate
             dup = {"contact": person, "status": "skipped", "skipped_by": "duplicate", "entry": mark}
             store.add_recipient(meta, f"{person}~{mark}", {**dup, "rank_n": store.RANK["skipped"]})
         return "duplicate"
@@ -232,6 +264,44 @@ def _prepare(
             store.move_extra(cid, person, message_id=message_id(cid, person))
     queued.append((message_id(cid, person), ids.reference_of(identity.primary)))  # read together at the send
     return "queued"
+
+
+def _flush(meta: dict[str, Any], page: Any) -> None:
+    """Write the page's pending recipients gathered so far, `PAGE_WRITE` to a guarded write (each line,
+    pointer and message with its own condition, the counts added up per shard); a write refused (a line
+    or message already there: a page run again) or failing falls back to one write per recipient, which
+    tells what was there. Their messages join the page's queue."""
+    from store import sealed
+
+    queued, entry, batch = page
+    todo, cid = list(batch), str(meta["id"])
+    batch.clear()
+    for at in range(0, len(todo), PAGE_WRITE):
+        chunk = todo[at : at + PAGE_WRITE]
+        try:
+            if len(chunk) < 2:
+                raise sealed.Cancelled([])  # one alone: its own write
+            sealed.run(lambda w, chunk=chunk: _declare_page(w, meta, chunk, entry))  # type: ignore[misc]
+        except Exception as exc:
+            if not isinstance(exc, sealed.Cancelled):
+                logger.warning("page write failed", extra={"campaign": cid, "error_type": type(exc).__name__})
+            for one in chunk:
+                _settle(meta, one, page)
+            continue
+        queued.extend((message_id(cid, person), ids.reference_of(i.primary)) for i, person, _, _ in chunk)
+
+
+def _declare_page(w: Any, meta: dict[str, Any], chunk: list[Any], entry: Any) -> None:
+    from store import outbound
+
+    cid = str(meta["id"])
+    for identity, person, template, _ in chunk:
+        content, extra = _content(meta, identity, person, template, entry)
+        outbound.declare_new(
+            w, identity.primary, message_id(cid, person), str(meta["purpose"]), content, None, extra
+        )
+    lines = [(person, {**record, "message_id": message_id(cid, person)}) for _, person, _, record in chunk]
+    store.declare_recipients(w, meta, lines)
 
 
 def _erased(meta: dict[str, Any], mark: str) -> str:
@@ -279,10 +349,25 @@ def _create(
 ) -> None:
     """Create the recipient's message once (`also`: more ops of the same write); a message already there
     (an earlier attempt of this step) is left as it is, unless `also` (then `sealed.Cancelled` is raised)."""
-    from domain import template_fit, templates
     from store import outbound, sealed
 
     cid = str(meta["id"])
+    content, extra = _content(meta, identity, person, template, entry)
+    try:
+        outbound.create(
+            identity.primary, message_id(cid, person), str(meta["purpose"]), content, extra=extra, also=also
+        )
+    except sealed.Cancelled:
+        if also is not None:
+            raise
+
+
+def _content(
+    meta: dict[str, Any], identity: Any, person: str, template: dict[str, Any], entry: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A recipient's message: its sealed content and its clear campaign attributes."""
+    from domain import template_fit, templates
+
     if entry is None:
         entry = templates.lookup(str(template["name"]), str(template["language"]["code"]))
     content: dict[str, Any] = {
@@ -293,14 +378,7 @@ def _create(
     }
     if entry is not None:
         content["template_text"] = template_fit.render(entry.components, template.get("components"))
-    extra = {"campaign": cid, "campaign_recipient": person}
-    try:
-        outbound.create(
-            identity.primary, message_id(cid, person), str(meta["purpose"]), content, extra=extra, also=also
-        )
-    except sealed.Cancelled:
-        if also is not None:
-            raise
+    return content, {"campaign": str(meta["id"]), "campaign_recipient": person}
 
 
 def _redispatch(meta: dict[str, Any], source_arn: str | None) -> None:

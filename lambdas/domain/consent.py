@@ -177,7 +177,11 @@ def current(identity: Identity, events: list[dict[str, Any]] | None = None) -> d
 
 
 def is_granted(identity: Identity, purpose: str) -> bool:
-    """True when the latest event for `purpose` is `granted`."""
+    """True when the latest event for `purpose` is `granted` (as the contact's consent SUMMARY read with its
+    set says, else the ledger)."""
+    held = ledger.summarized(identity, purpose)
+    if held is not None:
+        return held
     return current(identity).get(purpose, {}).get("status") == GRANTED
 
 

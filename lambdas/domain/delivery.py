@@ -48,6 +48,7 @@ class Told:
     events: list[Any] = field(default_factory=list)
     known: dict[str, bool] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: Any = None  # the invocation's campaign send slots (store.ratelimit.Slots), claimed a block at once
 
     def add(self, event: Any) -> None:
         with self.lock:
@@ -149,7 +150,7 @@ def deliver(
         if room < MEDIA_MIN_SECONDS:
             return Outcome("deferred", delay=1, retry=True)  # too little time left in this invocation
         lease = int(min(room, MEDIA_LEASE_SECONDS)) + LEASE_SECONDS
-    claimed = _lease(out, lease, number, bool(campaign))
+    claimed = _lease(out, lease, number, bool(campaign), told.slots if told is not None else None)
     if claimed is INACTIVE:  # paused or cancelled since `held` looked (its copy may be a second old)
         return (
             Outcome("dropped")
@@ -239,16 +240,20 @@ SPENT_BUDGET = "spent"
 INACTIVE = "inactive"  # a campaign message's campaign was not active at its lease
 
 
-def _lease(out: outbound.Outbound, lease: int, number: str, campaign: bool) -> outbound.Outbound | str | None:
+def _lease(
+    out: outbound.Outbound, lease: int, number: str, campaign: bool, slots: Any = None
+) -> outbound.Outbound | str | None:
     """A token of the number's budget (the campaigns' own for a campaign message) and the send lease, in
     one transaction (store/outbound.py `claim` with a token): the claimed message, None when it is not
-    ours to send (no token spent), or `SPENT_BUDGET` when no token came within the wait."""
+    ours to send (no token spent), or `SPENT_BUDGET` when no token came within the wait. `slots`: the
+    invocation's block of campaign slots (store.ratelimit.Slots)."""
     from store import ratelimit
 
     if campaign:  # evenly spaced slots of the campaigns' own budget (slowed after a 130429), then the lease
         from store import campaigns
 
-        if not ratelimit.acquire_spaced(ratelimit.campaign_key(number), ratelimit.campaign_rate(number)):
+        key, rate = ratelimit.campaign_key(number), ratelimit.campaign_rate(number)
+        if not ratelimit.acquire_spaced(key, rate, slots=slots):
             return SPENT_BUDGET
         # The lease holds only while the campaign is active: a pause or cancel is seen before the send.
         claimed = outbound.claim(out, lease, token=campaigns.active_check(str(out.item["campaign"])))

@@ -60,13 +60,12 @@ def recipient_matches(found: list[dict[str, Any]], wa: str | None, uid: str | No
 
 def prewrite(statuses: list[Any], found_of: dict[str, list[dict[str, Any]]], known: dict[str, bool]) -> dict:
     """Meta lists several statuses of one message in one delivery (sent, delivered, read): the plain ones
-    (no `failed`, one outbound message, its recipient, a contact whose key this container holds) are
+    (no `failed`, one outbound message, its recipient, a contact whose key is held: `_key_at_hand`) are
     stored in one guarded write with their markers and the message's move to the highest of them. What
     was written: {(wamid_h, status): whether its write moved the message}; `ingest._status` then does the
     rest as for a status it wrote itself. Empty when nothing qualified or the write was refused (each
     status then goes its own way)."""
     from store import messages, outbound
-    from store.crypto import cipher
 
     groups: dict[str, list[Any]] = {}
     for st in statuses:
@@ -84,7 +83,7 @@ def prewrite(statuses: list[Any], found_of: dict[str, list[dict[str, Any]]], kno
         if wamid_h not in found_of:
             found_of[wamid_h] = outbound.with_wamid(wamid_h)
         found = found_of[wamid_h]
-        if len(found) != 1 or not cipher().holds(pk) or not recipient_matches(found, wa, uid, ref):
+        if len(found) != 1 or not recipient_matches(found, wa, uid, ref) or not _key_at_hand(pk):
             continue
         entries = [
             (
@@ -104,3 +103,50 @@ def prewrite(statuses: list[Any], found_of: dict[str, list[dict[str, Any]]], kno
         moved = messages.put_statuses(pk, wamid_h, entries, found[0], known)
         out.update({(wamid_h, s): m for s, m in moved.items()})
     return out
+
+
+def _key_at_hand(pk: str) -> bool:
+    """Whether this container holds the contact's data key, after reading the stored one when it does not
+    (one GetItem: a processor container seldom holds the key of a campaign's recipient). A contact with
+    no key stored (erased, or never) is False: its statuses go one by one, whose replay check reads the
+    delivery marker before anything could make a key."""
+    from store.crypto import DATA_KEY_SK, cipher
+
+    if cipher().holds(pk):
+        return True
+    cipher().adopt(pk, tables.get_live(c.TABLE_KEYS, pk, DATA_KEY_SK))
+    return cipher().holds(pk)
+
+
+def warm_keys(bodies: list[str]) -> int:
+    """Before an SQS batch of webhook deliveries is processed: the data keys of the contacts its statuses
+    name that this container does not hold, read together (one BatchGetItem per 100) and kept as
+    `_key_at_hand` would read them one by one (a processor container seldom holds a campaign recipient's
+    key). A contact with no key stored is left as it is (its statuses go their own way). Best effort, on a
+    plain look at the bodies (the delivery is validated when it is processed); the keys taken."""
+    import json
+
+    from store.crypto import DATA_KEY_SK, cipher
+
+    wanted: set[str] = set()
+    for body in bodies:
+        try:
+            entries = json.loads(body).get("entry") or []
+            values = [ch.get("value") or {} for e in entries for ch in (e.get("changes") or [])]
+            found = [st for v in values for st in (v.get("statuses") or []) if st.get("status") != "failed"]
+        except (ValueError, AttributeError, TypeError):
+            continue
+        for st in found:
+            ref = (
+                pick_ref(st.get("recipient_id"), st.get("recipient_user_id"))
+                if isinstance(st, dict)
+                else None
+            )
+            if ref is not None:
+                wanted.add(contacts.chash(ref))
+    todo = sorted(pk for pk in wanted if not cipher().holds(pk))
+    got = tables.batch_get({c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in todo]}) if todo else {}
+    for pk in todo:
+        if (c.TABLE_KEYS, pk, DATA_KEY_SK) in got:
+            cipher().adopt(pk, got[(c.TABLE_KEYS, pk, DATA_KEY_SK)])
+    return len(got)

@@ -104,12 +104,23 @@ def _finish() -> list[str]:
     return []
 
 
+def _warm(records: list[dict[str, Any]]) -> None:
+    """The statuses' contact keys of the batch read together (domain.statuses.warm_keys); best effort."""
+    from domain import statuses
+
+    try:
+        statuses.warm_keys([str(r.get("body") or "") for r in records])
+    except Exception as exc:  # each status reads its key on its own then
+        logger.warning("status keys not read ahead", extra={"error_type": type(exc).__name__})
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> Any:
     from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
     _batch.pending = []
+    _warm(event.get("Records") or [])
     try:
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context

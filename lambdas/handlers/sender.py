@@ -31,6 +31,20 @@ def _one(
     deadline: float | None = None,
     told: delivery.Told | None = None,
 ) -> delivery.Outcome:
+    try:
+        return _attempt(record, token, max_attempts, deadline, told)
+    finally:
+        if told is not None and told.slots is not None:
+            told.slots.finish(_names_contact(record))  # a slot fewer expected unless it took one
+
+
+def _attempt(
+    record: dict[str, Any],
+    token: str,
+    max_attempts: int,
+    deadline: float | None,
+    told: delivery.Told | None,
+) -> delivery.Outcome:
     attributes = record.get("attributes") or {}
     receive_count = int(attributes.get("ApproximateReceiveCount") or 1)
     source_arn = record.get("eventSourceARN")
@@ -104,6 +118,11 @@ def _campaign_step(cid: str, source_arn: str | None) -> delivery.Outcome:
     return delivery.Outcome("dropped")
 
 
+def _names_contact(record: dict[str, Any]) -> bool:
+    """A campaign message's record (its body names the recipient): one that may need a campaign slot."""
+    return '"contact"' in str(record.get("body") or "")
+
+
 def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) -> dict[str, delivery.Outcome]:
     """Every record's outcome (by SQS messageId), the records sent concurrently, their status events told
     together at the end (domain.delivery.Told); metrics recorded. `deadline`: `time.monotonic()` by which
@@ -118,7 +137,9 @@ def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) ->
     token = get_secret_field(c.SECRET_ACCESS_TOKEN)
     get_secret_field(c.SECRET_CONTACT_KEY)  # one fetch of each secret for all threads
     tables.table(c.TABLE_MESSAGES)
-    told = delivery.Told()
+    from store import ratelimit
+
+    told = delivery.Told(slots=ratelimit.Slots(sum(_names_contact(r) for r in records)))
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(records)), thread_name_prefix="send") as pool:
         futures = {
             r["messageId"]: pool.submit(_one, r, token, settings.max_send_attempts, deadline, told)
@@ -127,6 +148,7 @@ def deliver_all(records: list[dict[str, Any]], deadline: float | None = None) ->
         try:
             outcomes = {mid: future.result() for mid, future in futures.items()}
         finally:
+            told.slots.give_back()
             told.flush()
     counts = {"MessagesSent": 0, "MessagesFailed": 0, "GraphThrottled": 0, "GraphAuthErrors": 0}
     for outcome in outcomes.values():

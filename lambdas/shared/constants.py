@@ -151,6 +151,10 @@ DATA_CLASSES: Final = (
 # Consent purposes.
 PURPOSE_SERVICE: Final = "service"
 CONSENT_PURPOSES: Final = ("marketing", "utility", "authentication")
+# The consent table's `<chash>` / `SUMMARY` item: each purpose's latest effective event (status, its `sk`, its
+# expiry; no evidence), written in the same transaction as each ledger event (store/consent.py) and read
+# in the gate's batched read of the contact (store/contacts.py read_set), erased with the partition.
+CONSENT_SUMMARY_SK: Final = "SUMMARY"
 SEND_PURPOSES: Final = (PURPOSE_SERVICE, *CONSENT_PURPOSES)
 
 # Meta limits.

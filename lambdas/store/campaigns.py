@@ -308,6 +308,32 @@ def declare_recipient(write: Any, meta: dict[str, Any], key: str, item: dict[str
     return line
 
 
+def declare_recipients(write: Any, meta: dict[str, Any], lines: list[tuple[str, dict[str, Any]]]) -> None:
+    """`declare_recipient` of many new recipients (a preparation page's, each key once) in one guarded
+    write: each one's pointer and line (its conditional put), their counts added up per counter shard (one
+    update of each shard touched: a transaction names an item once)."""
+    shards: dict[str, tuple[str, dict[str, int]]] = {}
+    for key, item in lines:
+        for op in _recipient_ops(meta, key, item):
+            if "Put" in op:
+                write.put(c.TABLE_MESSAGES, op["Put"]["Item"], op["Put"].get("ConditionExpression"))
+        _, deltas = shards.setdefault(_shard(key), (key, {}))
+        for name, delta in {
+            "recipients": 1,
+            **_bucket(str(item["status"]), item.get("skipped_by"), 1),
+        }.items():
+            deltas[name] = deltas.get(name, 0) + delta
+    for key, deltas in shards.values():
+        u = _count(str(meta["id"]), key, deltas)["Update"]
+        write.update(
+            c.TABLE_MESSAGES,
+            u["Key"],
+            u["UpdateExpression"],
+            u["ExpressionAttributeNames"],
+            u["ExpressionAttributeValues"],
+        )
+
+
 def recipient(cid: str, key: str) -> dict[str, Any] | None:
     return tables.get_live(c.TABLE_MESSAGES, pk(cid), RECIPIENT + key)
 

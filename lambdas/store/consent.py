@@ -5,6 +5,13 @@ Item: `<chash>` / `EV#<recorded_at iso, µs>#<8 hex>` with clear `purpose`, `sta
 in `ignored`; see domain.consent) and the encrypted `data` (`{"evidence": ...}`). An event whose key was
 shredded (erased) is treated as absent; one whose `data` does not open under a key that exists raises
 (contacts.Unreadable): the gate decides on this history and must not read a failure as "no consent".
+
+`<chash>` / `SUMMARY` (constants.CONSENT_SUMMARY_SK): each purpose's latest effective event, `purposes`
+`{purpose: {"status", "sk", "x": its expiry}}` and a `rev` token, no evidence; put in the same guarded write
+as each effective event, conditional on the `rev` it replaced (the ledger is append-only in IAM: PutItem,
+no UpdateItem), rebuilt from the ledger when missing (events written before it existed) and marked stale
+(no `purposes`) when it kept changing; its TTL the latest expiry; erased with the partition. The gate reads
+it in its batched read of the contact (`summarized`) instead of querying the ledger.
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from shared import constants as c
 from store import contacts, sealed, tables
 
 PREFIX = "EV#"
+SUMMARY = c.CONSENT_SUMMARY_SK
+SUMMARY_ATTEMPTS = 4
+Summary = tuple[dict[str, Any], str | None, dict[str, Any]]  # a SUMMARY put: item, condition, expressions
 _lock = threading.Lock()
 _last: list[datetime] = [datetime.min.replace(tzinfo=UTC)]
 
@@ -63,15 +73,91 @@ def append(
         item[c.ATTR_GRANTED_PURPOSE] = purpose
     tables.stamp(item, c.CLASS_CONSENT, at.timestamp())
 
-    def build(write: Any) -> None:
+    def build(write: Any, summary: Summary | None) -> None:
         sealed_item = {
             **item,
             contacts.DATA: write.seal(pk, c.TABLE_CONSENT, pk, sk, contacts.DATA, {"evidence": evidence}),
         }
         write.put(c.TABLE_CONSENT, sealed_item, "attribute_not_exists(pk)")
+        if summary is not None:
+            write.put(c.TABLE_CONSENT, summary[0], summary[1], **summary[2])
 
-    sealed.run(build)  # guarded: never stored under a key an erasure elsewhere has shredded
+    # guarded: never stored under a key an erasure elsewhere has shredded; an effective event moves the
+    # contact's SUMMARY in the same write
+    entry = {"status": status, "sk": sk, "x": int(item[c.TTL_ATTRIBUTE])}
+    for _ in range(SUMMARY_ATTEMPTS if ignored is None else 0):
+        summary = _next_summary(pk, purpose, entry)
+        try:
+            sealed.run(lambda w, summary=summary: build(w, summary))  # type: ignore[misc]
+            return item
+        except sealed.Cancelled as exc:
+            if exc.failed(0):
+                raise
+    # an ineffective event (the summary unchanged), or the summary kept changing: marked stale (the gate
+    # reads the ledger until the next event rebuilds it)
+    stale: Summary | None = None
+    if ignored is None:
+        stale = (
+            {c.PK: pk, c.SK: SUMMARY, "rev": secrets.token_hex(8), c.TTL_ATTRIBUTE: entry["x"]},
+            None,
+            {},
+        )
+    sealed.run(lambda w: build(w, stale))
     return item
+
+
+def _next_summary(pk: str, purpose: str, entry: dict[str, Any]) -> Summary:
+    """The contact's SUMMARY with `entry` (status, sk, expiry of a new event of `purpose`) as the latest of
+    its purpose unless a later one is there, as a conditional put on the one read (its `rev`): (item,
+    condition, expression attributes). One that is missing, expired or stale is rebuilt from the ledger
+    (events written before summaries existed)."""
+    held = (
+        tables.table(c.TABLE_CONSENT).get_item(Key={c.PK: pk, c.SK: SUMMARY}, ConsistentRead=True).get("Item")
+    )
+    usable = held is not None and tables.is_live(held) and isinstance(held.get("purposes"), dict)
+    state: dict[str, Any] = dict(held["purposes"]) if usable and held else _from_ledger(pk)
+    if purpose not in state or str(state[purpose]["sk"]) < str(entry["sk"]):
+        state[purpose] = entry
+    item: dict[str, Any] = {c.PK: pk, c.SK: SUMMARY, "purposes": state, "rev": secrets.token_hex(8)}
+    item[c.TTL_ATTRIBUTE] = max(int(v["x"]) for v in state.values())
+    if held is None:
+        return item, "attribute_not_exists(pk)", {}
+    names, values = {"ExpressionAttributeNames": {"#r": "rev"}}, {":r": held.get("rev", "")}
+    return item, "#r = :r", {**names, "ExpressionAttributeValues": values}
+
+
+def _from_ledger(pk: str) -> dict[str, Any]:
+    """Each purpose's latest effective event of one pseudonym's ledger: {purpose: {status, sk, x}}."""
+    state: dict[str, Any] = {}
+    for event in history([pk]):
+        if event.get("effective", True) is not False:
+            state[str(event["purpose"])] = {
+                "status": event["status"],
+                "sk": event[c.SK],
+                "x": int(event[c.TTL_ATTRIBUTE]),
+            }
+    return state
+
+
+def summarized(identity: Any, purpose: str) -> bool | None:
+    """Whether `purpose` is granted, as the SUMMARY items the gate's batched read of the identity set
+    found them (store.contacts.read_set); None when they cannot say: not read, none stored (a contact
+    whose events predate summaries, or none at all), stale, or a key this container does not hold (the
+    ledger would not open either). The ledger then decides (`history`)."""
+    from store.crypto import cipher
+
+    seen = getattr(identity, "seen", None)
+    if seen is None:
+        return None
+    now, latest = tables.now(), None
+    for pk in identity.hashes:
+        item = seen.consent.get(pk)
+        if not tables.is_live(item) or not isinstance(item.get("purposes"), dict) or not cipher().holds(pk):
+            return None
+        got = item["purposes"].get(purpose)
+        if got and int(got["x"]) > now and (latest is None or str(got["sk"]) > str(latest["sk"])):
+            latest = got
+    return latest is not None and latest["status"] == "granted"
 
 
 def history(hashes: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ class Seen:
     restricted: dict[str, bool]
     fresh: bool = False
     suppressed: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+    consent: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)  # SUMMARY items
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,15 @@ def _opened(pk: str, item: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**item, "_data": data}
 
 
-def identity(ref: str, strict: bool = True, fresh: bool = False, batched: bool = False) -> Identity:
+def identity(
+    ref: str, strict: bool = True, fresh: bool = False, batched: bool = False, page: Any = None
+) -> Identity:
     """The identity set of a contact as a client names it: a wa_id, a user id or a contact reference
     (normalized here; InvalidContact when `strict` and invalid). A reference resolves to the wa_id or
     user id its PROFILE holds; one nobody holds data for stays a bare reference. `fresh`: the set is read
     with its restriction state and data keys in one batch (`read_set`), as `POST /messages` decides on;
-    `batched`: in one batch too, with the keys this container holds (a campaign's gate at preparation)."""
+    `batched`: in one batch too, with the keys this container holds (a campaign's gate at preparation;
+    `page`: its page's `read_page`)."""
     try:
         norm = ids.normalize_contact(ref)
     except ids.InvalidContact:
@@ -160,7 +164,7 @@ def identity(ref: str, strict: bool = True, fresh: bool = False, batched: bool =
             raise
         norm = str(ref).strip()
     if batched and ids.is_reference(norm):  # the reference's own set, read once with its PROFILE
-        got = read_set(norm, ids.pseudonym_of(norm), fresh)
+        got = read_set(norm, ids.pseudonym_of(norm), fresh, page=page)
         item = got.seen.profiles.get(got.primary) if got.seen is not None else None
         known = item["_data"].get("wa_id") or item["_data"].get("user_id") if item else None
         if not known:
@@ -178,6 +182,29 @@ def identity(ref: str, strict: bool = True, fresh: bool = False, batched: bool =
     return read_set(norm, chash(norm), fresh) if fresh or batched else identity_of(norm, chash(norm))
 
 
+def read_page(pks: list[str]) -> dict[str, tuple[bool, dict[tuple[str, str, str], dict[str, Any]]]]:
+    """`read_set`'s first round for many pseudonyms at once (a campaign's preparation page: one
+    BatchGetItem per 100 keys instead of one per recipient): {pk: (whether its data key was read, the
+    live items found)}, for `read_set(..., page=...)`."""
+    from store.crypto import DATA_KEY_SK, cipher
+
+    pks = list(dict.fromkeys(pks))
+    keyed = {pk for pk in pks if not cipher().holds(pk)}
+    got = tables.batch_get(
+        {
+            c.TABLE_CONTACTS: [(pk, sk) for pk in pks for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
+            c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
+            c.TABLE_CONSENT: [(pk, c.CONSENT_SUMMARY_SK) for pk in pks],
+        }
+    )
+    out: dict[str, tuple[bool, dict[tuple[str, str, str], dict[str, Any]]]] = {
+        pk: (pk in keyed, {}) for pk in pks
+    }
+    for key, item in got.items():
+        out[key[1]][1][key] = item
+    return out
+
+
 def identity_of(ref: str, primary: str) -> Identity:
     item = profile(primary)
     linked = sorted(set(item.get("linked") or ()) - {primary}) if item else []
@@ -190,27 +217,35 @@ def read_set(
     fresh: bool = False,
     also: list[tuple[str, str, str]] | None = None,
     into: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+    page: dict[str, tuple[bool, dict[tuple[str, str, str], dict[str, Any]]]] | None = None,
 ) -> Identity:
     """`identity_of` in one BatchGetItem per round (one round unless pseudonyms are linked): each
     pseudonym's PROFILE and RESTRICTION, and its data key from the keys table when `fresh` (then this
     container's cached key is replaced by the stored one: an erasure elsewhere takes effect at once) or
     when this container holds none. The gate and the sender use what it found instead of reading again.
-    `also`: more (logical table, pk, sk) read in the first round, the live ones put `into` the dict given."""
+    `also`: more (logical table, pk, sk) read in the first round, the live ones put `into` the dict given.
+    `page`: `read_page`'s reads, used for the first round instead of reading it again."""
     from store.crypto import DATA_KEY_SK, cipher
 
     profiles: dict[str, dict[str, Any] | None] = {}
     restricted: dict[str, bool] = {}
     suppressed: dict[str, dict[str, Any] | None] = {}
+    summaries: dict[str, dict[str, Any] | None] = {}
     todo, hashes = [primary], [primary]
     while todo:
         keyed = [pk for pk in todo if fresh or not cipher().holds(pk)]
         wanted = {
             c.TABLE_CONTACTS: [(pk, sk) for pk in todo for sk in (PROFILE, RESTRICTION, SUPPRESSED)],
             c.TABLE_KEYS: [(pk, DATA_KEY_SK) for pk in keyed],
+            c.TABLE_CONSENT: [(pk, c.CONSENT_SUMMARY_SK) for pk in todo],
         }
         for table, pk, sk in also or ():
             wanted.setdefault(table, []).append((pk, sk))
-        got = tables.batch_get(wanted)
+        ready = page.get(primary) if page and todo == [primary] and not also and not fresh else None
+        if ready is not None and (ready[0] or cipher().holds(primary)):  # the page read it (its key too)
+            keyed, got = ([primary] if ready[0] else []), ready[1]
+        else:
+            got = tables.batch_get(wanted)
         if into is not None:
             into.update({k: v for k, v in got.items() if k in set(also or ())})
         also = None
@@ -221,10 +256,11 @@ def read_set(
             found = got.get((c.TABLE_CONTACTS, pk, RESTRICTION))
             restricted[pk] = bool(found and found.get("restricted"))
             suppressed[pk] = got.get((c.TABLE_CONTACTS, pk, SUPPRESSED))
+            summaries[pk] = got.get((c.TABLE_CONSENT, pk, c.CONSENT_SUMMARY_SK))
         first = profiles[primary] if todo == [primary] else None
         todo = sorted(set(first.get("linked") or ()) - {primary}) if first else []
         hashes += todo
-    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh, suppressed))
+    return Identity(ref, primary, tuple(hashes), Seen(profiles, restricted, fresh, suppressed, summaries))
 
 
 LAST_INBOUND_PREFIX = "li_"  # PROFILE's `li_<phone_number_id>`: the newest inbound time on that number

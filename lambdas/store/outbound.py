@@ -77,11 +77,9 @@ class Outbound:
         from store import crypto
 
         token = self.item.get(attr)
-        return (
-            crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, attr, token)
-            if token
-            else None
-        )
+        if not token:
+            return None
+        return crypto.cipher().decrypt_or_none(self.pk, c.TABLE_MESSAGES, self.pk, self.sk, attr, token)
 
 
 def _plain(value: Any) -> Any:
@@ -122,44 +120,46 @@ def create(
     extra: dict[str, str] | None = None,
     also: Any = None,
 ) -> Outbound:
-    """Write a new `queued` outbound message (`extra`: clear attributes without personal data, such as a
-    campaign message's `campaign` and `campaign_recipient`; `also(write)`: more ops in the same write, after
-    the message's put). `content` is `{"to", "kind"?, KIND, ...}` (see domain.references.content_of);
-    `kind` is kept in clear (an operational fact, no personal data)."""
-    at = tables.now()
-    sk = _sk(msg_id)
-    kind = str(content.get("kind") or ("template" if "template" in content else "text"))
-    item: dict[str, Any] = {
-        c.PK: chash,
-        c.SK: sk,
-        "direction": "out",
-        "msg_id": msg_id,
-        "purpose": purpose,
-        "kind": kind,
-        "business_number": str(content.get("from") or get_settings().phone_number_id),
-        "status": "queued",
-        "status_rank": c.STATUS_RANK["queued"],
-        "attempts": 0,
-        "created_at": at,
-        "updated_at": at,
-        c.ATTR_STORED_US: tables.now_us(),
-    }
-    if kind == "template":
-        item["template_name"] = str(content["template"]["name"])
-    item.update(extra or {})
-    if idem_key:
-        item["idem_pk"] = idem_key["pk"]
-        item["idem_sk"] = idem_key["sk"]
-    tables.stamp(item, c.CLASS_MESSAGES, at)
+    """Write a new `queued` outbound message (`declare_new`; `also(write)`: more ops of the same write)."""
+    made: list[dict[str, Any]] = []
 
     def build(write: Any) -> None:  # guarded: never sealed under a key an erasure has shredded
-        item[ATTR_DATA] = write.seal(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content)
-        write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+        made[:] = [declare_new(write, chash, msg_id, purpose, content, idem_key, extra)]
         if also is not None:
             also(write)
 
     sealed.run(build)
-    return Outbound(item)
+    return Outbound(made[0])
+
+
+def declare_new(
+    write: Any,
+    chash: str,
+    msg_id: str,
+    purpose: str,
+    content: dict[str, Any],
+    idem_key: dict[str, str] | None = None,
+    extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Declare a new `queued` message in a guarded write; the item. `extra`: clear attributes without personal
+    data (a campaign message's `campaign`, `campaign_recipient`); `content`: `{"to", "kind"?, KIND, ...}`
+    (domain.references.content_of); `kind` is kept in clear (an operational fact, no personal data)."""
+    at = tables.now()
+    sk = _sk(msg_id)
+    kind = str(content.get("kind") or ("template" if "template" in content else "text"))
+    item: dict[str, Any] = {c.PK: chash, c.SK: sk, "direction": "out", "msg_id": msg_id, "purpose": purpose}
+    item.update(kind=kind, status="queued", status_rank=c.STATUS_RANK["queued"], attempts=0, created_at=at)
+    item.update(business_number=str(content.get("from") or get_settings().phone_number_id), updated_at=at)
+    item[c.ATTR_STORED_US] = tables.now_us()
+    if kind == "template":
+        item["template_name"] = str(content["template"]["name"])
+    item.update(
+        {**(extra or {}), **({"idem_pk": idem_key["pk"], "idem_sk": idem_key["sk"]} if idem_key else {})}
+    )
+    tables.stamp(item, c.CLASS_MESSAGES, at)
+    item[ATTR_DATA] = write.seal(chash, c.TABLE_MESSAGES, chash, sk, ATTR_DATA, content)
+    write.put(c.TABLE_MESSAGES, item, "attribute_not_exists(pk)")
+    return item
 
 
 def delete(chash: str, msg_id: str) -> None:
@@ -563,8 +563,7 @@ def queue_url(source_arn: str | None = None) -> str:
 def enqueue(
     msg_id: str, delay_seconds: int = 0, source_arn: str | None = None, body: dict[str, Any] | None = None
 ) -> None:
-    """Queue one message for the sender: the body is the message id only (no personal data); `body`
-    instead: a campaign's next step (`{"campaign": ID}`)."""
+    """Queue one message for the sender: its id only (no personal data); `body`: `{"campaign": ID}`."""
     args: dict[str, Any] = {
         "QueueUrl": queue_url(source_arn),
         "MessageBody": json.dumps(body or {"message_id": msg_id}),

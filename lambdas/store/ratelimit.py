@@ -23,6 +23,7 @@ MAX_WAIT_SECONDS = 1.5  # bounded: a worker waits at most this long for a token 
 META_MAX_RATE = 1000
 SLOW_SK = "SLOW"
 NEXT_SK = "NEXT"  # a campaign budget's next free send slot (claim_slot)
+STALE_SLOT_SECONDS = 1.0  # a block's slot this far in the past is not used (no burst of late sends)
 COOLDOWN_SECONDS = 60  # a halved campaign budget holds this long after the last 130429, then recovers
 HALVING_GAP_SECONDS = 5  # a burst of 130429 answers (every message in flight) halves once, not per answer
 MAX_DIVISOR = 16
@@ -142,6 +143,7 @@ def reset() -> None:
     """Forget the cached slowdowns (tests: a fresh container)."""
     with _slow_lock:
         _slow_cache.clear()
+    _idle_after.clear()
 
 
 def try_take(phone_number_id: str, per_second: int, second: int) -> bool:
@@ -190,43 +192,146 @@ def claim_slot(key: str, per_second: int, now: float, max_wait: float = MAX_WAIT
     (one item `RATE#<key>` / `NEXT`, `t` the next free slot in ms); None when it is more than `max_wait`
     away. One conditional update while the budget is busy, two when it was idle (a refused update returns
     the item, so no read is needed to tell an idle budget from one taken too far ahead)."""
+    got = claim_block(key, per_second, now, 1, max_wait)
+    return got[0] / 1000 if got else None
+
+
+def _interval(per_second: int) -> int:
+    return max(1, round(1000 / per_second))
+
+
+def claim_block(
+    key: str, per_second: int, now: float, wanted: int, max_wait: float = MAX_WAIT_SECONDS, idle: bool = False
+) -> tuple[int, int] | None:
+    """`claim_slot` for up to `wanted` consecutive slots at once (one sender invocation's campaign
+    messages): (the first slot's time in ms, how many), never a slot more than `max_wait` away (fewer
+    slots when the budget is taken that far); None when even the first is further. `idle`: the budget is
+    believed idle (its last block ended before `now`): that update is tried first. Each slot is still
+    claimed by one conditional update of the shared item, so every instance together keeps the rate."""
     from botocore.exceptions import ClientError
 
-    interval = max(1, round(1000 / per_second))
+    interval = _interval(per_second)
     now_ms, last_ms = int(now * 1000), int((now + max_wait) * 1000)
+    wanted = max(1, min(wanted, (last_ms - now_ms) // interval + 1))
     key_item = {c.PK: RATE_PREFIX + key, c.SK: NEXT_SK}
     values = {":now": now_ms, ":ttl": tables.expires_at(c.CLASS_OPERATIONAL, now)}
     table = tables.table(c.TABLE_MESSAGES)
-    for _ in range(4):
-        try:  # busy: the next free slot is ahead; take it and move it one interval on
+    seen: int | None = None  # the budget's next free slot as a refused update returned it
+    for attempt in range(8):
+        if seen is not None and seen > last_ms:
+            return None  # the budget is taken further ahead than we may wait
+        if idle if attempt == 0 else (seen is None or seen < now_ms):
+            try:  # idle: the first slot is now
+                table.update_item(
+                    Key=key_item,
+                    UpdateExpression="SET t = :next, expires_at = :ttl",
+                    ConditionExpression="attribute_not_exists(t) OR t < :now",
+                    ExpressionAttributeValues={**values, ":next": now_ms + wanted * interval},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return now_ms, wanted
+            except ClientError as exc:
+                seen = _refused_t(exc)
+                continue
+        # busy: the next free slot is ahead; take as many as fit before `max_wait` and move it on
+        fit = wanted if seen is None else max(1, min(wanted, (last_ms - seen) // interval + 1))
+        bound = last_ms - (fit - 1) * interval  # the block's last slot no further than `max_wait`
+        try:
             got = table.update_item(
                 Key=key_item,
                 UpdateExpression="SET t = t + :i, expires_at = :ttl",
                 ConditionExpression="t >= :now AND t <= :last",
-                ExpressionAttributeValues={**values, ":i": interval, ":last": last_ms},
+                ExpressionAttributeValues={**values, ":i": fit * interval, ":last": bound},
                 ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return (int(got["Attributes"]["t"]) - interval) / 1000
+            return int(got["Attributes"]["t"]) - fit * interval, fit
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            held = (exc.response.get("Item") or {}).get("t")  # the refusal says where the budget is
-            if isinstance(held, dict) and int(held.get("N", 0)) > last_ms:
-                return None  # the budget is taken further ahead than we may wait
-        try:  # idle: the slot is now
-            table.update_item(
-                Key=key_item,
-                UpdateExpression="SET t = :next, expires_at = :ttl",
-                ConditionExpression="attribute_not_exists(t) OR t < :now",
-                ExpressionAttributeValues={**values, ":next": now_ms + interval},
-            )
-            return now_ms / 1000
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-        # Another instance took the idle slot meanwhile: the budget is busy again (the next try says)
+            seen = _refused_t(exc)  # another instance moved it meanwhile: the refusal says where it is
     return None
+
+
+def _refused_t(exc: Any) -> int | None:
+    """A refused conditional update's item's `t` (ReturnValuesOnConditionCheckFailure); other errors
+    raise."""
+    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        raise exc
+    held = (exc.response.get("Item") or {}).get("t")
+    return int(held["N"]) if isinstance(held, dict) and "N" in held else None
+
+
+def give_back(key: str, first_ms: int, end_ms: int) -> bool:
+    """Unused slots `first_ms` .. `end_ms` (exclusive) of a block return to the budget when no one claimed
+    after them (its next free slot is still `end_ms`); False when someone did (they stay unused)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        tables.table(c.TABLE_MESSAGES).update_item(
+            Key={c.PK: RATE_PREFIX + key, c.SK: NEXT_SK},
+            UpdateExpression="SET t = :first",
+            ConditionExpression="t = :end",
+            ExpressionAttributeValues={":first": first_ms, ":end": end_ms},
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        return False
+
+
+_idle_after: dict[str, int] = {}  # budget key -> the end (ms) of the last block this container claimed
+
+
+class Slots:
+    """The campaign send slots of one sender invocation: the first of its messages to need a slot claims
+    a block, one for each of the invocation's campaign messages still in hand (`expected`), and the others
+    take theirs from it (one update for the batch instead of one or two per message). A message that ends
+    without a slot (gated out, held, a duplicate) says so (`finish`); slots left at the end go back to the
+    budget (`give_back`) when no one claimed after them."""
+
+    def __init__(self, expected: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._mine = threading.local()
+        self.expected = expected  # campaign messages that may still ask for a slot
+        self._free: dict[tuple[str, int], list[int]] = {}  # (key, per second) -> unused slots (ms)
+        self._ends: dict[tuple[str, int], int] = {}  # (key, per second) -> the end of its last block
+
+    def take(self, key: str, per_second: int, now: float, max_wait: float = MAX_WAIT_SECONDS) -> float | None:
+        """A slot's time (epoch seconds), None when none is within `max_wait`."""
+        with self._lock:
+            pool = self._free.setdefault((key, per_second), [])
+            while pool and pool[0] < int((now - STALE_SLOT_SECONDS) * 1000):
+                pool.pop(0)  # long past (its message never came): left unused rather than sent in a burst
+            if not pool:
+                idle = _idle_after.get(key, 0) < int(now * 1000)
+                got = claim_block(key, per_second, now, max(1, self.expected), max_wait, idle=idle)
+                if got is None:
+                    return None
+                first, count = got
+                interval = _interval(per_second)
+                pool.extend(first + i * interval for i in range(count))
+                self._ends[(key, per_second)] = first + count * interval
+                _idle_after[key] = first + count * interval
+            self.expected = max(0, self.expected - 1)
+            self._mine.took = True
+            return pool.pop(0) / 1000
+
+    def finish(self, expected: bool = True) -> None:
+        """The calling thread's message is done: one slot fewer expected (when it was one of `expected`),
+        unless it took one."""
+        with self._lock:
+            if expected and not getattr(self._mine, "took", False):
+                self.expected = max(0, self.expected - 1)
+            self._mine.took = False
+
+    def give_back(self) -> None:
+        """Every block's unused slots back to its budget (one update each, only when some are unused)."""
+        with self._lock:
+            for (key, _), pool in self._free.items():
+                end = self._ends.get((key, _))
+                if pool and end is not None and give_back(key, pool[0], end):
+                    _idle_after[key] = pool[0]
+                pool.clear()
 
 
 def acquire_spaced(
@@ -235,10 +340,16 @@ def acquire_spaced(
     max_wait: float = MAX_WAIT_SECONDS,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    slots: Slots | None = None,
 ) -> bool:
     """A campaign's send slot: sends of every instance spaced `1 / per_second` apart (never a burst as a
-    second starts), waiting for the slot at most `max_wait`; False: the caller defers the message."""
-    slot = claim_slot(key, per_second, clock(), max_wait)
+    second starts), waiting for the slot at most `max_wait`; False: the caller defers the message.
+    `slots`: the invocation's blocks of slots (one claim for its messages), else one slot claimed."""
+    now = clock()
+    if slots is not None:
+        slot = slots.take(key, per_second, now, max_wait)
+    else:
+        slot = claim_slot(key, per_second, now, max_wait)
     if slot is None:
         return False
     wait = slot - clock()

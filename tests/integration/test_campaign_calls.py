@@ -220,7 +220,8 @@ def test_a_campaign_messages_queue_body_names_its_recipient_by_reference_read_wi
     with Meter() as meter:
         events.reset()
         assert run_sender(record) == []
-    assert meter.count("dynamodb", "Query") == 1  # the consent ledger; the message and set: one batch
+    # the message, the set, its gate items and its consent summary: one batch; no ledger Query
+    assert meter.count("dynamodb", "Query") == 0
     assert meter.count("dynamodb", "BatchGetItem") == 1
     assert _line(cid)[1]["status"] == "sent" and len(fake.calls()) == 1
 
@@ -247,3 +248,124 @@ def test_a_lease_refused_with_no_lease_held_is_tried_again_a_second_later(
     assert fake.calls() == []
     got = delivery.deliver(body["message_id"], 2, time.time(), "token", contact=body["contact"])
     assert got.result == "sent" and len(fake.calls()) == 1
+
+
+def test_statuses_listed_together_for_a_key_not_held_here_are_one_write(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import contacts, events
+    from store.crypto import cipher
+
+    grant(A)
+    cid = create({"contacts": [{"to": A}]})
+    drive(aws_stack)
+    wamid = _wamid_to(fake, A)
+    body = f.webhook_body(statuses=[f.status(wamid, s, A) for s in ("sent", "delivered", "read")])
+    assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+    bodies = f.drain(aws_stack.queues["inbound"])
+    cipher().evict(contacts.chash(A))  # a processor container that never met the contact
+    with Meter(keep_params=True) as meter:
+        events.reset()
+        assert f.run_processor(bodies) == {"batchItemFailures": []}
+    assert not [p for _, op, p in meter.log if op == "GetItem" and str(p["Key"]["sk"]["S"]) == "DK"]
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # the stored key read ahead with the batch's
+    assert not [p for _, op, p in meter.log if op == "PutItem"]  # no key made
+    # one write for the three statuses, the message's move and its recipient's; one to mark them done
+    assert meter.count("dynamodb", "TransactWriteItems") == 2
+    assert meter.count("dynamodb", "UpdateItem") == 0
+    assert _line(cid)[1]["status"] == "read"
+    assert _same(cid)["read"] == 1
+    cipher().evict(contacts.chash(A))
+    assert f.run_processor(bodies) == {"batchItemFailures": []}  # Meta's retry moves no counter twice
+    counts = _same(cid)
+    assert counts["read"] == 1 and counts["sent"] == 0 and counts["delivered"] == 0
+
+
+def test_a_pages_pending_recipients_are_one_write_and_a_page_run_again_writes_each_once(
+    fake, aws_stack, monkeypatch
+) -> None:
+    from bench.meter import Meter
+    from store import campaigns as store
+    from store import outbound
+
+    phones = [f"49151000001{i:02d}" for i in range(6)]
+    for phone in phones:
+        grant(phone)
+    # six consenting contacts, the first named again at the end, one who never consented
+    audience = [{"to": p} for p in phones] + [{"to": phones[0]}, {"to": "4915100000199"}]
+    cid = create({"contacts": audience})
+    records = receive(aws_stack, visibility_timeout=0)
+    real = outbound.enqueue_many
+    calls = []
+
+    def dies_once(*args, **kwargs):  # the step crashes after the page's writes, before its messages queue
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outbound, "enqueue_many", dies_once)
+    with Meter(keep_params=True) as meter:
+        run_sender(*records)
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # the page's gate items, all in one read
+    writes = [p for _, op, p in meter.log if op == "TransactWriteItems"]
+    # the six pending recipients in one write (lines, pointers, messages, one update per counter shard);
+    # the duplicate: its own attempt and its line; the one without consent: its line
+    assert len(writes) == 4
+    assert len(writes[0]["TransactItems"]) <= 100
+    assert sum(1 for op in writes[0]["TransactItems"] if "Put" in op) == 18
+    counts = _same(cid)
+    assert counts["pending"] == 6 and counts["skipped_by"]["duplicate"] == 1
+    assert counts["skipped_by"]["no_consent"] == 1
+    run_sender(*receive(aws_stack, visibility_timeout=0))  # the step again: each written once
+    drive(aws_stack)
+    counts = _same(cid)
+    assert counts["sent"] == 6 and counts["recipients"] == 8, counts
+    sent_to = sorted(x["body"]["to"] for x in fake.calls() if x["status"] == 200)
+    assert sent_to == sorted(phones)
+    assert store.get(cid)["status"] == "completed"
+
+
+def test_a_consented_audiences_page_is_gated_with_one_read(fake, aws_stack) -> None:
+    from bench.meter import Meter
+
+    phones = [f"49151000002{i:02d}" for i in range(4)]
+    for phone in phones:
+        grant(phone)
+    grant(phones[0], status="revoked")  # granted once, then revoked: in the index, refused by the gate
+    cid = create({"consented": True})
+    records = receive(aws_stack)
+    with Meter() as meter:
+        run_sender(*records)  # the preparation page
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # every grant's set, gate items and summary
+    assert meter.count("dynamodb", "Query") == 1  # the grants index page; no consent ledger Query
+    drive(aws_stack)
+    counts = _same(cid)
+    assert counts["sent"] == 3 and counts["skipped_by"]["no_consent"] == 1, counts
+    assert sorted(x["body"]["to"] for x in fake.calls() if x["status"] == 200) == sorted(phones[1:])
+
+
+def test_a_processor_batch_reads_its_statuses_contact_keys_together(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import contacts, events
+    from store.crypto import cipher
+
+    phones = [f"49151000003{i:02d}" for i in range(3)]
+    for phone in phones:
+        grant(phone)
+    cid = create({"contacts": [{"to": p} for p in phones]})
+    drive(aws_stack)
+    for phone in phones:  # one delivery per message (sent, delivered, read), as Meta lists them
+        wamid = _wamid_to(fake, phone)
+        body = f.webhook_body(statuses=[f.status(wamid, s, phone) for s in ("sent", "delivered", "read")])
+        assert f.call_webhook(f.webhook_post(body, f.APP_SECRET))["statusCode"] == 200
+        cipher().evict(contacts.chash(phone))  # a processor container that never met them
+    bodies = f.drain(aws_stack.queues["inbound"])
+    assert len(bodies) == 3
+    with Meter(keep_params=True) as meter:
+        events.reset()
+        assert f.run_processor(bodies) == {"batchItemFailures": []}
+    assert meter.count("dynamodb", "BatchGetItem") == 1  # the three keys in one read
+    assert not [p for _, op, p in meter.log if op == "GetItem" and str(p["Key"]["sk"]["S"]) == "DK"]
+    assert meter.count("dynamodb", "TransactWriteItems") == 4  # one joint write each, one mark-done
+    counts = _same(cid)
+    assert counts["read"] == 3 and counts["sent"] == 0

@@ -193,3 +193,64 @@ def test_a_campaigns_sends_take_evenly_spaced_slots_shared_by_every_instance(aws
     for _ in range(3):
         assert ratelimit.acquire_spaced(key, 2, clock=lambda: clock[0], sleep=sleep)
     assert slept == [0.5, 0.5]  # never two sends closer than 1 / rate
+
+
+def test_a_block_of_slots_is_one_claim_bounded_by_the_wait(aws_stack) -> None:
+    from store import ratelimit
+
+    key = ratelimit.campaign_key(PHONE_NUMBER_ID)
+    now = float(int(time.time()) + 5)
+    now_ms = int(now * 1000)
+    assert ratelimit.claim_block(key, 4, now, 3) == (now_ms, 3)  # idle: the block starts now
+    # busy: 10 wanted, but only the slots up to 1.5 s ahead are taken (0.75 .. 1.5: four)
+    assert ratelimit.claim_block(key, 4, now, 10) == (now_ms + 750, 4)
+    assert ratelimit.claim_block(key, 4, now, 10) is None  # the budget is taken 1.75 s ahead
+    assert ratelimit.claim_slot(key, 4, now + 0.5) == now + 1.75  # one slot, after the blocks
+    # A block believed idle when another instance holds the budget: the refusal says where it is
+    assert ratelimit.claim_block(key, 4, now + 1, 2, idle=True) == (now_ms + 2000, 2)
+
+
+def test_an_invocations_campaign_messages_share_one_claim_and_give_back_what_they_left(aws_stack) -> None:
+    from bench.meter import Meter
+    from store import ratelimit
+
+    key = ratelimit.campaign_key(PHONE_NUMBER_ID)
+    now = float(int(time.time()) + 5)
+    slots = ratelimit.Slots(4)  # four campaign messages in the batch
+    with Meter() as meter:
+        got = [slots.take(key, 4, now) for _ in range(2)]
+    assert got == [now, now + 0.25] and meter.count("dynamodb", "UpdateItem") == 1  # one claim of four
+    slots.finish()  # a taker's own end: nothing more expected of it
+    assert slots.expected == 2
+    with Meter() as meter:
+        slots.give_back()  # two messages never came (gated out): their slots go back to the budget
+    assert meter.count("dynamodb", "UpdateItem") == 1
+    assert ratelimit.claim_slot(key, 4, now) == now + 0.5  # the next claim gets the first one left
+    # Nothing given back when another instance claimed after the block (its slots stay unused)
+    other = ratelimit.Slots(3)
+    assert other.take(key, 4, now) == now + 0.75
+    assert ratelimit.claim_slot(key, 4, now) == now + 1.5
+    with Meter() as meter:
+        other.give_back()
+    assert ratelimit.claim_slot(key, 4, now) is None  # next free 1.75 s ahead still: nothing came back
+    assert meter.count("dynamodb", "UpdateItem") == 1
+
+
+def test_a_batch_of_campaign_messages_claims_its_slots_once(fake, aws_stack) -> None:
+    from bench.meter import Meter
+    from store import events
+
+    for phone in (A, E, B):
+        grant(phone)
+    cid = create({"contacts": [{"to": A}, {"to": E}, {"to": B}]})
+    run_sender(*receive(aws_stack))  # the preparation step: three messages queued
+    records = receive(aws_stack)  # the three messages (and the campaign's next step)
+    assert sum('"contact"' in r["body"] for r in records) == 3
+    with Meter(keep_params=True) as meter:
+        events.reset()
+        run_sender(*records)
+    slot_claims = [p for _, op, p in meter.log if op == "UpdateItem" and "NEXT" in str(p.get("Key"))]
+    assert len(slot_claims) == 1  # one block of three slots, not one claim per message
+    view = call("GET", f"/campaigns/{cid}")[1]
+    assert view["counts"]["sent"] == 3
+    assert len(fake.calls()) == 3

@@ -70,7 +70,14 @@ def test_put_answers_the_recorded_entry_and_get_keeps_the_history(aws_stack) -> 
     ]
     assert body["history"][0]["recorded_at"] < body["history"][1]["recorded_at"]
     stored = aws_stack.items(c.TABLE_CONSENT)
-    assert len(stored) == 2 and all(i["sk"].startswith("EV#") for i in stored)
+    events = [i for i in stored if i["sk"].startswith("EV#")]
+    (summary,) = [i for i in stored if i["sk"] == c.CONSENT_SUMMARY_SK]  # the purposes' latest, no evidence
+    assert len(events) == 2 and len(stored) == 3
+    assert (
+        set(summary["purposes"]) == {"marketing"} and summary["purposes"]["marketing"]["status"] == "revoked"
+    )
+    assert summary["purposes"]["marketing"]["sk"] == max(i["sk"] for i in events)
+    assert int(summary["expires_at"]) == max(int(i["expires_at"]) for i in events)
     assert "form #12" not in repr(stored)  # evidence is encrypted
 
 
@@ -235,7 +242,7 @@ def test_user_preferences_stop_and_resume(aws_stack) -> None:
     resume = f.webhook_body(field="user_preferences", user_preferences=[f.user_preference(PHONE, "resume")])
     f.deliver(aws_stack, resume)
     assert states()["marketing"] == "granted"
-    events = [i for i in aws_stack.items(c.TABLE_CONSENT) if i["source"] == "user_preferences"]
+    events = [i for i in aws_stack.items(c.TABLE_CONSENT) if i.get("source") == "user_preferences"]
     assert sorted(int(i["meta_timestamp"]) for i in events)[0] == stop_at  # Meta's time kept as evidence
     assert "Erika" not in repr({t: aws_stack.items(t) for t in c.TABLES})
 
@@ -359,3 +366,52 @@ def test_a_new_grant_lifts_suppression_for_the_whole_linked_identity(aws_stack) 
     for ref in (PHONE, USER_ID):  # linked again: one person, one suppression state
         identity = contacts.identity(ref)
         assert len(identity.hashes) == 2 and not consent.is_suppressed(identity)
+
+
+def test_the_consent_summary_follows_the_ledger_and_a_missing_one_is_rebuilt_from_it(aws_stack) -> None:
+    """The gate reads the contact's SUMMARY item with its set (no ledger Query); a contact whose events
+    predate summaries (none stored) is decided by the ledger, and its next event rebuilds the summary from
+    the ledger, the older purposes included."""
+    from bench.meter import Meter
+    from store import consent as ledger
+    from store import tables
+
+    pk = contacts.chash(PHONE)
+    grant_all()
+    put(PHONE, {"purpose": "utility", "status": "revoked", "source": "call_center"})
+
+    def gate_says(purpose: str) -> tuple[bool, int]:
+        with Meter() as meter:
+            identity = contacts.identity(PHONE, fresh=True)  # the gate's batched read (set and summary)
+            granted = consent.is_granted(identity, purpose)
+        return granted, meter.count("dynamodb", "Query")
+
+    assert gate_says("marketing") == (True, 0) and gate_says("utility") == (False, 0)
+    # Events written before summaries existed: no summary, the ledger decides (one Query)
+    tables.table(c.TABLE_CONSENT).delete_item(Key={c.PK: pk, c.SK: c.CONSENT_SUMMARY_SK})
+    assert gate_says("marketing") == (True, 1) and gate_says("utility") == (False, 1)
+    put(PHONE, {"purpose": "authentication", "status": "revoked", "source": "call_center"})
+    summary = tables.get_live(c.TABLE_CONSENT, pk, c.CONSENT_SUMMARY_SK)
+    assert summary is not None
+    assert {p: v["status"] for p, v in summary["purposes"].items()} == {
+        "marketing": "granted",
+        "utility": "revoked",
+        "authentication": "revoked",
+    }
+    assert gate_says("marketing") == (True, 0) and gate_says("authentication") == (False, 0)
+    # A summary that no longer lists the purposes (stale): the ledger decides again
+    tables.table(c.TABLE_CONSENT).put_item(
+        Item={c.PK: pk, c.SK: c.CONSENT_SUMMARY_SK, "rev": "x", "expires_at": int(time.time()) + 3600}
+    )
+    assert gate_says("marketing") == (True, 1)
+    assert ledger.summarized(contacts.identity(PHONE, fresh=True), "marketing") is None
+    put(PHONE, {"purpose": "marketing", "status": "revoked", "source": "call_center"})
+    assert gate_says("marketing") == (False, 0)  # the next event rebuilt it
+
+
+def test_an_erasure_removes_the_consent_summary(aws_stack) -> None:
+    grant_all()
+    pk = contacts.chash(PHONE)
+    assert any(i["sk"] == c.CONSENT_SUMMARY_SK for i in aws_stack.items(c.TABLE_CONSENT) if i["pk"] == pk)
+    assert f.call_contacts("DELETE", PHONE)["statusCode"] == 200
+    assert not [i for i in aws_stack.items(c.TABLE_CONSENT) if i["pk"] == pk]
