@@ -28,7 +28,10 @@ def _granted(phone: str = PHONE) -> contacts.Identity:
 
 
 def _events(aws_stack, pk: str) -> list[dict[str, Any]]:
-    return [i for i in aws_stack.items(c.TABLE_CONSENT) if i[c.PK] == pk]
+    """The contact's ledger events (not its consent summary)."""
+    return [
+        i for i in aws_stack.items(c.TABLE_CONSENT) if i[c.PK] == pk and str(i[c.SK]).startswith(ledger.PREFIX)
+    ]
 
 
 @pytest.fixture
