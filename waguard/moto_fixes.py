@@ -258,25 +258,37 @@ def _update_expressions_parsed_once(parser_class: Any) -> None:
 
 def _walk_with_one_table(traverser_class: Any) -> None:
     """`DepthFirstTraverser.traverse`: moto's depth-first, bottom-up walk, with the processor's table of
-    node types built once per walk instead of twice per node visited."""
+    node types built once per walk instead of twice per node visited, and each node type's answers (a
+    Node? which processor?) found once per type: moto's node classes are ABCs, whose `isinstance` is slow,
+    and none is registered as a virtual subclass, so the type alone decides."""
     from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
 
     real = traverser_class.traverse
+    is_node: dict[type, bool] = {}
 
     def traverse(self: Any, root: Any) -> Any:
         table = tuple(self._processing_map().items())
-        kinds = tuple(kind for kind, _ in table)
+        processors: dict[type, Any] = {}
         before_child = self.pre_processing_of_child
 
+        def processor(kind: type) -> Any:
+            if kind not in processors:
+                processors[kind] = next((p for k, p in table if issubclass(kind, k)), None)
+            return processors[kind]
+
         def visit(node: Any, child_id: int = -1) -> Any:
-            if isinstance(node, Node):
+            kind = type(node)
+            if kind not in is_node:
+                is_node[kind] = issubclass(kind, Node)
+            if is_node[kind]:
                 parent = node.parent
                 if node.children is not None:
                     for i, child in enumerate(node.children):
                         before_child(node, i)
                         visit(child, i)
-                if isinstance(node, kinds):
-                    node = next(process for kind, process in table if isinstance(node, kind))(node)
+                process = processor(kind)
+                if process is not None:
+                    node = process(node)
                     node.parent = parent
                     if parent:
                         parent.children[child_id] = node
