@@ -51,7 +51,13 @@ from infra.function_factory import WaguardFunction
 from infra.monitoring import PRIVACY_CHECK_MINUTES
 from lambdas.shared import constants as c
 
-TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"]
+TABLE_READ = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",  # its own action in IAM: a batched read of items the function may GetItem
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+]
 TABLE_ACCESS: dict[str, list[str]] = {
     "read": TABLE_READ,
     "append": [*TABLE_READ, "dynamodb:PutItem"],

@@ -14,7 +14,7 @@ from tests.infra.support import Synth
 
 pytestmark = pytest.mark.xdist_group("infra")  # one synthesis per suite (conftest.py)
 
-READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List|Query|ConditionCheck)[A-Za-z]*$")
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|BatchGet|List|Query|ConditionCheck)[A-Za-z]*$")
 
 
 def _as_list(value: Any) -> list[Any]:
