@@ -333,3 +333,44 @@ def test_a_campaign_cancelled_before_its_preparation_counts_every_entry_cancelle
     counts = call("GET", f"/campaigns/{cid}")[1]["counts"]
     assert counts["recipients"] == 3 and counts["cancelled"] == 3 and fake.calls() == []
     assert call("POST", f"/campaigns/{cid}/resume")[0] == 409
+
+
+def test_a_sender_killed_mid_batch_and_restarted_sends_each_recipient_once(
+    fake, aws_stack, monkeypatch
+) -> None:
+    """The sender's process dies in the middle of a batch of campaign messages (at its fourth send, before
+    that send's lease): the sends finished before stay done, the batch's records (never deleted) come back
+    when their visibility ends, and each recipient gets exactly one message, counted once."""
+    from domain import delivery
+
+    phones = [f"49151000002{i:02d}" for i in range(8)]
+    for phone in phones:
+        grant(phone)
+    cid = create({"contacts": [{"to": p} for p in phones]})
+    real = delivery._lease
+    leases: list[int] = []
+
+    def dies_at_the_fourth(*args, **kwargs):
+        leases.append(1)
+        if len(leases) == 4:
+            raise SystemExit("the sender's process was killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "_lease", dies_at_the_fourth)
+    killed, sent_before = 0, 0
+    for _ in range(60):
+        records = receive(aws_stack, visibility_timeout=1)
+        if not records:
+            time.sleep(0.2)
+            continue
+        try:
+            run_sender(*records)
+        except SystemExit:
+            killed, sent_before = 1, len(fake.calls())
+            break
+    assert killed == 1 and 3 <= sent_before < len(phones)  # some sent, some not, when it died
+    time.sleep(1.2)  # the killed invocation's records come back
+    drive(aws_stack, redeliver=True)
+    view = call("GET", f"/campaigns/{cid}")[1]
+    assert view["status"] == "completed" and view["counts"]["sent"] == len(phones)
+    assert sorted(sent["body"]["to"] for sent in fake.calls()) == sorted(phones)  # each once
