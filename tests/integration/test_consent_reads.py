@@ -29,9 +29,8 @@ def _granted(phone: str = PHONE) -> contacts.Identity:
 
 def _events(aws_stack, pk: str) -> list[dict[str, Any]]:
     """The contact's ledger events (not its consent summary)."""
-    return [
-        i for i in aws_stack.items(c.TABLE_CONSENT) if i[c.PK] == pk and str(i[c.SK]).startswith(ledger.PREFIX)
-    ]
+    items = aws_stack.items(c.TABLE_CONSENT)
+    return [i for i in items if i[c.PK] == pk and str(i[c.SK]).startswith(ledger.PREFIX)]
 
 
 @pytest.fixture
