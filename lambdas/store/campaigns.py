@@ -297,15 +297,20 @@ def declare_recipient(write: Any, meta: dict[str, Any], key: str, item: dict[str
             at = write.put(c.TABLE_MESSAGES, op["Put"]["Item"], op["Put"].get("ConditionExpression"))
             line = at if op["Put"].get("ConditionExpression") else line
         else:
-            u = op["Update"]
-            write.update(
-                c.TABLE_MESSAGES,
-                u["Key"],
-                u["UpdateExpression"],
-                u["ExpressionAttributeNames"],
-                u["ExpressionAttributeValues"],
-            )
+            _declare_update(write, op)
     return line
+
+
+def _declare_update(write: Any, op: dict[str, Any]) -> None:
+    """A transaction's `Update` op (as `_recipient_ops` and `_count` build it) in a guarded write."""
+    u = op["Update"]
+    write.update(
+        c.TABLE_MESSAGES,
+        u["Key"],
+        u["UpdateExpression"],
+        u["ExpressionAttributeNames"],
+        u["ExpressionAttributeValues"],
+    )
 
 
 def declare_recipients(write: Any, meta: dict[str, Any], lines: list[tuple[str, dict[str, Any]]]) -> None:
@@ -324,14 +329,7 @@ def declare_recipients(write: Any, meta: dict[str, Any], lines: list[tuple[str, 
         }.items():
             deltas[name] = deltas.get(name, 0) + delta
     for key, deltas in shards.values():
-        u = _count(str(meta["id"]), key, deltas)["Update"]
-        write.update(
-            c.TABLE_MESSAGES,
-            u["Key"],
-            u["UpdateExpression"],
-            u["ExpressionAttributeNames"],
-            u["ExpressionAttributeValues"],
-        )
+        _declare_update(write, _count(str(meta["id"]), key, deltas))
 
 
 def recipient(cid: str, key: str) -> dict[str, Any] | None:
