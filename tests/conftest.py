@@ -233,7 +233,6 @@ def _create_bus(key_arn: str) -> tuple[str, str]:
 
 
 _ACCOUNT: AwsStack | None = None  # this worker's moto account, built on first use and reset per test
-_CLIENTS: dict[str, Any] = {}  # the reset's clients (a boto3 client costs more to build than a reset)
 _SESSION: Any = None  # this worker's boto3 session, kept across tests (see aws_stack)
 
 
@@ -298,9 +297,7 @@ def _routes_added_once(mock: Any) -> Any:
 def _client(service: str) -> Any:
     import boto3
 
-    if service not in _CLIENTS:
-        _CLIENTS[service] = boto3.client(service, region_name=REGION)
-    return _CLIENTS[service]
+    return boto3.client(service, region_name=REGION)  # kept by the worker's session (_keeping_clients)
 
 
 def _tables(stack: AwsStack) -> dict[str, Any] | None:
