@@ -298,7 +298,7 @@ def test_queries_read_one_partition_and_answer_what_moto_does(ddb) -> None:
         out, start = [], None
         while True:
             args = {**kwargs, **({"ExclusiveStartKey": start} if start else {})}
-            page = ddb.query(TableName="q", Limit=2, **args)
+            page = ddb.query(**{"TableName": "q", "Limit": 2, **args})
             out.append(page["Items"])
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -313,10 +313,49 @@ def test_queries_read_one_partition_and_answer_what_moto_does(ddb) -> None:
         },
         {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
         {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {":p": {"S": "p2"}, ":s": {"S": "s"}},
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+            "ExpressionAttributeValues": {":p": {"S": "p4"}, ":a": {"S": "s3"}, ":b": {"S": "s7"}},
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND sk <= :s",
+            "ScanIndexForward": False,
+            "FilterExpression": "n > :n",
+            "ExpressionAttributeValues": {":p": {"S": "p5"}, ":s": {"S": "s5"}, ":n": {"N": "51"}},
+        },
+        {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {":p": {"S": "p0"}, ":s": {"S": "x"}},
+        },
+        {
             "IndexName": "by_g",
             "KeyConditionExpression": "g = :g",
             "ExpressionAttributeValues": {":g": {"S": "g1"}},
         },
+    ]
+    ddb.create_table(  # a number sort key: 10 sorts after 9
+        TableName="n",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "at", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "at", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for at in (12, 3, 10, 9, 1, 11, 2):
+        ddb.put_item(TableName="n", Item={"pk": {"S": "p"}, "at": {"N": str(at)}})
+    asks += [
+        {
+            "TableName": "n",
+            "KeyConditionExpression": "pk = :p AND #a BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#a": "at"},
+            "ExpressionAttributeValues": {":p": {"S": "p"}, ":a": {"N": "3"}, ":b": {"N": "11"}},
+            "ScanIndexForward": forward,
+        }
+        for forward in (True, False)
     ]
     fast = [pages(**ask) for ask in asks]
     patched = (Table.query, Table.all_items)
@@ -326,7 +365,7 @@ def test_queries_read_one_partition_and_answer_what_moto_does(ddb) -> None:
     finally:
         Table.query, Table.all_items = patched
     assert fast == generic
-    assert [sum(len(page) for page in f) for f in fast] == [5, 4, 0, 10]
+    assert [sum(len(page) for page in f) for f in fast] == [5, 4, 0, 5, 3, 2, 0, 10, 4, 4]
 
 
 def _updates() -> list[dict]:
