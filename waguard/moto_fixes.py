@@ -35,9 +35,10 @@ Two costs, no change of behaviour (each a third or more of a busy local stack's 
   anything else, or an AttributeValue holding a key the model does not know, takes the generic path.
 - moto's SQS asks the clock through datetime arithmetic (about 12 µs a call) for each message's
   visibility and delay, and builds every queue attribute, counting the messages each way, on every
-  SendMessage: a queue holding a soak's messages spends most of its time there. The clock is read once
-  per question from `time.time()` (the same clock, in the same unit) and attribute names are converted
-  once each; the answers do not change.
+  SendMessage (to read whether the queue deduplicates by content): a queue holding a soak's messages, or
+  the events of a 10,000-recipient campaign, spends most of its time there. The clock is read once per
+  question from `time.time()` (the same clock, in the same unit), attribute names are converted once
+  each, and while a message is sent a queue's attributes are that rule alone; the answers do not change.
 - moto's server finds the backend of a request by listing its own package directory (a `listdir` and an
   `isdir` per service) for every request whose host is not a service name: a tenth of a local stack's
   moto time. The list is read once (the installed package does not change while the process runs).
@@ -358,11 +359,43 @@ def _modules_listed_once(backends: Any) -> None:
 def _sqs_clock_and_names() -> None:
     from moto.sqs import models as sqs
 
+    _dedup_rule_only(sqs.SQSBackend, sqs.Queue)
+
     sqs.unix_time_millis = _clock_in_millis(sqs.unix_time_millis)  # type: ignore[assignment]
     real_names = sqs.camelcase_to_underscores
     names = functools.lru_cache(maxsize=512)(real_names)
     names.__wrapped__ = real_names  # type: ignore[attr-defined]
     sqs.camelcase_to_underscores = names  # type: ignore[assignment]
+
+
+def _dedup_rule_only(backend_class: Any, queue_class: Any) -> None:
+    """While moto sends a message, `Queue.attributes` answers the one attribute its message path reads
+    (`ContentBasedDeduplication`, as the whole would give it) instead of counting every message of the
+    queue three ways for the `ApproximateNumberOf*` attributes it builds first."""
+    real_attributes = queue_class.attributes
+    sending = threading.local()
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if not getattr(sending, "on", False):
+            return real_attributes.fget(self)  # type: ignore[no-any-return]
+        if not self.fifo_queue:  # a standard queue has no FIFO attribute at all
+            return {}
+        value = self.content_based_deduplication
+        return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        outer = getattr(sending, "on", False)
+        sending.on = True
+        try:
+            return real_send(self, *args, **kwargs)
+        finally:
+            sending.on = outer
+
+    real_send = backend_class.send_message
+    send_message.__wrapped__ = real_send  # type: ignore[attr-defined]
+    attributes.__wrapped__ = real_attributes  # type: ignore[attr-defined]
+    queue_class.attributes = property(attributes)
+    backend_class.send_message = send_message
 
 
 def install() -> None:

@@ -69,6 +69,16 @@ class LogTail(threading.Thread):
 SCHEDULE_SECONDS_KEY = "WAGUARD_SCHEDULE_SECONDS"
 
 
+def _known_schedules(tpl: Template, periods: dict[str, float]) -> None:
+    """Refuse a period for a function the template does not run on a schedule: a name that matches no
+    schedule would leave the one meant at its minute."""
+    res = Resolver(tpl)  # stand-in physical values: only the rules' targets are read
+    scheduled = {schedule.function for schedule in model.schedules(tpl, res, model.functions(tpl, res))}
+    unknown = sorted(set(periods) - scheduled)
+    if unknown:
+        raise ValueError(f"{SCHEDULE_SECONDS_KEY}: no function of the template runs on a schedule: {unknown}")
+
+
 def schedule_periods(value: str) -> dict[str, float]:
     """The functions' schedule periods that `WAGUARD_SCHEDULE_SECONDS` overrides; a malformed entry is an
     error (a period silently ignored would leave a schedule at its minute)."""
@@ -141,6 +151,7 @@ class LocalStack:
             aws.check_free(self.host, port)
         path = self.template_path or ensure_synthesized()
         tpl = self.tpl = load(path)
+        _known_schedules(tpl, periods)  # fail fast too, before the stack is built
         self._check()
         self.moto = aws.start_moto(self.host, self.aws_port)
         endpoint = aws.url(self.host, self.aws_port)
@@ -176,13 +187,7 @@ class LocalStack:
                 poller = Poller(mapping, self._invoker(mapping.function), endpoint, tpl.region, warn)
                 poller.start()
                 self.pollers.append(poller)
-        schedules = model.schedules(tpl, res, fns)
-        unknown = sorted(set(periods) - {schedule.function for schedule in schedules})
-        if unknown:  # a name that matches no schedule would leave the one meant at its minute
-            raise ValueError(
-                f"{SCHEDULE_SECONDS_KEY}: no function of the template runs on a schedule: {unknown}"
-            )
-        for schedule in schedules:
+        for schedule in model.schedules(tpl, res, fns):
             if schedule.function == TEMPLATES_FUNCTION and schedule.function in self.pools:
                 self._first_sync(schedule, physical, tpl)  # the registry is read when the stack starts
             if schedule.enabled and schedule.function in self.pools:

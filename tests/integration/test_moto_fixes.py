@@ -463,6 +463,64 @@ def test_queue_clock_and_attributes_answer_what_moto_does(monkeypatch) -> None:
         assert sorted(m["Body"] for m in again) == ["later", "now"]
 
 
+def _sends(sqs) -> list:
+    """Sends to a standard queue and to FIFO queues with and without content deduplication: what moto
+    answers (ids aside) and what each queue then holds."""
+    out: list = []
+    fifo = {"FifoQueue": "true"}
+    queues = {
+        "std": sqs.create_queue(QueueName="std")["QueueUrl"],
+        "by-content": sqs.create_queue(
+            QueueName="c.fifo", Attributes={**fifo, "ContentBasedDeduplication": "true"}
+        )["QueueUrl"],
+        "by-id": sqs.create_queue(QueueName="i.fifo", Attributes=fifo)["QueueUrl"],
+    }
+    asks = [
+        ("std", {"MessageBody": "a"}),
+        ("std", {"MessageBody": "a"}),
+        ("by-content", {"MessageBody": "b", "MessageGroupId": "g"}),
+        ("by-content", {"MessageBody": "b", "MessageGroupId": "g"}),  # deduplicated by its content
+        ("by-id", {"MessageBody": "c", "MessageGroupId": "g"}),  # refused: no deduplication id
+        ("by-id", {"MessageBody": "c"}),  # refused: no group
+        ("by-id", {"MessageBody": "c", "MessageGroupId": "g", "MessageDeduplicationId": "d"}),
+        ("by-id", {"MessageBody": "c2", "MessageGroupId": "g", "MessageDeduplicationId": "d"}),
+    ]
+    for name, ask in asks:
+        try:
+            sqs.send_message(QueueUrl=queues[name], **ask)
+            out.append((name, "sent"))
+        except ClientError as exc:
+            out.append((name, exc.response["Error"]["Code"]))
+    for name, url in queues.items():
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        out.append((name, attrs["ApproximateNumberOfMessages"], attrs.get("ContentBasedDeduplication")))
+    return out
+
+
+def test_sends_read_the_deduplication_rule_alone_and_answer_what_moto_does(monkeypatch) -> None:
+    from moto.sqs import models as sqs_models
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    moto_fixes.install()
+    with mock_aws():
+        fast = _sends(boto3.client("sqs", region_name="eu-central-1"))
+    patched = (sqs_models.SQSBackend.send_message, sqs_models.Queue.attributes)
+    sqs_models.SQSBackend.send_message = patched[0].__wrapped__  # moto's own, for this comparison
+    sqs_models.Queue.attributes = patched[1].fget.__wrapped__
+    try:
+        with mock_aws():
+            generic = _sends(boto3.client("sqs", region_name="eu-central-1"))
+    finally:
+        sqs_models.SQSBackend.send_message, sqs_models.Queue.attributes = patched
+    assert fast == generic
+    assert [outcome for _, outcome in fast[:8]] == ["sent"] * 4 + [
+        "InvalidParameterValue",
+        "MissingParameter",
+    ] + ["sent"] * 2
+    assert fast[8:] == [("std", "2", None), ("by-content", "1", "true"), ("by-id", "1", "false")]
+
+
 def test_moto_modules_listed_once_are_the_package_directory() -> None:
     from moto import backends
 
