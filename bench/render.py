@@ -382,7 +382,10 @@ def _pacing(r: dict[str, Any]) -> list[str]:
         "",
         f"Goal: every window within {r['tolerance'] * 100:g}% of the configured rate, 0 duplicates, 0 lost: "
         f"{_met(r['met'])}. The rate is chosen for this machine (moto in-process costs several ms of Python "
-        "CPU per AWS call under one GIL), not for AWS; the slots are 1/rate apart whatever the rate.",
+        "CPU per AWS call under one GIL), not for AWS; the slots are 1/rate apart whatever the rate. moto's "
+        "whole database lives in the harness's heap, which a deployed sender's never holds: it is frozen "
+        "out of Python's full garbage collections (`bench/pacing.py`), whose second-long pauses otherwise "
+        "stalled every sender at once.",
     ]
 
 
