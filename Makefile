@@ -19,6 +19,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@# The project's own bytecode, once (pip compiled the libraries): a fresh clone's first test run would
+	@# otherwise have every test worker, `waguard serve` and CLI run compile the same sources at once.
+	$(BIN)/python -m compileall -q -j 0 lambdas waguard infra app.py
 	@touch $(STAMP)
 
 synth: install
