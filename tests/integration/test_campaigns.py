@@ -92,6 +92,13 @@ def receive_pending(stack) -> bool:
     return any(int(v) for v in attrs.values())
 
 
+def granted_campaign(phones: list[str]) -> str:
+    """A campaign to `phones`, each of whom granted marketing consent: its id."""
+    for phone in phones:
+        grant(phone)
+    return create({"contacts": [{"to": p} for p in phones]})
+
+
 def create(audience: dict, **extra) -> str:
     status, body = call(
         "POST", "/campaigns", {"name": "December", "template": PROMO, "audience": audience, **extra}
@@ -282,9 +289,7 @@ def test_a_step_killed_mid_page_and_redelivered_sends_each_recipient_once(
     from store import outbound
 
     phones = [f"49151000001{i:02d}" for i in range(6)]
-    for phone in phones:
-        grant(phone)
-    cid = create({"contacts": [{"to": p} for p in phones]})
+    cid = granted_campaign(phones)
     real = outbound.enqueue_many
     seen: list[int] = []
 
@@ -344,9 +349,7 @@ def test_a_sender_killed_mid_batch_and_restarted_sends_each_recipient_once(
     from domain import delivery
 
     phones = [f"49151000002{i:02d}" for i in range(8)]
-    for phone in phones:
-        grant(phone)
-    cid = create({"contacts": [{"to": p} for p in phones]})
+    cid = granted_campaign(phones)
     real = delivery._lease
     leases: list[int] = []
 
